@@ -1,0 +1,30 @@
+/**
+ * Turns a Functions Framework (Express) request into the relay's plain
+ * request, and the relay's response back into an Express response.
+ */
+import type { Request, Response } from '@google-cloud/functions-framework';
+import type { RelayRequest, RelayResponse } from '../shared/http.js';
+
+/** Lower-cases header names and joins repeated values, as the core expects. */
+export function toRelayRequest(req: Request): RelayRequest {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const queryAt = req.originalUrl.indexOf('?');
+  return {
+    method: req.method,
+    path: req.path,
+    query: queryAt >= 0 ? req.originalUrl.slice(queryAt) : '',
+    headers,
+    rawBody: req.rawBody ?? Buffer.alloc(0),
+    remoteAddress: req.socket.remoteAddress,
+    protocol: req.protocol,
+  };
+}
+
+export function sendRelayResponse(res: Response, response: RelayResponse): void {
+  res.status(response.status);
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  res.end(response.body);
+}

@@ -1,0 +1,74 @@
+/**
+ * The Functions Framework parses bodies (JSON, text, form) before our handler
+ * runs, and hands parse failures to Express's default final handler, which
+ * answers in HTML and, outside NODE_ENV=production, with a stack trace. The
+ * relay promises a JSON error body for every bad input, so this module gives
+ * the framework's Express app a final handler that answers
+ * `{error: {code, message}}` instead. It must be imported before the
+ * framework builds its server; functions/index.ts imports it first.
+ */
+import { createRequire } from 'node:module';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorResponse } from '../shared/http.js';
+import { RelayError, type ErrorCode } from '../shared/errors.js';
+
+interface BodyParserError {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+}
+
+const BY_TYPE: Record<string, [ErrorCode, string]> = {
+  'entity.parse.failed': ['bad_request', 'Body cannot be parsed as its Content-Type says'],
+  'entity.too.large': ['payload_too_large', 'Body is too large'],
+  'entity.verify.failed': ['bad_request', 'Body was rejected'],
+  'encoding.unsupported': ['unsupported_media_type', 'Unsupported Content-Encoding'],
+  'charset.unsupported': ['unsupported_media_type', 'Unsupported charset'],
+  'request.aborted': ['bad_request', 'Request aborted'],
+  'request.size.invalid': ['bad_request', 'Body length does not match Content-Length'],
+  'stream.encoding.set': ['internal', 'Internal error'],
+};
+
+/** Maps an error reaching Express's final handler to the relay's JSON error. */
+export function frameworkErrorToRelayError(error: unknown): RelayError {
+  const e = (error ?? {}) as BodyParserError;
+  const mapped = e.type ? BY_TYPE[e.type] : undefined;
+  if (mapped) return new RelayError(mapped[0], mapped[1]);
+  const status = e.status ?? e.statusCode;
+  if (status === 413) return new RelayError('payload_too_large', 'Body is too large');
+  if (status === 415) return new RelayError('unsupported_media_type', 'Unsupported media type');
+  if (status !== undefined && status >= 400 && status < 500) return new RelayError('bad_request', 'Bad request');
+  return new RelayError('internal', 'Internal error');
+}
+
+function finalHandler(req: IncomingMessage, res: ServerResponse) {
+  return (error?: unknown) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const response = error
+      ? errorResponse(frameworkErrorToRelayError(error))
+      : errorResponse(new RelayError('not_found', `Cannot ${req.method} ${req.url}`));
+    res.statusCode = response.status;
+    for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+    // Drain what is left of the body so the connection can be reused.
+    req.resume();
+    res.end(response.body);
+  };
+}
+
+let installed = false;
+
+/** Installs the JSON final handler on the Express used by the Functions Framework. Idempotent. */
+export function installJsonFrameworkErrors(): void {
+  if (installed) return;
+  const require = createRequire(import.meta.url);
+  const frameworkRequire = createRequire(require.resolve('@google-cloud/functions-framework'));
+  const express = frameworkRequire('express') as { application: { handle: (...args: unknown[]) => unknown } };
+  const original = express.application.handle;
+  express.application.handle = function (this: unknown, req: IncomingMessage, res: ServerResponse, callback?: unknown) {
+    return original.call(this, req, res, callback ?? finalHandler(req, res));
+  } as typeof original;
+  installed = true;
+}

@@ -1,0 +1,106 @@
+/**
+ * The shape of `relay.config.yaml`, with every default. Parsed once at cold
+ * start; see README "Configuration reference" for the same, in prose.
+ */
+import { z } from 'zod';
+import { verifySchema } from '../verify/registry.js';
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/** True for hostnames that can only mean this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+const millis = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const targetUrl = z.url({ protocol: /^https?$/, error: 'expected an https:// URL' }).superRefine((value, ctx) => {
+  const url = new URL(value);
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    ctx.addIssue({ code: 'custom', message: `expected https:// (http:// is accepted only for loopback hosts), got ${url.protocol}//${url.host}` });
+  }
+  if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: 'expected a base URL without query or fragment' });
+  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'expected a URL without credentials' });
+});
+
+export const retrySchema = z
+  .object({
+    /** Retries after the first attempt. */
+    retries: z.number().int().min(0).max(20).default(4),
+    minDelayMs: millis(0, 600_000).default(200),
+    maxDelayMs: millis(0, 600_000).default(5_000),
+  })
+  .strict()
+  .refine((r) => r.minDelayMs <= r.maxDelayMs, { message: 'expected minDelayMs <= maxDelayMs', path: ['maxDelayMs'] });
+
+export const targetSchema = z
+  .object({
+    url: targetUrl,
+    /** ID token audience; defaults to the URL's origin. */
+    audience: z.string().min(1).optional(),
+    tokenHeader: z.enum(['authorization', 'x-serverless-authorization']).default('authorization'),
+    /** Per-attempt timeout. */
+    timeoutMs: millis(1, 3_600_000).default(10_000),
+    retry: retrySchema.default({ retries: 4, minDelayMs: 200, maxDelayMs: 5_000 }),
+  })
+  .strict();
+
+const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+export const forwardSchema = z
+  .object({
+    target: z.string().min(1),
+    /** Path appended to the target's base URL. */
+    path: z.string().startsWith('/', 'expected a path starting with "/"').default('/'),
+    method: httpMethod.default('POST'),
+  })
+  .strict();
+
+export const routeSchema = z
+  .object({
+    verify: verifySchema,
+    forward: z.array(forwardSchema).min(1, 'expected at least one forward entry'),
+    /** Largest body accepted, in bytes. */
+    maxBodyBytes: z.number().int().min(1).max(32 * 1024 * 1024).default(1024 * 1024),
+    /** Time budget for the whole relay of one request, retries included. */
+    deadlineMs: millis(100, 3_600_000).default(30_000),
+    /** Extra sender headers (lower-case names) to pass on, beyond the built-in allowlist. */
+    forwardHeaders: z.array(z.string().regex(/^[a-z0-9-]+$/, 'expected a lower-case header name')).default([]),
+  })
+  .strict();
+
+const routeName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a route name of letters, digits, ".", "_" or "-"')
+  .refine((name) => name !== 'healthz', 'the route name "healthz" is reserved');
+
+export const configSchema = z
+  .object({
+    /** Google Cloud project, used for trace links in logs; defaults to the environment's. */
+    projectId: z.string().min(1).optional(),
+    targets: z.record(z.string().min(1), targetSchema),
+    routes: z.record(routeName, routeSchema).default({}),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const [name, route] of Object.entries(config.routes)) {
+      route.forward.forEach((entry, index) => {
+        if (!Object.hasOwn(config.targets, entry.target)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', name, 'forward', index, 'target'],
+            message: `unknown target "${entry.target}"; expected one of: ${Object.keys(config.targets).join(', ') || '(no targets defined)'}`,
+          });
+        }
+      });
+    }
+  });
+
+export type RelayConfig = z.output<typeof configSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type RetryPolicy = z.output<typeof retrySchema>;
+
+/** A route without `verify:` needs a message of its own: zod would only say "invalid input". */
+export const MISSING_VERIFY_MESSAGE =
+  'expected a verify block; to accept unauthenticated requests say `verify: { scheme: none }` explicitly';

@@ -1,0 +1,79 @@
+/**
+ * The relay's error vocabulary. Every failure the relay can report is a
+ * {@link RelayError} with a stable `code`; the HTTP status it maps to and
+ * whether it is worth retrying are decided here, once, for each code.
+ */
+
+/** Stable error codes, as they appear in JSON error bodies and log lines. */
+export const ERROR_CODES = {
+  bad_request: { status: 400, retryable: false },
+  unauthorized: { status: 401, retryable: false },
+  not_found: { status: 404, retryable: false },
+  method_not_allowed: { status: 405, retryable: false },
+  payload_too_large: { status: 413, retryable: false },
+  unsupported_media_type: { status: 415, retryable: false },
+  unprocessable: { status: 422, retryable: false },
+  internal: { status: 500, retryable: false },
+  /** The target could not be reached (connection refused or reset, DNS, per-attempt timeout). */
+  target_unreachable: { status: 502, retryable: true },
+  /** The target answered with a status worth retrying (408, 429, 5xx); carries the response. */
+  target_retryable_status: { status: 502, retryable: true },
+  /** The relay could not obtain an ID token for the target's audience. */
+  token_unavailable: { status: 503, retryable: true },
+  /** The target refused the relay's token (401/403); one retry with a fresh token is allowed. */
+  token_rejected: { status: 502, retryable: true },
+  /** A dependency the relay needs (a secret, a publisher) is not available right now. */
+  unavailable: { status: 503, retryable: true },
+  /** The overall deadline passed before the target answered. */
+  deadline_exceeded: { status: 504, retryable: false },
+} as const satisfies Record<string, { status: number; retryable: boolean }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface RelayErrorOptions {
+  cause?: unknown;
+  /** Extra, non-secret facts for logs (never sent to the caller). */
+  details?: Record<string, unknown>;
+}
+
+/** An error with a stable code, the HTTP status it maps to, and whether to retry it. */
+export class RelayError extends Error {
+  override name = 'RelayError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: RelayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  get retryable(): boolean {
+    return ERROR_CODES[this.code].retryable;
+  }
+}
+
+/** The error body every error answer carries: `{error: {code, message}}`. */
+export interface ErrorBody {
+  error: { code: string; message: string; [extra: string]: unknown };
+}
+
+/**
+ * Turns any thrown value into the status and JSON body the caller sees.
+ * Unknown errors become a generic 500 so nothing internal (stack, token) leaks.
+ */
+export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
+  if (error instanceof RelayError) {
+    return { status: error.status, body: { error: { code: error.code, message: error.message } } };
+  }
+  return { status: 500, body: { error: { code: 'internal', message: 'Internal error' } } };
+}
+
+/** True when `error` is a RelayError with one of the given codes. */
+export function hasCode(error: unknown, ...codes: ErrorCode[]): error is RelayError {
+  return error instanceof RelayError && codes.includes(error.code);
+}

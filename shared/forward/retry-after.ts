@@ -1,0 +1,12 @@
+/**
+ * Parses a `Retry-After` value (delay in seconds, or an HTTP date) into
+ * milliseconds from `now`. Returns undefined for absent or unreadable values.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}

@@ -1,0 +1,108 @@
+/**
+ * Structured logs in Cloud Logging's shape: one JSON object per line, with
+ * `severity`, `message` and, when a trace header came in,
+ * `logging.googleapis.com/trace`. Values that look like tokens, and every
+ * configured secret, are masked before a line is written, as a last line of
+ * defence: callers already never pass them.
+ */
+
+export type Severity = 'DEBUG' | 'INFO' | 'NOTICE' | 'WARNING' | 'ERROR' | 'CRITICAL';
+
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  log(severity: Severity, message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger;
+}
+
+export interface LoggerOptions {
+  /** Where lines go; default: stdout. */
+  write?: (line: string) => void;
+  /** Secret values to mask wherever they appear. */
+  secrets?: Iterable<string>;
+  /** Lowest severity written; default INFO (DEBUG with RELAY_LOG_LEVEL=debug). */
+  level?: Severity;
+}
+
+const ORDER: Severity[] = ['DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR', 'CRITICAL'];
+// A JWT (three base64url parts, the first starting like a JSON object) anywhere in a string.
+const JWT = /eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g;
+
+function escapeRegExp(value: string): string {
+  return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Creates a logger; see {@link LoggerOptions} for defaults. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const minimum = ORDER.indexOf(options.level ?? (process.env.RELAY_LOG_LEVEL?.toUpperCase() === 'DEBUG' ? 'DEBUG' : 'INFO'));
+  const secrets = [...(options.secrets ?? [])].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+  const secretPattern = secrets.length > 0 ? new RegExp(secrets.map(escapeRegExp).join('|'), 'g') : undefined;
+
+  const scrub = (text: string): string => {
+    let out = text.replace(JWT, '[redacted-token]');
+    if (secretPattern) out = out.replace(secretPattern, '[redacted-secret]');
+    return out;
+  };
+
+  const make = (base: LogFields): Logger => {
+    const log = (severity: Severity, message: string, fields: LogFields = {}) => {
+      if (ORDER.indexOf(severity) < minimum) return;
+      let line: string;
+      try {
+        line = JSON.stringify({ severity, message, ...base, ...fields, time: new Date().toISOString() }, replaceErrors);
+      } catch {
+        line = JSON.stringify({ severity, message, time: new Date().toISOString(), logError: 'fields could not be serialised' });
+      }
+      write(scrub(line));
+    };
+    return {
+      log,
+      info: (message, fields) => log('INFO', message, fields),
+      warn: (message, fields) => log('WARNING', message, fields),
+      error: (message, fields) => log('ERROR', message, fields),
+      child: (fields) => make({ ...base, ...fields }),
+    };
+  };
+  return make({});
+}
+
+// Errors log as name, code and message: never a stack, which may quote request data.
+function replaceErrors(_key: string, value: unknown): unknown {
+  if (value instanceof Error) {
+    const code = (value as { code?: unknown }).code;
+    const cause = value.cause instanceof Error ? `${value.cause.name}: ${value.cause.message}` : undefined;
+    return { name: value.name, message: value.message, ...(code === undefined ? {} : { code }), ...(cause ? { cause } : {}) };
+  }
+  return value;
+}
+
+/** A logger that drops everything; handy default for tests of the pure core. */
+export const silentLogger: Logger = createLogger({ write: () => {} });
+
+/**
+ * Trace fields for Cloud Logging from `traceparent` or `X-Cloud-Trace-Context`.
+ * With a project id the trace is the full resource name Cloud Logging links on.
+ */
+export function traceFields(headers: Readonly<Record<string, string | undefined>>, projectId?: string): LogFields {
+  let traceId: string | undefined;
+  let spanId: string | undefined;
+  const traceparent = headers['traceparent'];
+  const match = traceparent ? /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/.exec(traceparent.trim()) : null;
+  if (match) {
+    [, traceId, spanId] = match;
+  } else {
+    const cloud = headers['x-cloud-trace-context'];
+    const m = cloud ? /^([0-9a-fA-F]{32})(?:\/(\d+))?/.exec(cloud.trim()) : null;
+    if (m) [, traceId, spanId] = m;
+  }
+  if (!traceId) return {};
+  return {
+    'logging.googleapis.com/trace': projectId ? `projects/${projectId}/traces/${traceId}` : traceId,
+    ...(spanId ? { 'logging.googleapis.com/spanId': spanId } : {}),
+  };
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { RelayError } from '../errors.js';
+import { hmac, safeEqual } from './compare.js';
+import { defineScheme } from './scheme.js';
+import { secretEnvList } from './secrets.js';
+
+const PREFIX = 'sha256=';
+
+/**
+ * GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`.
+ * Any of the listed secrets may match (rotation). The delivery id comes from
+ * `X-GitHub-Delivery`, the event type from `X-GitHub-Event`.
+ */
+export const github = defineScheme({
+  scheme: 'github',
+  options: z.object({ scheme: z.literal('github'), secretEnv: secretEnvList }).strict(),
+  secretEnvs: (options) => options.secretEnv,
+  forwardHeaders: ['x-github-event', 'x-github-delivery', 'x-github-hook-id', 'x-github-hook-installation-target-id', 'x-github-hook-installation-target-type'],
+  create(options, context) {
+    const secrets = options.secretEnv.map((name) => context.secret(name));
+    return {
+      verify({ headers, rawBody }) {
+        const header = headers['x-hub-signature-256'];
+        if (!header) throw new RelayError('unauthorized', 'Missing X-Hub-Signature-256 header');
+        if (!header.startsWith(PREFIX) || !/^[0-9a-f]{64}$/i.test(header.slice(PREFIX.length))) {
+          throw new RelayError('unauthorized', 'Malformed X-Hub-Signature-256 header');
+        }
+        const given = Buffer.from(header.slice(PREFIX.length), 'hex');
+        if (!secrets.some((secret) => safeEqual(hmac('sha256', secret, rawBody), given))) {
+          throw new RelayError('unauthorized', 'Signature does not match');
+        }
+        return { deliveryId: headers['x-github-delivery'], eventType: headers['x-github-event'] };
+      },
+    };
+  },
+});

@@ -1,0 +1,42 @@
+/**
+ * Every verification scheme the relay knows. Adding a scheme is adding its
+ * definition to this list; config parsing and start-up checks follow from it.
+ */
+import { z } from 'zod';
+import { bearer } from './bearer.js';
+import { github } from './github.js';
+import { none } from './none.js';
+import type { SchemeContext, SchemeDefinition, Verifier } from './scheme.js';
+
+export const SCHEMES = [github, bearer, none] as const satisfies readonly SchemeDefinition<any>[];
+
+type AnyScheme = (typeof SCHEMES)[number];
+
+/** The `verify:` block of a route: one of the registered schemes' options. */
+export const verifySchema = z.discriminatedUnion(
+  'scheme',
+  SCHEMES.map((s) => s.options) as unknown as [AnyScheme['options'], ...AnyScheme['options'][]],
+);
+
+export type VerifyOptions = z.output<typeof verifySchema>;
+
+function definitionFor(scheme: string): SchemeDefinition<any> {
+  const definition = SCHEMES.find((s) => s.scheme === scheme);
+  if (!definition) throw new Error(`Unknown verification scheme "${scheme}"`);
+  return definition;
+}
+
+/** Environment variables that a route's `verify:` block references. */
+export function secretEnvsOf(options: VerifyOptions): string[] {
+  return definitionFor(options.scheme).secretEnvs(options);
+}
+
+/** Sender headers the scheme passes on to targets. */
+export function forwardHeadersOf(options: VerifyOptions): readonly string[] {
+  return definitionFor(options.scheme).forwardHeaders;
+}
+
+/** Builds the verifier for a route's `verify:` block. */
+export function createVerifier(options: VerifyOptions, context: SchemeContext): Verifier {
+  return definitionFor(options.scheme).create(options, context);
+}

@@ -1,0 +1,56 @@
+/**
+ * The plug-in interface for webhook verification schemes.
+ *
+ * A scheme declares the zod shape of its `verify:` options and a factory that
+ * turns parsed options (with secrets already read from the environment) into a
+ * verifier. Verifiers see the exact bytes received and the lower-cased headers,
+ * and either return what they learned about the delivery or throw a RelayError.
+ */
+import type { z } from 'zod';
+
+/** Lower-cased request headers; repeated headers are joined with ", " as Node does. */
+export type HeaderMap = Readonly<Record<string, string | undefined>>;
+
+export interface VerifyInput {
+  headers: HeaderMap;
+  /** The exact bytes received. Signatures are always computed over these. */
+  rawBody: Buffer;
+  /** Milliseconds since the epoch, from the relay's clock. */
+  now: number;
+}
+
+export interface Verified {
+  /** The sender's id for this delivery, reused as the idempotency key. */
+  deliveryId?: string;
+  /** The sender's event type, when it names one. */
+  eventType?: string;
+  /** The authenticated caller, when the scheme identifies one. */
+  consumer?: string;
+}
+
+export interface Verifier {
+  verify(input: VerifyInput): Verified | Promise<Verified>;
+}
+
+/** What a scheme factory receives besides its options. */
+export interface SchemeContext {
+  /** Reads a secret by environment variable name; config loading guarantees it is set. */
+  secret(envName: string): string;
+}
+
+export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
+  /** The value of `verify.scheme` that selects this scheme. */
+  scheme: string;
+  /** The zod shape of the `verify:` block, including the `scheme` literal. */
+  options: Schema;
+  /** Environment variable names this scheme's options reference, for start-up checks. */
+  secretEnvs(options: z.output<Schema>): string[];
+  /** Sender headers worth passing on to the target (lower-case). */
+  forwardHeaders: readonly string[];
+  create(options: z.output<Schema>, context: SchemeContext): Verifier;
+}
+
+/** Identity helper that keeps a scheme definition's option types precise. */
+export function defineScheme<Schema extends z.ZodObject>(definition: SchemeDefinition<Schema>): SchemeDefinition<Schema> {
+  return definition;
+}
