@@ -4,6 +4,7 @@
  * service account, and publishes its keys as a JWKS so targets can verify
  * them. Point google-auth-library at it with GCE_METADATA_HOST=127.0.0.1:PORT.
  */
+import { randomUUID } from 'node:crypto';
 import { generateSigningKey, signJwt, type SigningKey } from './jwt.js';
 import { listen, sendJson } from './http-util.js';
 
@@ -28,6 +29,8 @@ export interface MetadataServer {
   serviceAccount: string;
   /** Identity (ID token) requests served, per audience. */
   identityRequests: Map<string, number>;
+  /** Every ID token handed out, so tests can prove none leaks. */
+  issued: string[];
   totalIdentityRequests(): number;
   /** Makes the next `count` identity requests fail with `status`. */
   failNext(count: number, status?: number): void;
@@ -44,6 +47,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
   const ttl = options.ttlSeconds ?? 3600;
   const now = options.now ?? Date.now;
   const identityRequests = new Map<string, number>();
+  const issued: string[] = [];
   let failures = 0;
   let failStatus = 500;
   let delayMs = 0;
@@ -59,6 +63,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
       email_verified: true,
       iat,
       exp: iat + ttl,
+      jti: randomUUID(),
       ...overrides,
     });
   };
@@ -97,8 +102,10 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
           res.writeHead(failStatus, headers);
           return res.end('emulated failure');
         }
+        const token = mint(audience);
+        issued.push(token);
         res.writeHead(200, headers);
-        return res.end(mint(audience));
+        return res.end(token);
       }
       default:
         res.writeHead(404, headers);
@@ -113,6 +120,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     key,
     serviceAccount,
     identityRequests,
+    issued,
     totalIdentityRequests: () => [...identityRequests.values()].reduce((a, b) => a + b, 0),
     failNext(count, status = 500) {
       failures = count;
