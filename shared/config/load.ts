@@ -33,6 +33,10 @@ function formatPath(path: readonly PropertyKey[]): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  if (issue.code === 'invalid_key') {
+    // zod reports "Invalid key in record"; the nested issue says what a key must look like.
+    return issue.issues.map((inner) => inner.message).join('; ') || issue.message;
+  }
   if (issue.code === 'invalid_type' && issue.path.at(-1) === 'verify' && issue.path[0] === 'routes' && valueAt(input, issue.path) === undefined) {
     return MISSING_VERIFY_MESSAGE;
   }

@@ -15,6 +15,7 @@ export function isLoopbackHost(hostname: string): boolean {
 const millis = (min: number, max: number) => z.number().int().min(min).max(max);
 
 const targetUrl = z.url({ protocol: /^https?$/, error: 'expected an https:// URL' }).superRefine((value, ctx) => {
+  if (!URL.canParse(value)) return; // z.url() has already reported it
   const url = new URL(value);
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     ctx.addIssue({ code: 'custom', message: `expected https:// (http:// is accepted only for loopback hosts), got ${url.protocol}//${url.host}` });

@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../../shared/config/load.js';
+
+const root = resolve(import.meta.dirname, '../..');
+
+function issuesOf(input: unknown, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(input, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const goodTarget = { url: 'https://svc-abc-uc.a.run.app' };
+const goodRoute = { verify: { scheme: 'none' }, forward: [{ target: 't' }] };
+
+describe('config', () => {
+  it('loads the example from the README as written, with its documented defaults', () => {
+    const { config, secrets } = parseConfig(parse(readFileSync(resolve(root, 'relay.config.yaml'), 'utf8')), { GITHUB_WEBHOOK_SECRET: 's3cret' });
+    expect(config.targets.orders).toEqual({
+      url: 'https://orders-abc123-uc.a.run.app',
+      tokenHeader: 'authorization',
+      timeoutMs: 10000,
+      retry: { retries: 4, minDelayMs: 200, maxDelayMs: 5000 },
+    });
+    expect(config.routes.github).toEqual({
+      verify: { scheme: 'github', secretEnv: ['GITHUB_WEBHOOK_SECRET'] },
+      forward: [{ target: 'orders', path: '/hooks/github', method: 'POST' }],
+      maxBodyBytes: 1024 * 1024,
+      deadlineMs: 30000,
+      forwardHeaders: [],
+    });
+    expect(secrets.get('GITHUB_WEBHOOK_SECRET')).toBe('s3cret');
+  });
+
+  it('reads JSON files by extension and RELAY_CONFIG relative to the working directory', () => {
+    const loaded = loadConfig({ RELAY_CONFIG: 'deploy/local/relay.config.yaml', GITHUB_WEBHOOK_SECRET: 'a', PARTNER_BEARER_SECRET: 'b' }, root);
+    expect(Object.keys(loaded.config.routes)).toEqual(['github', 'partner']);
+    expect(() => loadConfig({ RELAY_CONFIG: 'package.json' }, root)).toThrow(/targets: /);
+  });
+
+  it('says the file is missing and how to point at another one', () => {
+    expect(() => loadConfig({ RELAY_CONFIG: 'nope.yaml' }, root)).toThrow(/file not found.*RELAY_CONFIG/);
+  });
+
+  it.each([
+    ['plain http to a remote host', { t: { url: 'http://svc.example.com' } }, 'targets.t.url: expected https:// (http:// is accepted only for loopback hosts)'],
+    ['a URL with a query', { t: { url: 'https://svc.example.com/?a=1' } }, 'targets.t.url: expected a base URL without query or fragment'],
+    ['not a URL', { t: { url: 'orders' } }, 'targets.t.url: expected an https:// URL'],
+    ['an unknown token header', { t: { ...goodTarget, tokenHeader: 'x-token' } }, 'targets.t.tokenHeader'],
+    ['negative retries', { t: { ...goodTarget, retry: { retries: -1 } } }, 'targets.t.retry.retries'],
+    ['minDelayMs above maxDelayMs', { t: { ...goodTarget, retry: { minDelayMs: 900, maxDelayMs: 100 } } }, 'targets.t.retry.maxDelayMs: expected minDelayMs <= maxDelayMs'],
+    ['an unknown key', { t: { ...goodTarget, timeout: 5 } }, 'targets.t: Unrecognized key: "timeout"'],
+  ])('rejects %s, naming the key path', (_name, targets, expected) => {
+    expect(issuesOf({ targets, routes: {} }).join('\n')).toContain(expected);
+  });
+
+  it('accepts http:// for loopback hosts only', () => {
+    for (const url of ['http://127.0.0.1:8080', 'http://localhost:1', 'http://[::1]:9']) {
+      expect(() => parseConfig({ targets: { t: { url } } }, {})).not.toThrow();
+    }
+  });
+
+  it('refuses a route without verify unless it says scheme none', () => {
+    const issues = issuesOf({ targets: { t: goodTarget }, routes: { open: { forward: [{ target: 't' }] } } });
+    expect(issues).toEqual(['routes.open.verify: expected a verify block; to accept unauthenticated requests say `verify: { scheme: none }` explicitly']);
+    expect(() => parseConfig({ targets: { t: goodTarget }, routes: { open: goodRoute } }, {})).not.toThrow();
+  });
+
+  it('lists every problem at once: unknown scheme, unknown target, missing secrets', () => {
+    expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { verify: { scheme: 'gh' }, forward: [{ target: 't' }] }, healthz: goodRoute } })).toEqual([
+      expect.stringMatching(/^routes\.a\.verify\.scheme: .*github.*bearer.*none/),
+      'routes.healthz: the route name "healthz" is reserved',
+    ]);
+    expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { ...goodRoute, forward: [{ target: 'nope' }] } } })).toEqual([
+      'routes.a.forward[0].target: unknown target "nope"; expected one of: t',
+    ]);
+    expect(
+      issuesOf({ targets: { t: goodTarget }, routes: { a: { verify: { scheme: 'github', secretEnv: ['NEW', 'OLD'] }, forward: [{ target: 't' }] } } }, { NEW: 'x' }),
+    ).toEqual([expect.stringContaining('routes.a.verify.secretEnv: environment variable OLD is not set')]);
+  });
+
+  it('refuses inline secrets: secretEnv must be an environment variable name', () => {
+    expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { verify: { scheme: 'bearer', secretEnv: 'my secret!' }, forward: [{ target: 't' }] } } }).join()).toContain(
+      'routes.a.verify.secretEnv',
+    );
+  });
+});
