@@ -59,6 +59,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const idempotencyKey = verified.deliveryId || randomUUID();
     const headers = outboundHeaders(request.headers, route.allowHeaders, idempotencyKey, request);
     const deadline = deadlineSignal(route.config.deadlineMs);
+    const started = performance.now();
     try {
       const results = await Promise.allSettled(
         route.forward.map((f) =>
@@ -69,20 +70,20 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
           ),
         ),
       );
-      return answer(route, results, log, idempotencyKey);
+      return answer(route, results, log, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
     } finally {
       deadline.clear();
     }
   }
 
-  function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, idempotencyKey: string): RelayResponse {
+  function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, fields: { idempotencyKey: string; latencyMs: number }): RelayResponse {
     results.forEach((result, i) => {
       const target = route.forward[i]!.target.name;
       if (result.status === 'fulfilled') {
         const { status, attempts } = result.value;
-        log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, idempotencyKey });
+        log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields });
       } else {
-        log.error('Delivery to target failed', { target, error: result.reason, idempotencyKey });
+        log.error('Delivery to target failed', { target, error: result.reason, ...fields });
       }
     });
     if (results.length === 1) {
