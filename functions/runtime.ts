@@ -3,8 +3,10 @@
  * the file, ID tokens from Application Default Credentials, logs to stdout.
  */
 import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
+import { lazySource, resolveTokenSource } from '../shared/identity/resolve.js';
+import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
-import { googleAuthTokenSource, type IdTokenSource } from '../shared/identity/token-source.js';
+import type { IdTokenSource } from '../shared/identity/token-source.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createRelay, type Relay } from '../shared/relay.js';
 
@@ -28,7 +30,15 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const env = options.env ?? process.env;
   const loaded = options.loaded ?? loadConfig(env);
   const logger = createLogger({ secrets: loaded.secrets.values(), write: options.write });
-  const tokens = createTokenCache({ source: options.source ?? googleAuthTokenSource(), logger });
+  // One source for everything when given (tests); else per-target identities, ADC for the rest.
+  const tokens = options.source
+    ? createTokenCache({ source: options.source, logger })
+    : createTargetTokens(loaded.config.targets, {
+        defaultSource: lazySource(() => resolveTokenSource(undefined, { env })),
+        resolve: (identity) => resolveTokenSource(identity, { env }),
+        logger,
+        configSource: loaded.source,
+      });
   const relay = createRelay(loaded, { tokens, logger, fetch: options.fetch });
   return { loaded, logger, tokens, relay };
 }
