@@ -3,7 +3,7 @@
  * the file, ID tokens from Application Default Credentials, logs to stdout.
  */
 import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
-import { lazySource, resolveTokenSource } from '../shared/identity/resolve.js';
+import { lazySource, resolveTokenSource, type ResolveOptions } from '../shared/identity/resolve.js';
 import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
 import type { IdTokenSource } from '../shared/identity/token-source.js';
@@ -23,6 +23,8 @@ export interface RuntimeOptions {
   source?: IdTokenSource;
   write?: (line: string) => void;
   fetch?: typeof fetch;
+  /** How identities are resolved (tests redirect Google endpoints here); env defaults to `env`. */
+  identity?: ResolveOptions;
 }
 
 /** Builds everything a function instance needs; throws ConfigError for a bad config. */
@@ -34,8 +36,8 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const tokens = options.source
     ? createTokenCache({ source: options.source, logger })
     : createTargetTokens(loaded.config.targets, {
-        defaultSource: lazySource(() => resolveTokenSource(undefined, { env })),
-        resolve: (identity) => resolveTokenSource(identity, { env }),
+        defaultSource: lazySource(() => resolveTokenSource(undefined, { env, ...options.identity })),
+        resolve: (identity) => resolveTokenSource(identity, { env, ...options.identity }),
         logger,
         configSource: loaded.source,
       });
