@@ -7,7 +7,9 @@
  */
 import { ConfigError } from '../config/load.js';
 import type { TargetConfig } from '../config/schema.js';
+import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { IdentityError } from './identity-error.js';
 import type { IdentityConfig } from './identity-schema.js';
 import { createTokenCache, type TokenCache, type TokenCacheOptions } from './token-cache.js';
 import type { IdTokenSource } from './token-source.js';
@@ -73,7 +75,14 @@ export function createTargetTokens(targets: Record<string, TargetConfig & { iden
 
   const route = (audience: string) => byAudience.get(audience) ?? fallback();
   return {
-    get: (audience) => route(audience).get(audience),
+    // Callers (webhook senders) learn only that no token could be had; the
+    // credential, file and reason went to the log with the cache's error line.
+    get: (audience) =>
+      route(audience)
+        .get(audience)
+        .catch((error: unknown) => {
+          throw new IdentityError(`Could not obtain an ID token for audience ${audience}`, error instanceof RelayError ? error.retryable : true, error);
+        }),
     invalidate: (audience, token) => route(audience).invalidate(audience, token),
     get fetchCounts() {
       const counts = new Map<string, number>();

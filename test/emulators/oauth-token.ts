@@ -46,9 +46,10 @@ export async function startOAuthTokenEndpoint(options: { key: SigningKey; tokens
     if (!jwk) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
     let claims: Record<string, unknown>;
     try {
-      // Key-file assertions carry no kid here; match the key by issuer.
-      claims = verifyJwt(form.assertion.replace(/^[^.]+/, Buffer.from(JSON.stringify({ alg: 'RS256', kid: iss })).toString('base64url')), {
-        keys: [{ ...jwk, kid: iss } as JsonWebKey],
+      // Match the registered key by issuer, whatever kid (if any) the assertion's header names.
+      const kid = (JSON.parse(Buffer.from(form.assertion.split('.')[0] ?? '', 'base64url').toString()) as { kid?: string }).kid;
+      claims = verifyJwt(form.assertion, {
+        keys: [{ ...jwk, kid } as JsonWebKey],
         audience: GOOGLE_TOKEN_URL,
         issuers: [iss],
       });
