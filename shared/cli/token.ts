@@ -23,18 +23,20 @@ function describeClaims(token: string, now: number): string {
 export const tokenCommand: Command = {
   summary: 'Print a Google ID token for an audience, minted with the credentials found (ADC, key file, impersonation or workload identity federation).',
   usage:
-    'run-relay token --audience URL [--decode] [--curl] [--credentials FILE] [--impersonate SA_EMAIL]\n\n' +
+    'run-relay token --audience URL [--decode] [--curl] [--credentials FILE] [--impersonate SA_EMAIL] [--iam-endpoint URL]\n\n' +
     '  --audience URL        audience of the token (a Cloud Run URL or custom audience)\n' +
     '  --decode              print the claims and expiry instead of the token\n' +
     '  --curl                print a ready curl command for the audience URL\n' +
     '  --credentials FILE    credential JSON to use instead of Application Default Credentials\n' +
-    '  --impersonate SA      mint the token for this service account through IAM Credentials',
+    '  --impersonate SA      mint the token for this service account through IAM Credentials\n' +
+    '  --iam-endpoint URL    IAM Credentials base URL (default: from the credential file, else Google\'s)',
   options: {
     audience: { type: 'string' },
     decode: { type: 'boolean', default: false },
     curl: { type: 'boolean', default: false },
     credentials: { type: 'string' },
     impersonate: { type: 'string' },
+    'iam-endpoint': { type: 'string' },
   },
   async run({ values, env, out }) {
     const audience = values.audience;
@@ -43,6 +45,7 @@ export const tokenCommand: Command = {
     const identity = {
       credentialsFile: typeof values.credentials === 'string' ? values.credentials : undefined,
       impersonate: typeof values.impersonate === 'string' ? values.impersonate : undefined,
+      iamCredentialsEndpoint: typeof values['iam-endpoint'] === 'string' ? values['iam-endpoint'] : undefined,
     };
     const found = findCredentialsFile(identity, { env });
     const credential = found ? `${found.path} (from ${found.via})` : 'the metadata server (no credential file found)';
