@@ -3,7 +3,7 @@ import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { ConfigError, parseConfig } from '../../shared/config/load.js';
 import type { RelayResponse } from '../../shared/http.js';
 import type { PrivateTarget } from '../emulators/private-target.js';
-import { FEDERATED_SA, IMPERSONATED_SA, KEY_SA, startIdentityStack, type IdentityStack } from '../support/identity-stack.js';
+import { FEDERATED_SA, IMPERSONATED_SA, KEY_SA, PROVIDER_AUDIENCE, startIdentityStack, type IdentityStack } from '../support/identity-stack.js';
 
 let stack: IdentityStack;
 const savedEnv = { ...process.env };
@@ -91,7 +91,7 @@ describe('every credential type yields ID tokens the token-verifying target acce
 
 describe('identity failures give a clear error and no retry storm', () => {
   it('refuses an expired subject token at STS once, answers 503 token_unavailable, and logs why', async () => {
-    const expired = stack.idp.mint({ audience: `https:${'//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/ci-pool/providers/ci-oidc'}`, ttlSeconds: -120 });
+    const expired = stack.idp.mint({ audience: `https:${PROVIDER_AUDIENCE}`, ttlSeconds: -120 });
     const h = await relayWith({ credentialsFile: stack.externalAccountFile({ subjectToken: expired }) }, 1);
     const before = stack.sts.exchanges.get('invalid_grant') ?? 0;
     const response = await h.send();
