@@ -3,8 +3,10 @@
  * the file, ID tokens from Application Default Credentials, logs to stdout.
  */
 import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
+import { lazySource, resolveTokenSource, type ResolveOptions } from '../shared/identity/resolve.js';
+import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
-import { googleAuthTokenSource, type IdTokenSource } from '../shared/identity/token-source.js';
+import type { IdTokenSource } from '../shared/identity/token-source.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createRelay, type Relay } from '../shared/relay.js';
 
@@ -21,6 +23,8 @@ export interface RuntimeOptions {
   source?: IdTokenSource;
   write?: (line: string) => void;
   fetch?: typeof fetch;
+  /** How identities are resolved (tests redirect Google endpoints here); env defaults to `env`. */
+  identity?: ResolveOptions;
 }
 
 /** Builds everything a function instance needs; throws ConfigError for a bad config. */
@@ -28,7 +32,15 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const env = options.env ?? process.env;
   const loaded = options.loaded ?? loadConfig(env);
   const logger = createLogger({ secrets: loaded.secrets.values(), write: options.write });
-  const tokens = createTokenCache({ source: options.source ?? googleAuthTokenSource(), logger });
+  // One source for everything when given (tests); else per-target identities, ADC for the rest.
+  const tokens = options.source
+    ? createTokenCache({ source: options.source, logger })
+    : createTargetTokens(loaded.config.targets, {
+        defaultSource: lazySource(() => resolveTokenSource(undefined, { env, ...options.identity })),
+        resolve: (identity) => resolveTokenSource(identity, { env, ...options.identity }),
+        logger,
+        configSource: loaded.source,
+      });
   const relay = createRelay(loaded, { tokens, logger, fetch: options.fetch });
   return { loaded, logger, tokens, relay };
 }

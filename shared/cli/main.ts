@@ -17,7 +17,9 @@ export class CliError extends Error {
   override name = 'CliError';
 }
 
-export const COMMANDS: Record<string, () => Promise<Command>> = {};
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  token: async () => (await import('./token.js')).tokenCommand,
+};
 
 function help(out: (line: string) => void): void {
   out('Usage: run-relay <command> [options]\n\nCommands:');

@@ -3,6 +3,7 @@
  * start; see README "Configuration reference" for the same, in prose.
  */
 import { z } from 'zod';
+import { identitySchema } from '../identity/identity-schema.js';
 import { verifySchema } from '../verify/registry.js';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -43,6 +44,8 @@ export const targetSchema = z
     /** Per-attempt timeout. */
     timeoutMs: millis(1, 3_600_000).default(10_000),
     retry: retrySchema.default({ retries: 4, minDelayMs: 200, maxDelayMs: 5_000 }),
+    /** Credential minting this target's ID tokens; default Application Default Credentials. */
+    identity: identitySchema.optional(),
   })
   .strict();
 

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { generateSigningKey, signJwt, type SigningKey } from './jwt.js';
+import type { AccessTokens } from './access-tokens.js';
 import { listen, sendJson } from './http-util.js';
 
 export const EMULATOR_ISSUER = 'https://accounts.google.com';
@@ -18,6 +19,8 @@ export interface MetadataServerOptions {
   ttlSeconds?: number;
   key?: SigningKey;
   now?: () => number;
+  /** Serves OAuth access tokens for the service account from this registry (impersonation tests). */
+  tokens?: AccessTokens;
 }
 
 export interface MetadataServer {
@@ -89,6 +92,9 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
       case '/computeMetadata/v1/instance/service-accounts/default/email':
         res.writeHead(200, headers);
         return res.end(serviceAccount);
+      case '/computeMetadata/v1/instance/service-accounts/default/token':
+        if (!options.tokens) break;
+        return sendJson(res, 200, options.tokens.issue(serviceAccount), { 'metadata-flavor': 'Google' });
       case '/computeMetadata/v1/instance/service-accounts/default/identity': {
         const audience = url.searchParams.get('audience');
         if (!audience) {
@@ -107,10 +113,9 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
         res.writeHead(200, headers);
         return res.end(token);
       }
-      default:
-        res.writeHead(404, headers);
-        return res.end('not found');
     }
+    res.writeHead(404, headers);
+    return res.end('not found');
   }, options.port ?? 0);
 
   return {
