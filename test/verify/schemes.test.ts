@@ -138,7 +138,7 @@ describe.each(cases)('$scheme', (c) => {
   const verifier = verifierFor(c.options, secretsFor);
   const run = async (secret: string, opts: { body?: string; signedBody?: string; ts?: number; signedTs?: number; now?: number; mutate?: (h: Record<string, string>) => void } = {}) => {
     const signed = await c.sign(secret, opts.signedBody ?? c.body, opts.signedTs ?? opts.ts ?? nowS);
-    const headers = { 'content-type': c.contentType, ...signed.headers };
+    const headers: Record<string, string> = { 'content-type': c.contentType, ...signed.headers };
     if (opts.ts !== undefined && opts.signedTs !== undefined && c.timestampHeader) {
       headers[c.timestampHeader] = headers[c.timestampHeader]!.replace(String(opts.signedTs), String(opts.ts));
     }
