@@ -17,7 +17,9 @@ export class CliError extends Error {
   override name = 'CliError';
 }
 
-export const COMMANDS: Record<string, () => Promise<Command>> = {};
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  'consumer-key': async () => (await import('./consumer-key.js')).consumerKeyCommand,
+};
 
 function help(out: (line: string) => void): void {
   out('Usage: run-relay <command> [options]\n\nCommands:');

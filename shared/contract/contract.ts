@@ -6,6 +6,28 @@
 import { z } from 'zod';
 import { RelayError } from '../errors.js';
 
+/**
+ * zod's converter ignores a `required` name that has no `properties` entry
+ * (`{required: ["id"]}` accepts `{}`), where JSON Schema demands the key. An
+ * empty `{}` property for each such name restores JSON Schema's meaning.
+ */
+export function withRequiredProperties(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withRequiredProperties);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) out[key] = key === 'enum' || key === 'const' ? value : withRequiredProperties(value);
+  if (Array.isArray(out.required)) {
+    const properties = (out.properties && typeof out.properties === 'object' ? out.properties : {}) as Record<string, unknown>;
+    out.properties = { ...Object.fromEntries(out.required.filter((k): k is string => typeof k === 'string').map((k) => [k, {}])), ...properties };
+  }
+  return out;
+}
+
+/** JSON Schema → zod, as the relay means it. */
+export function toZod(schema: unknown): z.ZodType {
+  return z.fromJSONSchema(withRequiredProperties(schema) as never);
+}
+
 const jsonSchema = z.union([z.boolean(), z.record(z.string(), z.unknown())], { error: 'expected a JSON Schema (an object or a boolean)' });
 
 /** The route's `contract:` block. */
@@ -20,7 +42,7 @@ export const contractSchema = z
   .superRefine((contract, ctx) => {
     const check = (schema: unknown, path: (string | number)[]) => {
       try {
-        z.fromJSONSchema(schema as never);
+        toZod(schema);
       } catch (error) {
         ctx.addIssue({ code: 'custom', path, message: `not a usable JSON Schema: ${(error as Error).message}` });
       }
@@ -50,8 +72,8 @@ function formatPath(path: readonly PropertyKey[]): string {
 
 /** Compiles a route's contract once. */
 export function compileContract(config: ContractConfig | undefined): Contract {
-  const base = config?.schema === undefined ? undefined : z.fromJSONSchema(config.schema as never);
-  const events = new Map(Object.entries(config?.events ?? {}).map(([name, schema]) => [name, z.fromJSONSchema(schema as never)]));
+  const base = config?.schema === undefined ? undefined : toZod(config.schema);
+  const events = new Map(Object.entries(config?.events ?? {}).map(([name, schema]) => [name, toZod(schema)]));
   const schemaFor = (eventType: string | undefined) => (eventType !== undefined && events.get(eventType)) || base;
   return {
     applies: (eventType) => schemaFor(eventType) !== undefined,
