@@ -141,7 +141,8 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       } catch (error) {
         response = errorResponse(error);
         const severity = response.status >= 500 ? 'ERROR' : 'WARNING';
-        log.log(severity, 'Request refused', { status: response.status, error });
+        // details are the error's non-secret facts (reason, timestamp, issues) for operators.
+        log.log(severity, 'Request refused', { ...(error instanceof RelayError ? error.details : {}), status: response.status, error });
       }
       log.info('Request answered', { method: request.method, status: response.status, latencyMs: Math.round(performance.now() - started) });
       return response;

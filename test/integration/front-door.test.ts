@@ -158,3 +158,15 @@ describe('challenges and callers', () => {
     }
   });
 });
+
+describe('refusals in the log', () => {
+  it('logs which check failed with the error code and reason, never the expected signature', async () => {
+    const s = await start({ github: { verify: { scheme: 'github', secretEnv: 'GITHUB_SECRET' }, forward: [{ target: 'svc' }] } });
+    const body = '{"a":1}';
+    const res = await fetch(`${s.url}/github`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': 'sha256=' + '0'.repeat(64) } });
+    expect(res.status).toBe(401);
+    const line = JSON.parse(s.logs.find((l) => l.includes('Request refused'))!);
+    expect(line).toMatchObject({ reason: 'signature_mismatch', error: { code: 'unauthorized' } });
+    expect(s.logs.join('\n')).not.toContain(githubSignature(env.GITHUB_SECRET, body).slice(7));
+  });
+});
