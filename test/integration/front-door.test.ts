@@ -66,6 +66,23 @@ describe('replay protection', () => {
     expect(s.targets.svc!.received).toHaveLength(2);
   });
 
+  it("answers Slack's retry of an event (new timestamp, X-Slack-Retry-Num) as a duplicate", async () => {
+    const s = await start({ slack: { verify: { scheme: 'slack', secretEnv: 'SLACK_SECRET' }, forward: [{ target: 'svc' }] } });
+    const body = '{"type":"event_callback","event_id":"Ev0RETRY","event":{"type":"message"}}';
+    const post = (ts: number, extra: Record<string, string> = {}) =>
+      fetch(`${s.url}/slack`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': String(ts), 'x-slack-signature': 'v0=' + createHmac('sha256', env.SLACK_SECRET).update(`v0:${ts}:${body}`).digest('hex'), ...extra },
+      });
+    const now = Math.floor(Date.now() / 1000);
+    expect((await post(now)).status).toBe(200);
+    const retry = await post(now + 3, { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' });
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toEqual({ duplicate: true, deliveryId: 'Ev0RETRY' });
+    expect(s.targets.svc!.received).toHaveLength(1);
+  });
+
   it('forwards concurrent copies of one delivery once', async () => {
     const s = await start({ stripe: stripeRoute }, async (req, res, n) => {
       await new Promise((r) => setTimeout(r, 100));
