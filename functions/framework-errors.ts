@@ -60,6 +60,39 @@ function finalHandler(req: IncomingMessage, res: ServerResponse) {
 
 let installed = false;
 
+/** Largest body accepted for a request path, or undefined when unknown. */
+export type BodyLimit = (path: string) => number | undefined;
+let bodyLimit: BodyLimit | undefined;
+
+/**
+ * Lets the patched `handle` refuse a body whose declared Content-Length is
+ * over the route's limit before the framework's body parser (limit 1024mb)
+ * reads it. Chunked bodies without Content-Length are still read, then
+ * refused by the relay core. Returns the previous limit (for tests).
+ */
+export function setEarlyBodyLimit(limit: BodyLimit | undefined): BodyLimit | undefined {
+  const previous = bodyLimit;
+  bodyLimit = limit;
+  return previous;
+}
+
+/** Answers 413 and closes the connection when the declared length is over the limit; true when it did. */
+function refuseOversized(req: IncomingMessage, res: ServerResponse): boolean {
+  const declared = Number(req.headers['content-length']);
+  if (!bodyLimit || !Number.isFinite(declared)) return false;
+  const limit = bodyLimit(new URL(req.url ?? '/', 'http://relay').pathname);
+  if (limit === undefined || declared <= limit) return false;
+  const response = errorResponse(new RelayError('payload_too_large', `Body exceeds this route's limit of ${limit} bytes`));
+  res.statusCode = response.status;
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  // Never buffer it: discard what arrives (so the sender can read the answer
+  // instead of hitting a reset) and close the connection afterwards.
+  res.setHeader('connection', 'close');
+  res.end(response.body);
+  req.resume();
+  return true;
+}
+
 /** Installs the JSON final handler on the Express used by the Functions Framework. Idempotent. */
 export function installJsonFrameworkErrors(): void {
   if (installed) return;
@@ -68,6 +101,7 @@ export function installJsonFrameworkErrors(): void {
   const express = frameworkRequire('express') as { application: { handle: (...args: unknown[]) => unknown } };
   const original = express.application.handle;
   express.application.handle = function (this: unknown, req: IncomingMessage, res: ServerResponse, callback?: unknown) {
+    if (refuseOversized(req, res)) return undefined;
     return original.call(this, req, res, callback ?? finalHandler(req, res));
   } as typeof original;
   installed = true;

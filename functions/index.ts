@@ -4,10 +4,10 @@
  * The config is read here, once per instance; a bad config stops start-up
  * with a message naming each bad key.
  */
-import { installJsonFrameworkErrors } from './framework-errors.js';
+import { installJsonFrameworkErrors, setEarlyBodyLimit } from './framework-errors.js';
 import { http } from '@google-cloud/functions-framework';
 import { ConfigError } from '../shared/config/load.js';
-import { createRuntime, type Runtime } from './runtime.js';
+import { createRuntime, routeBodyLimit, type Runtime } from './runtime.js';
 import { webhookHandler } from './webhook.js';
 
 installJsonFrameworkErrors();
@@ -23,4 +23,5 @@ try {
   throw error;
 }
 
+setEarlyBodyLimit(routeBodyLimit(runtime.loaded.config));
 http('webhook', webhookHandler(runtime.relay));

@@ -44,3 +44,11 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const relay = createRelay(loaded, { tokens, logger, fetch: options.fetch });
   return { loaded, logger, tokens, relay };
 }
+
+/** The body limit for a request path: its route's `maxBodyBytes`, if the path names a route. */
+export function routeBodyLimit(config: LoadedConfig['config']): (path: string) => number | undefined {
+  return (path) => {
+    const name = path.replace(/^\/+|\/+$/g, '');
+    return Object.hasOwn(config.routes, name) ? config.routes[name]!.maxBodyBytes : undefined;
+  };
+}

@@ -8,11 +8,17 @@
 export const ERROR_CODES = {
   bad_request: { status: 400, retryable: false },
   unauthorized: { status: 401, retryable: false },
+  /** A signed timestamp (or token expiry) outside the route's tolerance: a stale or replayed request, or a skewed clock. */
+  timestamp_out_of_tolerance: { status: 401, retryable: false },
+  /** A consumer key past its expiry date. */
+  credential_expired: { status: 401, retryable: false },
   not_found: { status: 404, retryable: false },
   method_not_allowed: { status: 405, retryable: false },
   payload_too_large: { status: 413, retryable: false },
   unsupported_media_type: { status: 415, retryable: false },
   unprocessable: { status: 422, retryable: false },
+  /** The body does not fit the route's payload contract; the answer lists the issues. */
+  contract_violation: { status: 422, retryable: false },
   internal: { status: 500, retryable: false },
   /** The target could not be reached (connection refused or reset, DNS, per-attempt timeout). */
   target_unreachable: { status: 502, retryable: true },
@@ -34,6 +40,8 @@ export interface RelayErrorOptions {
   cause?: unknown;
   /** Extra, non-secret facts for logs (never sent to the caller). */
   details?: Record<string, unknown>;
+  /** Extra fields for the caller's error body (e.g. contract issues); never secrets. */
+  expose?: Record<string, unknown>;
 }
 
 /** An error with a stable code, the HTTP status it maps to, and whether to retry it. */
@@ -41,11 +49,13 @@ export class RelayError extends Error {
   override name = 'RelayError';
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;
+  readonly expose: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options: RelayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details ?? {};
+    this.expose = options.expose ?? {};
   }
 
   get status(): number {
@@ -68,7 +78,7 @@ export interface ErrorBody {
  */
 export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
   if (error instanceof RelayError) {
-    return { status: error.status, body: { error: { code: error.code, message: error.message } } };
+    return { status: error.status, body: { error: { ...error.expose, code: error.code, message: error.message } } };
   }
   return { status: 500, body: { error: { code: 'internal', message: 'Internal error' } } };
 }

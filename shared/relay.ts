@@ -11,19 +11,27 @@ import { DEFAULT_FORWARDED, outboundHeaders, responseHeaders } from './forward/h
 import { deadlineSignal, forward, resolveTarget, type ForwardDeps, type ResolvedTarget, type TargetResponse } from './forward/forward.js';
 import { errorResponse, json, type RelayRequest, type RelayResponse } from './http.js';
 import { silentLogger, traceFields, type Logger } from './log.js';
-import { createVerifier, forwardHeadersOf } from './verify/registry.js';
-import type { Verifier } from './verify/scheme.js';
+import { createGate, type Gate } from './admit.js';
+import { forwardHeadersOf } from './verify/registry.js';
+import { ReplayStore } from './verify/replay.js';
+
+/** Header naming the authenticated consumer for the target; a sender's own value never passes. */
+export const CONSUMER_HEADER = 'x-relay-consumer';
 
 export interface RelayDeps extends ForwardDeps {
   logger?: Logger;
   /** Clock for verification, ms since the epoch; default Date.now. */
   now?: () => number;
+  /** This instance's memory of delivered ids; default a new bounded store. */
+  replay?: ReplayStore;
+  /** Environment for non-secret scheme settings; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface CompiledRoute {
   name: string;
   config: RouteConfig;
-  verifier: Verifier;
+  gate: Gate;
   allowHeaders: string[];
   forward: { target: ResolvedTarget; path: string; method: string }[];
 }
@@ -40,11 +48,13 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
   const projectId = config.projectId ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.GCLOUD_PROJECT;
   const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
   const routes = new Map<string, CompiledRoute>();
+  const replay = deps.replay ?? new ReplayStore();
+  const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', env: deps.env };
   for (const [name, route] of Object.entries(config.routes)) {
     routes.set(name, {
       name,
       config: route,
-      verifier: createVerifier(route.verify, { secret: (env) => loaded.secrets.get(env) ?? '' }),
+      gate: createGate(name, route, context, replay),
       allowHeaders: [...new Set([...DEFAULT_FORWARDED, ...forwardHeadersOf(route.verify), ...route.forwardHeaders])],
       forward: route.forward.map((f) => ({ target: targets.get(f.target)!, path: f.path, method: f.method })),
     });
@@ -55,11 +65,16 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     if (declared > route.config.maxBodyBytes || request.rawBody.length > route.config.maxBodyBytes) {
       throw new RelayError('payload_too_large', `Body exceeds this route's limit of ${route.config.maxBodyBytes} bytes`);
     }
-    const verified = await route.verifier.verify({ headers: request.headers, rawBody: request.rawBody, now: now() });
+    const admission = await route.gate.admit(request, now(), log);
+    if (admission.kind === 'answer') return admission.response;
+    const { verified } = admission;
     const idempotencyKey = verified.deliveryId || randomUUID();
     const headers = outboundHeaders(request.headers, route.allowHeaders, idempotencyKey, request);
+    delete headers[CONSUMER_HEADER];
+    if (verified.consumer) headers[CONSUMER_HEADER] = verified.consumer;
     const deadline = deadlineSignal(route.config.deadlineMs);
     const started = performance.now();
+    let delivered = false;
     try {
       const results = await Promise.allSettled(
         route.forward.map((f) =>
@@ -70,8 +85,11 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
           ),
         ),
       );
-      return answer(route, results, log, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+      const response = answer(route, results, log, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+      delivered = response.status >= 200 && response.status < 300;
+      return response;
     } finally {
+      admission.settle(delivered);
       deadline.clear();
     }
   }
@@ -124,7 +142,8 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       } catch (error) {
         response = errorResponse(error);
         const severity = response.status >= 500 ? 'ERROR' : 'WARNING';
-        log.log(severity, 'Request refused', { status: response.status, error });
+        // details are the error's non-secret facts (reason, timestamp, issues) for operators.
+        log.log(severity, 'Request refused', { ...(error instanceof RelayError ? error.details : {}), status: response.status, error });
       }
       log.info('Request answered', { method: request.method, status: response.status, latencyMs: Math.round(performance.now() - started) });
       return response;

@@ -19,6 +19,7 @@ export class CliError extends Error {
 
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   token: async () => (await import('./token.js')).tokenCommand,
+  'consumer-key': async () => (await import('./consumer-key.js')).consumerKeyCommand,
 };
 
 function help(out: (line: string) => void): void {

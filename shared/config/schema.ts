@@ -3,6 +3,7 @@
  * start; see README "Configuration reference" for the same, in prose.
  */
 import { z } from 'zod';
+import { contractSchema } from '../contract/contract.js';
 import { identitySchema } from '../identity/identity-schema.js';
 import { verifySchema } from '../verify/registry.js';
 
@@ -70,6 +71,10 @@ export const routeSchema = z
     deadlineMs: millis(100, 3_600_000).default(30_000),
     /** Extra sender headers (lower-case names) to pass on, beyond the built-in allowlist. */
     forwardHeaders: z.array(z.string().regex(/^[a-z0-9-]+$/, 'expected a lower-case header name')).default([]),
+    /** JSON Schema(s) the body must fit, checked after the signature (see docs/issue3.md). */
+    contract: contractSchema.optional(),
+    /** Event types forwarded; others are answered 200 and dropped with a log line. Default: all. */
+    events: z.array(z.string().min(1)).min(1, 'expected at least one event type (omit `events` to forward all)').optional(),
   })
   .strict();
 

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { RelayError } from '../errors.js';
-import { hmac, safeEqual } from './compare.js';
+import { hmac } from './compare.js';
 import { defineScheme } from './scheme.js';
 import { secretEnvList } from './secrets.js';
+import { anyMatch, malformedHeader, missingHeader, signatureMismatch } from './signature.js';
 
 const PREFIX = 'sha256=';
 
@@ -21,14 +21,10 @@ export const github = defineScheme({
     return {
       verify({ headers, rawBody }) {
         const header = headers['x-hub-signature-256'];
-        if (!header) throw new RelayError('unauthorized', 'Missing X-Hub-Signature-256 header');
-        if (!header.startsWith(PREFIX) || !/^[0-9a-f]{64}$/i.test(header.slice(PREFIX.length))) {
-          throw new RelayError('unauthorized', 'Malformed X-Hub-Signature-256 header');
-        }
+        if (!header) throw missingHeader('X-Hub-Signature-256');
+        if (!header.startsWith(PREFIX) || !/^[0-9a-f]{64}$/i.test(header.slice(PREFIX.length))) throw malformedHeader('X-Hub-Signature-256');
         const given = Buffer.from(header.slice(PREFIX.length), 'hex');
-        if (!secrets.some((secret) => safeEqual(hmac('sha256', secret, rawBody), given))) {
-          throw new RelayError('unauthorized', 'Signature does not match');
-        }
+        if (!anyMatch(secrets.map((secret) => hmac('sha256', secret, rawBody)), [given])) throw signatureMismatch();
         return { deliveryId: headers['x-github-delivery'], eventType: headers['x-github-event'] };
       },
     };

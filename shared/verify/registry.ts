@@ -5,10 +5,19 @@
 import { z } from 'zod';
 import { bearer } from './bearer.js';
 import { github } from './github.js';
+import { googleOidc } from './google-oidc.js';
+import { hmacScheme } from './hmac.js';
 import { none } from './none.js';
 import type { SchemeContext, SchemeDefinition, Verifier } from './scheme.js';
+import { shopify } from './shopify.js';
+import { slack } from './slack.js';
+import { standardWebhooks } from './standard-webhooks.js';
+import { stripe } from './stripe.js';
+import { DEFAULT_TOLERANCE_SECONDS } from './timestamp.js';
+import { twilio } from './twilio.js';
+import { zoom } from './zoom.js';
 
-export const SCHEMES = [github, bearer, none] as const satisfies readonly SchemeDefinition<any>[];
+export const SCHEMES = [github, stripe, slack, shopify, standardWebhooks, twilio, zoom, hmacScheme, bearer, googleOidc, none] as const satisfies readonly SchemeDefinition<any>[];
 
 type AnyScheme = (typeof SCHEMES)[number];
 
@@ -39,4 +48,9 @@ export function forwardHeadersOf(options: VerifyOptions): readonly string[] {
 /** Builds the verifier for a route's `verify:` block. */
 export function createVerifier(options: VerifyOptions, context: SchemeContext): Verifier {
   return definitionFor(options.scheme).create(options, context);
+}
+
+/** How long a delivery id is remembered: the scheme's timestamp tolerance, else the default 300 s. */
+export function replayWindowSecondsOf(options: VerifyOptions): number {
+  return 'toleranceSeconds' in options && typeof options.toleranceSeconds === 'number' ? options.toleranceSeconds : DEFAULT_TOLERANCE_SECONDS;
 }

@@ -17,6 +17,14 @@ export interface VerifyInput {
   rawBody: Buffer;
   /** Milliseconds since the epoch, from the relay's clock. */
   now: number;
+  /** The request's query string including "?", or "" (Twilio signs the full URL). */
+  query?: string;
+}
+
+/** An answer the relay gives itself instead of forwarding (a sender's URL-verification challenge). */
+export interface Reply {
+  status: number;
+  body: unknown;
 }
 
 export interface Verified {
@@ -26,6 +34,10 @@ export interface Verified {
   eventType?: string;
   /** The authenticated caller, when the scheme identifies one. */
   consumer?: string;
+  /** The body, when the scheme had to parse it (only ever after the signature passed). */
+  body?: unknown;
+  /** Set when the request is a challenge the relay answers itself; nothing is forwarded. */
+  reply?: Reply;
 }
 
 export interface Verifier {
@@ -36,6 +48,8 @@ export interface Verifier {
 export interface SchemeContext {
   /** Reads a secret by environment variable name; config loading guarantees it is set. */
   secret(envName: string): string;
+  /** The environment, for settings that are not secrets (e.g. RELAY_GOOGLE_CERTS_URL); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {

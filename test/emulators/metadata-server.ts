@@ -4,7 +4,7 @@
  * service account, and publishes its keys as a JWKS so targets can verify
  * them. Point google-auth-library at it with GCE_METADATA_HOST=127.0.0.1:PORT.
  */
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { generateSigningKey, signJwt, type SigningKey } from './jwt.js';
 import type { AccessTokens } from './access-tokens.js';
 import { listen, sendJson } from './http-util.js';
@@ -28,6 +28,10 @@ export interface MetadataServer {
   /** host:port, the value for GCE_METADATA_HOST. */
   host: string;
   jwksUrl: string;
+  /** Google's PEM certificate endpoint shape; set RELAY_GOOGLE_CERTS_URL to it. */
+  pemCertsUrl: string;
+  /** How many times the PEM certificates were fetched. */
+  certRequests(): number;
   key: SigningKey;
   serviceAccount: string;
   /** Identity (ID token) requests served, per audience. */
@@ -54,6 +58,7 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
   let failures = 0;
   let failStatus = 500;
   let delayMs = 0;
+  let certRequests = 0;
 
   const mint = (audience: string, overrides: Record<string, unknown> = {}) => {
     const iat = Math.floor(now() / 1000);
@@ -74,6 +79,12 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
   const server = await listen(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://metadata');
     if (url.pathname === '/oauth2/v3/certs' || url.pathname === '/jwks') return sendJson(res, 200, { keys: [key.jwk] });
+    // Google's PEM form (what google-auth-library fetches on Node), for verifiers pointed here.
+    if (url.pathname === '/oauth2/v1/certs') {
+      certRequests++;
+      res.setHeader('cache-control', 'public, max-age=3600');
+      return sendJson(res, 200, { [key.kid]: createPublicKey({ key: key.jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) });
+    }
     if (!url.pathname.startsWith('/computeMetadata/')) return sendJson(res, 404, { error: 'not found' });
     if (req.headers['metadata-flavor'] !== 'Google') {
       res.writeHead(403, { 'content-type': 'text/plain' });
@@ -122,6 +133,8 @@ export async function startMetadataServer(options: MetadataServerOptions = {}): 
     url: server.url,
     host: `127.0.0.1:${server.port}`,
     jwksUrl: `${server.url}/oauth2/v3/certs`,
+    pemCertsUrl: `${server.url}/oauth2/v1/certs`,
+    certRequests: () => certRequests,
     key,
     serviceAccount,
     identityRequests,

@@ -212,7 +212,8 @@ describe('webhook relay to a token-verifying target', () => {
     const s = await oneTarget(echo);
     metadata.setDelay(50);
     try {
-      const responses = await Promise.all(Array.from({ length: 100 }, () => postGithub(s)));
+      // Distinct delivery ids: the same id 100 times would be answered as duplicates.
+      const responses = await Promise.all(Array.from({ length: 100 }, (_, i) => postGithub(s, undefined, { 'x-github-delivery': `delivery-${i}` })));
       expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
     } finally {
       metadata.setDelay(0);

@@ -8,8 +8,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { installJsonFrameworkErrors } from '../../functions/framework-errors.js';
-import { createRuntime, type Runtime } from '../../functions/runtime.js';
+import { installJsonFrameworkErrors, setEarlyBodyLimit } from '../../functions/framework-errors.js';
+import { createRuntime, routeBodyLimit, type Runtime } from '../../functions/runtime.js';
 import { webhookHandler } from '../../functions/webhook.js';
 import { parseConfig } from '../../shared/config/load.js';
 import { startMetadataServer, type MetadataServer } from '../emulators/metadata-server.js';
@@ -55,6 +55,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const loaded = parseConfig({ targets: targetConfigs, routes: options.routes }, options.env ?? {});
   const logs: string[] = [];
   const runtime = createRuntime({ loaded, write: (line) => logs.push(line) });
+  const previousLimit = setEarlyBodyLimit(routeBodyLimit(loaded.config));
   const name = `webhook-test-${++counter}`;
   http(name, webhookHandler(runtime.relay));
   const server: Server = getTestServer(name);
@@ -67,6 +68,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     runtime,
     logs,
     async close() {
+      setEarlyBodyLimit(previousLimit);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all(Object.values(targets).map((t) => t.close()));

@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { hmac } from './compare.js';
+import { FORM_TYPE, isJsonType, mediaType, parseForm, parseJson, stringField } from './body.js';
+import { defineScheme, type Verified } from './scheme.js';
+import { secretEnvList } from './secrets.js';
+import { anyMatch, decodeSignature, malformedHeader, missingHeader, signatureMismatch } from './signature.js';
+import { checkTimestamp, toleranceSeconds } from './timestamp.js';
+import { RelayError } from '../errors.js';
+
+const HEADER = 'X-Slack-Signature';
+
+/** What Slack's body says about itself: Events API JSON, or a form (slash command, interactivity `payload`). */
+function describe(headers: Record<string, string | undefined>, rawBody: Buffer): Verified {
+  const type = mediaType(headers);
+  // Slack's retries of one request carry the same body; its hash is a fair id when the body names none.
+  const bodyHash = 'slack-' + createHash('sha256').update(rawBody).digest('hex').slice(0, 32);
+  if (isJsonType(type)) {
+    const body = parseJson(rawBody);
+    if (stringField(body, 'type') === 'url_verification') {
+      return { body, reply: { status: 200, body: { challenge: stringField(body, 'challenge') ?? '' } } };
+    }
+    const event = (body as { event?: unknown }).event;
+    return { body, deliveryId: stringField(body, 'event_id') ?? bodyHash, eventType: stringField(event, 'type') ?? stringField(body, 'type') };
+  }
+  if (type === FORM_TYPE) {
+    const body = parseForm(rawBody);
+    let eventType = typeof body.command === 'string' ? 'slash_command' : undefined;
+    if (typeof body.payload === 'string') {
+      try {
+        eventType = stringField(JSON.parse(body.payload), 'type') ?? eventType;
+      } catch {
+        throw new RelayError('bad_request', 'Slack form field "payload" is not JSON');
+      }
+    }
+    return { body, deliveryId: bodyHash, eventType };
+  }
+  throw new RelayError('unsupported_media_type', `Slack sends JSON or ${FORM_TYPE}, not ${type || 'an untyped body'}`);
+}
+
+/**
+ * Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:ts:body">` with
+ * `X-Slack-Request-Timestamp` within `toleranceSeconds` (default 300).
+ * Answers the Events API `url_verification` challenge itself. The delivery id
+ * is the event's `event_id` (else a hash of the body, so Slack's retries
+ * match); the event type is the inner `event.type`, else the body's `type`.
+ */
+export const slack = defineScheme({
+  scheme: 'slack',
+  options: z.object({ scheme: z.literal('slack'), secretEnv: secretEnvList, toleranceSeconds }).strict(),
+  secretEnvs: (options) => options.secretEnv,
+  forwardHeaders: ['x-slack-retry-num', 'x-slack-retry-reason'],
+  create(options, context) {
+    const secrets = options.secretEnv.map((name) => context.secret(name));
+    return {
+      verify({ headers, rawBody, now }) {
+        const header = headers['x-slack-signature'];
+        if (!header) throw missingHeader(HEADER);
+        const timestamp = headers['x-slack-request-timestamp'];
+        if (!timestamp || !/^\d{1,12}$/.test(timestamp)) throw new RelayError('unauthorized', 'Missing or malformed X-Slack-Request-Timestamp header', { details: { reason: 'timestamp_malformed' } });
+        const given = header.startsWith('v0=') ? decodeSignature(header.slice(3), 'hex') : undefined;
+        if (!given) throw malformedHeader(HEADER);
+        if (!anyMatch(secrets.map((s) => hmac('sha256', s, `v0:${timestamp}:`, rawBody)), [given])) throw signatureMismatch();
+        checkTimestamp(timestamp, now, options.toleranceSeconds, 'X-Slack-Request-Timestamp');
+        return describe(headers, rawBody);
+      },
+    };
+  },
+});

@@ -1,0 +1,49 @@
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { hmac } from './compare.js';
+import { isJsonType, mediaType, parseJson, stringField } from './body.js';
+import { defineScheme } from './scheme.js';
+import { secretEnvList } from './secrets.js';
+import { anyMatch, decodeSignature, malformedHeader, missingHeader, signatureMismatch } from './signature.js';
+import { checkTimestamp, toleranceSeconds } from './timestamp.js';
+import { RelayError } from '../errors.js';
+
+const HEADER = 'x-zm-signature';
+
+/**
+ * Zoom: `x-zm-signature: v0=<hex HMAC-SHA256 of "v0:ts:body">` with
+ * `x-zm-request-timestamp` within `toleranceSeconds`, keyed by the app's
+ * secret token (any listed one). Answers the `endpoint.url_validation`
+ * challenge itself, with the first listed secret. Event type: the body's `event`.
+ */
+export const zoom = defineScheme({
+  scheme: 'zoom',
+  options: z.object({ scheme: z.literal('zoom'), secretEnv: secretEnvList, toleranceSeconds }).strict(),
+  secretEnvs: (options) => options.secretEnv,
+  forwardHeaders: ['x-zm-trackingid'],
+  create(options, context) {
+    const secrets = options.secretEnv.map((name) => context.secret(name));
+    return {
+      verify({ headers, rawBody, now }) {
+        const header = headers['x-zm-signature'];
+        if (!header) throw missingHeader(HEADER);
+        const timestamp = headers['x-zm-request-timestamp'];
+        if (!timestamp || !/^\d{1,12}$/.test(timestamp)) throw new RelayError('unauthorized', 'Missing or malformed x-zm-request-timestamp header', { details: { reason: 'timestamp_malformed' } });
+        const given = header.startsWith('v0=') ? decodeSignature(header.slice(3), 'hex') : undefined;
+        if (!given) throw malformedHeader(HEADER);
+        if (!anyMatch(secrets.map((s) => hmac('sha256', s, `v0:${timestamp}:`, rawBody)), [given])) throw signatureMismatch();
+        checkTimestamp(timestamp, now, options.toleranceSeconds, 'x-zm-request-timestamp');
+        if (!isJsonType(mediaType(headers))) throw new RelayError('unsupported_media_type', 'Zoom events are JSON; expected Content-Type application/json');
+        const body = parseJson(rawBody);
+        const event = stringField(body, 'event');
+        if (event === 'endpoint.url_validation') {
+          const plainToken = stringField((body as { payload?: unknown }).payload, 'plainToken');
+          if (!plainToken) throw new RelayError('bad_request', 'endpoint.url_validation without payload.plainToken');
+          const encryptedToken = createHmac('sha256', secrets[0]!).update(plainToken).digest('hex');
+          return { body, eventType: event, reply: { status: 200, body: { plainToken, encryptedToken } } };
+        }
+        return { body, eventType: event };
+      },
+    };
+  },
+});
