@@ -13,11 +13,15 @@ import { errorResponse, json, type RelayRequest, type RelayResponse } from './ht
 import { silentLogger, traceFields, type Logger } from './log.js';
 import { createVerifier, forwardHeadersOf } from './verify/registry.js';
 import type { Verifier } from './verify/scheme.js';
+import { acceptAsync } from './delivery/accept.js';
+import type { Publisher } from './pubsub/publisher.js';
 
 export interface RelayDeps extends ForwardDeps {
   logger?: Logger;
   /** Clock for verification, ms since the epoch; default Date.now. */
   now?: () => number;
+  /** Where `mode: async` routes publish; required only if such a route exists. */
+  publisher?: Publisher;
 }
 
 interface CompiledRoute {
@@ -58,6 +62,9 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const verified = await route.verifier.verify({ headers: request.headers, rawBody: request.rawBody, now: now() });
     const idempotencyKey = verified.deliveryId || randomUUID();
     const headers = outboundHeaders(request.headers, route.allowHeaders, idempotencyKey, request);
+    if (route.config.mode === 'async') {
+      return acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()) }, log);
+    }
     const deadline = deadlineSignal(route.config.deadlineMs);
     try {
       const results = await Promise.allSettled(

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { verifySchema } from '../verify/registry.js';
+import { checkDeliveryRefs, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -66,6 +67,8 @@ export const routeSchema = z
     deadlineMs: millis(100, 3_600_000).default(30_000),
     /** Extra sender headers (lower-case names) to pass on, beyond the built-in allowlist. */
     forwardHeaders: z.array(z.string().regex(/^[a-z0-9-]+$/, 'expected a lower-case header name')).default([]),
+    /** `sync` forwards and answers with the target's answer; `async` publishes to Pub/Sub and answers 202. */
+    mode: z.enum(['sync', 'async']).default('sync'),
   })
   .strict();
 
@@ -80,6 +83,9 @@ export const configSchema = z
     projectId: z.string().min(1).optional(),
     targets: z.record(z.string().min(1), targetSchema),
     routes: z.record(routeName, routeSchema).default({}),
+    pubsub: pubsubSchema.default(PUBSUB_DEFAULTS),
+    topics: z.record(z.string().min(3), topicSchema).default({}),
+    schedules: z.record(routeName, scheduleSchema).default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -94,6 +100,7 @@ export const configSchema = z
         }
       });
     }
+    checkDeliveryRefs(config, ctx);
   });
 
 export type RelayConfig = z.output<typeof configSchema>;
