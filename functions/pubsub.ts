@@ -16,6 +16,19 @@ export function pubsubHandler(deliverer: Deliverer, logger: Logger): CloudEventF
       logger.error('Event is not a Pub/Sub message; dropped', { type: (event as { type?: unknown })?.type });
       return;
     }
-    await deliverer.handle(message);
+    try {
+      await deliverer.handle(message);
+    } catch (error) {
+      // The deliverer has logged the details; the framework prints `stack` of what we throw, so throw one line.
+      throw nack(error);
+    }
   };
+}
+
+/** A one-line error for the framework to print and answer 500 with: Pub/Sub redelivers. */
+export function nack(error: unknown): Error {
+  const code = (error as { code?: unknown })?.code;
+  const nackError = new Error(`Delivery not completed (${typeof code === 'string' ? code : 'internal'}); Pub/Sub will redeliver`);
+  nackError.stack = nackError.message;
+  return nackError;
 }

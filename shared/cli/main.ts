@@ -17,7 +17,10 @@ export class CliError extends Error {
   override name = 'CliError';
 }
 
-export const COMMANDS: Record<string, () => Promise<Command>> = {};
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  dlq: async () => (await import('./dlq.js')).dlqCommand,
+  schedule: async () => (await import('./schedule.js')).scheduleCommand,
+};
 
 function help(out: (line: string) => void): void {
   out('Usage: run-relay <command> [options]\n\nCommands:');

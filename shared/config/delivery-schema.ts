@@ -4,6 +4,7 @@
  * which only references these blocks.
  */
 import { z } from 'zod';
+import { CronError, parseCron } from '../schedule/cron.js';
 
 const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const topicName = z
@@ -88,6 +89,12 @@ export function checkDeliveryRefs(config: Refinable, ctx: z.RefinementCtx): void
     checkForward(schedule.forward, ['schedules', name]);
     if (schedule.route !== undefined && !Object.hasOwn(config.routes, schedule.route)) {
       ctx.addIssue({ code: 'custom', path: ['schedules', name, 'route'], message: `unknown route "${schedule.route}"; expected one of: ${Object.keys(config.routes).join(', ') || '(no routes defined)'}` });
+    }
+    try {
+      parseCron(schedule.cron);
+    } catch (error) {
+      if (!(error instanceof CronError)) throw error;
+      ctx.addIssue({ code: 'custom', path: ['schedules', name, 'cron'], message: `invalid cron: ${error.message}` });
     }
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: schedule.timeZone });
