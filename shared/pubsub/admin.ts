@@ -17,7 +17,7 @@ export interface SubscriptionSpec {
   /** Push endpoint; a pull subscription when absent. For the `pubsub` function use `<base>/projects/P/topics/T`. */
   pushEndpoint?: string;
   ackDeadlineSeconds?: number;
-  /** Redelivery backoff bounds, seconds. */
+  /** Redelivery backoff bounds, seconds; without either, Pub/Sub redelivers at once. */
   minBackoffSeconds?: number;
   maxBackoffSeconds?: number;
 }
@@ -31,10 +31,10 @@ export async function ensureSubscription(pubsub: PubSub, spec: SubscriptionSpec)
     pubsub.topic(spec.topic).createSubscription(spec.name, {
       ackDeadlineSeconds: spec.ackDeadlineSeconds ?? 60,
       ...(spec.pushEndpoint ? { pushConfig: { pushEndpoint: spec.pushEndpoint } } : {}),
-      retryPolicy: {
-        minimumBackoff: { seconds: spec.minBackoffSeconds ?? 10 },
-        maximumBackoff: { seconds: spec.maxBackoffSeconds ?? 600 },
-      },
+      // Pull subscriptions read by operators get no backoff: a message they release is pullable again at once.
+      ...(spec.minBackoffSeconds !== undefined || spec.maxBackoffSeconds !== undefined
+        ? { retryPolicy: { minimumBackoff: { seconds: spec.minBackoffSeconds ?? 10 }, maximumBackoff: { seconds: spec.maxBackoffSeconds ?? 600 } } }
+        : {}),
     }),
   );
 }

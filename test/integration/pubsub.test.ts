@@ -1,13 +1,17 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sendJson } from '../emulators/http-util.js';
 import type { MetadataServer } from '../emulators/metadata-server.js';
 import { echo, type Behaviour } from '../emulators/private-target.js';
-import { startAsyncStack, eventually, type AsyncStack } from '../support/async-stack.js';
+import { PROJECT, startAsyncStack, eventually, type AsyncStack } from '../support/async-stack.js';
 import { startPubSubEmulator } from '../support/pubsub-emulator.js';
 import { githubSignature } from '../support/sign.js';
 import { useMetadataServer } from '../support/stack.js';
 import { listDeadLetters, replayDeadLetters } from '../../shared/delivery/dead-letters.js';
 import { envelopeMessage } from '../../shared/envelope.js';
+import { main } from '../../shared/cli/main.js';
 
 const SUITE = 'durable delivery through the Pub/Sub emulator (test/integration/pubsub.test.ts)';
 const emulator = await startPubSubEmulator(SUITE);
@@ -154,5 +158,63 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
     await eventually(async () => (parked = await listDeadLetters(stack!.deadLetters)).length === 2, 15_000, 'two parked messages');
     expect(parked.map((p) => p.reason).sort()).toEqual(['invalid_envelope', 'unknown_route']);
     expect(parked.find((p) => p.reason === 'invalid_envelope')!.detail).toContain('v');
+  });
+});
+
+describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emulator', () => {
+  async function withConfigFile(s: AsyncStack, schedules: Record<string, unknown>, routes: Record<string, unknown> = {}) {
+    const dir = mkdtempSync(join(tmpdir(), 'relay-cli-'));
+    const path = join(dir, 'relay.config.json');
+    const targets = Object.fromEntries(Object.entries(s.targets).map(([name, t]) => [name, { url: t.url }]));
+    writeFileSync(path, JSON.stringify({ projectId: PROJECT, targets, routes, schedules, pubsub: { deliveryTopic: s.topics.delivery, deadLetterTopic: s.topics.deadLetter, deadLetterSubscription: s.topics.deadLetterSubscription } }));
+    return { ...process.env, RELAY_CONFIG: path, GITHUB_WEBHOOK_SECRET: SECRET };
+  }
+  async function cli(args: string[], cliEnv: NodeJS.ProcessEnv) {
+    const lines: string[] = [];
+    const code = await main(args, cliEnv, (line) => lines.push(line));
+    return { code, text: lines.join('\n') };
+  }
+
+  it('publishes one tick of a route schedule that the pubsub function fans out to every target of the route', async () => {
+    const routes = { fan: { verify: github, mode: 'async', forward: [{ target: 'a', path: '/a' }, { target: 'b', path: '/b' }] } };
+    stack = await startAsyncStack({ metadata, env, targets: { a: {}, b: {} }, routes });
+    const cliEnv = await withConfigFile(stack, { nightly: { cron: '0 3 * * *', timeZone: 'Europe/Paris', route: 'fan', body: '{"job":"nightly"}' } }, routes);
+    const run = await cli(['schedule', 'run', 'nightly'], cliEnv);
+    expect(run.code).toBe(0);
+    expect(run.text).toContain('Published a tick of "nightly"');
+    const { a, b } = stack.targets;
+    await eventually(() => a!.received.length === 1 && b!.received.length === 1, 15_000, 'both targets to get the tick');
+    expect(a!.received[0]!.body.toString()).toBe('{"job":"nightly"}');
+    expect(a!.received[0]!.headers['x-relay-schedule']).toBe('nightly');
+    expect(a!.received[0]!.path).toBe('/a');
+    const keyA = String(a!.received[0]!.headers['idempotency-key']);
+    expect(keyA).toMatch(/^schedule:nightly:manual:.+:a$/);
+    expect(String(b!.received[0]!.headers['idempotency-key'])).toBe(keyA.replace(/:a$/, ':b'));
+    expect((await cli(['schedule', 'run', 'missing'], cliEnv)).code).toBe(2);
+  });
+
+  it('lists and shows parked deliveries, and replays only the one asked for', async () => {
+    stack = await startAsyncStack({ metadata, env, targets: { c: { behaviour: status(409) }, d: { behaviour: status(400) } } });
+    const cliEnv = await withConfigFile(stack, { toC: { cron: '* * * * *', forward: [{ target: 'c', path: '/c' }] }, toD: { cron: '* * * * *', forward: [{ target: 'd' }] } });
+    expect((await cli(['schedule', 'run', 'toC'], cliEnv)).code).toBe(0);
+    expect((await cli(['schedule', 'run', 'toD'], cliEnv)).code).toBe(0);
+    let listed = { code: 0, text: '' };
+    await eventually(async () => (listed = await cli(['dlq', 'list'], cliEnv)).text.includes('2 parked'), 15_000, 'two parked deliveries');
+    const rowC = listed.text.split('\n').find((l) => l.includes('\tc\t'))!;
+    expect(rowC).toContain('target_rejected\t409');
+    const idC = rowC.split('\t')[0]!;
+    const shown = await cli(['dlq', 'show', idC], cliEnv);
+    expect(JSON.parse(shown.text)).toMatchObject({ id: idC, target: 'c', status: 409, reason: 'target_rejected' });
+
+    stack.targets.c!.setBehaviour(echo);
+    const replayed = await cli(['dlq', 'replay', idC], cliEnv);
+    expect(replayed.text + ' code=' + replayed.code).toContain('code=0');
+    expect(replayed.text).toContain('1 replayed, 0 failed, 1 left parked');
+    await eventually(() => stack!.targets.c!.received.length === 2, 15_000, 'the replayed delivery to reach c');
+    expect(stack.targets.c!.received[1]!.path).toBe('/c');
+    const after = await cli(['dlq', 'list', '--json'], cliEnv);
+    const remaining = JSON.parse(after.text) as { target: string }[];
+    expect(remaining.map((r) => r.target)).toEqual(['d']);
+    expect(stack.targets.d!.received).toHaveLength(1);
   });
 });
