@@ -25,7 +25,7 @@ export const envelopeSchema = z
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
     /** Path (and query) on the target; default: the route entry's path, else "/". */
     path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
-    headers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'expected lower-case header names'), z.string()).default({}),
+    headers: z.record(z.string().regex(/^[a-z0-9-]+$/), z.string(), { error: (issue) => (issue.code === 'invalid_key' ? 'expected lower-case header names' : 'expected an object of header strings') }).default({}),
     /** Body as text, or `bodyBase64` for exact bytes; at most one. */
     body: z.string().optional(),
     bodyBase64: z.base64().optional(),
