@@ -25,7 +25,8 @@ export const PROJECT = 'relay-test';
 
 export interface AsyncStackOptions {
   metadata: MetadataServer;
-  targets: Record<string, { behaviour?: Behaviour; config?: Record<string, unknown> }>;
+  /** Target name → behaviour, audience it accepts, and config overrides (url is filled in unless given). */
+  targets: Record<string, { behaviour?: Behaviour; audience?: string; config?: Record<string, unknown> }>;
   routes?: Record<string, unknown>;
   topics?: Record<string, unknown>;
   schedules?: Record<string, unknown>;
@@ -65,8 +66,8 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
   const targets: Record<string, PrivateTarget> = {};
   const targetConfigs: Record<string, unknown> = {};
   for (const [name, t] of Object.entries(options.targets)) {
-    targets[name] = await startPrivateTarget({ keys: () => [options.metadata.key.jwk], behaviour: t.behaviour });
-    targetConfigs[name] = { url: targets[name].url, ...t.config };
+    targets[name] = await startPrivateTarget({ keys: () => [options.metadata.key.jwk], behaviour: t.behaviour, audience: t.audience });
+    targetConfigs[name] = { url: targets[name].url, ...(t.audience ? { audience: t.audience } : {}), ...t.config };
   }
   const loaded = parseConfig(
     {
