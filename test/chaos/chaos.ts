@@ -147,6 +147,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
       }
       await s.deadLetters.ack(parked.map((m) => m.ackId));
       if (parked.length === 0) await new Promise((r) => setTimeout(r, 250));
+      if (Date.now() - lastReport > 5000 && process.env.CHAOS_DEBUG) log(`target calls ${stats.calls}`);
       if (Date.now() - lastReport > 5000) {
         lastReport = Date.now();
         log(`settled ${settled()}/${expected.size} (delivered ${delivered.size}, dead-lettered ${dead.size})`);
@@ -157,6 +158,11 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
     const deliveredKeys = [...expected].filter((k) => delivered.has(k));
     const deadKeys = [...expected].filter((k) => dead.has(k) && !delivered.has(k));
     const allKeys = new Set([...delivered.keys(), ...dead]);
+    if (process.env.CHAOS_DEBUG) {
+      for (const k of [...expected].filter((key) => !delivered.has(key) && !dead.has(key)).slice(0, 3)) {
+        log(`lost ${k}: ${s.logs.filter((l) => l.includes(k)).map((l) => { const j = JSON.parse(l); return `${j.time} ${j.message} ${j.status ?? ''} ${j.error?.code ?? ''} ${j.error?.message ?? ''}`; }).join(' | ')}`);
+      }
+    }
     return {
       webhooksSent: n,
       accepted,
