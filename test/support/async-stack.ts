@@ -55,6 +55,9 @@ let counter = 0;
 
 async function serve(name: string): Promise<{ server: Server; url: string }> {
   const server: Server = getTestServer(name);
+  // The emulator's push client keeps idle connections longer than Node's 5 s default; a push sent on a
+  // connection Node has just closed was seen to strand the message (never redelivered). Outlive the client.
+  server.keepAliveTimeout = 10 * 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
