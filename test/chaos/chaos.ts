@@ -99,7 +99,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
         c: { behaviour: chaotic(rate, stats, delivered), audience: 'https://c.chaos.internal', config: { url: proxy.url, retry, timeoutMs: 3000 } },
       },
       routes: { chaos: { verify: { scheme: 'none' }, mode: 'async', forward: [{ target: 'a' }, { target: 'b' }, { target: 'c' }] } },
-      backoffSeconds: [1, 3],
+      // CHAOS_BACKOFF=none: no retry policy on the push subscription (the emulator redelivers at once).
+      backoffSeconds: process.env.CHAOS_BACKOFF === 'none' ? null : [1, 3],
       deliveryDeadlineMs: 10_000,
     });
     proxy.setUpstream(Number(new URL(stack.targets.c!.url).port));
@@ -159,6 +160,12 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
     const deadKeys = [...expected].filter((k) => dead.has(k) && !delivered.has(k));
     const allKeys = new Set([...delivered.keys(), ...dead]);
     if (process.env.CHAOS_DEBUG) {
+      const kinds = new Map<string, number>();
+      for (const l of s.logs) {
+        const m = String(JSON.parse(l).message);
+        kinds.set(m, (kinds.get(m) ?? 0) + 1);
+      }
+      log(`log lines: ${JSON.stringify(Object.fromEntries(kinds))}`);
       for (const k of [...expected].filter((key) => !delivered.has(key) && !dead.has(key)).slice(0, 3)) {
         log(`lost ${k}: ${s.logs.filter((l) => l.includes(k)).map((l) => { const j = JSON.parse(l); return `${j.time} ${j.message} ${j.status ?? ''} ${j.error?.code ?? ''} ${j.error?.message ?? ''}`; }).join(' | ')}`);
       }

@@ -31,8 +31,8 @@ export interface AsyncStackOptions {
   topics?: Record<string, unknown>;
   schedules?: Record<string, unknown>;
   env?: Record<string, string>;
-  /** Push subscription redelivery backoff, seconds (default 1..2). */
-  backoffSeconds?: [number, number];
+  /** Push subscription redelivery backoff, seconds (default 1..2); null for no retry policy (immediate redelivery). */
+  backoffSeconds?: [number, number] | null;
   deliveryDeadlineMs?: number;
 }
 
@@ -91,7 +91,7 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
   const webhook = await serve(`webhook-${n}`);
   const fn = await serve(`pubsub-${n}`);
   const pubsub = await openPubSub({ projectId: PROJECT });
-  const [minBackoff, maxBackoff] = options.backoffSeconds ?? [1, 2];
+  const [minBackoff, maxBackoff] = options.backoffSeconds === null ? [undefined, undefined] : (options.backoffSeconds ?? [1, 2]);
   const pushTopic = (topic: string, subscription = `${topic}-push`) =>
     ensureSubscription(pubsub, { topic, name: subscription, pushEndpoint: pushEndpointFor(fn.url, PROJECT, topic), ackDeadlineSeconds: 30, minBackoffSeconds: minBackoff, maxBackoffSeconds: maxBackoff });
   await pushTopic(topics.delivery);
