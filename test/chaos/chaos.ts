@@ -73,6 +73,13 @@ function chaotic(rate: number, stats: { failures: number; calls: number }, deliv
   };
 }
 
+function backoff(setting: string | undefined): [number, number] | null {
+  if (!setting || setting === 'none') return null;
+  const [min, max] = setting.split(',').map(Number);
+  if (!Number.isFinite(min) || !Number.isFinite(max)) throw new Error(`CHAOS_BACKOFF: expected "none" or "MIN,MAX" seconds, got "${setting}"`);
+  return [min!, max!];
+}
+
 /** Runs the chaos scenario against the Pub/Sub emulator; resolves with the counts. */
 export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts> {
   const n = options.webhooks ?? 1000;
@@ -99,8 +106,11 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
         c: { behaviour: chaotic(rate, stats, delivered), audience: 'https://c.chaos.internal', config: { url: proxy.url, retry, timeoutMs: 3000 } },
       },
       routes: { chaos: { verify: { scheme: 'none' }, mode: 'async', forward: [{ target: 'a' }, { target: 'b' }, { target: 'c' }] } },
-      // CHAOS_BACKOFF=none: no retry policy on the push subscription (the emulator redelivers at once).
-      backoffSeconds: process.env.CHAOS_BACKOFF === 'none' ? null : [1, 3],
+      // Default: no retry policy on the push subscription (the emulator redelivers at once). With a retry
+      // policy (CHAOS_BACKOFF=1,3) the emulator was seen to strand a few nacked messages for good: 8 of 3,000
+      // in each of two runs, each nacked twice during the outage and never pushed again (an emulator defect:
+      // the function had answered 500 and no push was pending). Real Pub/Sub is not expected to do this.
+      backoffSeconds: backoff(process.env.CHAOS_BACKOFF),
       deliveryDeadlineMs: 10_000,
     });
     proxy.setUpstream(Number(new URL(stack.targets.c!.url).port));
