@@ -5,10 +5,11 @@
  * with a message naming each bad key.
  */
 import { installJsonFrameworkErrors, setEarlyBodyLimit } from './framework-errors.js';
-import { http } from '@google-cloud/functions-framework';
+import { cloudEvent, http } from '@google-cloud/functions-framework';
 import { ConfigError } from '../shared/config/load.js';
 import { createRuntime, routeBodyLimit, type Runtime } from './runtime.js';
 import { webhookHandler } from './webhook.js';
+import { pubsubHandler } from './pubsub.js';
 
 installJsonFrameworkErrors();
 
@@ -25,3 +26,4 @@ try {
 
 setEarlyBodyLimit(routeBodyLimit(runtime.loaded.config));
 http('webhook', webhookHandler(runtime.relay));
+cloudEvent('pubsub', pubsubHandler(runtime.deliverer, runtime.logger));

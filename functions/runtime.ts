@@ -9,12 +9,16 @@ import { createTokenCache, type TokenCache } from '../shared/identity/token-cach
 import type { IdTokenSource } from '../shared/identity/token-source.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createRelay, type Relay } from '../shared/relay.js';
+import { createDeliverer, type Deliverer } from '../shared/delivery/deliver.js';
+import { pubSubPublisher, type Publisher } from '../shared/pubsub/publisher.js';
 
 export interface Runtime {
   loaded: LoadedConfig;
   logger: Logger;
   tokens: TokenCache;
   relay: Relay;
+  publisher: Publisher;
+  deliverer: Deliverer;
 }
 
 export interface RuntimeOptions {
@@ -25,6 +29,8 @@ export interface RuntimeOptions {
   fetch?: typeof fetch;
   /** How identities are resolved (tests redirect Google endpoints here); env defaults to `env`. */
   identity?: ResolveOptions;
+  /** Default: the real Pub/Sub publisher, loaded on first publish. */
+  publisher?: Publisher;
 }
 
 /** Builds everything a function instance needs; throws ConfigError for a bad config. */
@@ -41,8 +47,10 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
         logger,
         configSource: loaded.source,
       });
-  const relay = createRelay(loaded, { tokens, logger, fetch: options.fetch });
-  return { loaded, logger, tokens, relay };
+  const publisher = options.publisher ?? pubSubPublisher({ projectId: loaded.config.projectId, env });
+  const relay = createRelay(loaded, { tokens, logger, fetch: options.fetch, publisher });
+  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: options.fetch, publisher });
+  return { loaded, logger, tokens, relay, publisher, deliverer };
 }
 
 /** The body limit for a request path: its route's `maxBodyBytes`, if the path names a route. */

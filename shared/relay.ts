@@ -17,6 +17,8 @@ import { ReplayStore } from './verify/replay.js';
 
 /** Header naming the authenticated consumer for the target; a sender's own value never passes. */
 export const CONSUMER_HEADER = 'x-relay-consumer';
+import { acceptAsync } from './delivery/accept.js';
+import type { Publisher } from './pubsub/publisher.js';
 
 export interface RelayDeps extends ForwardDeps {
   logger?: Logger;
@@ -26,6 +28,8 @@ export interface RelayDeps extends ForwardDeps {
   replay?: ReplayStore;
   /** Environment for non-secret scheme settings; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Where `mode: async` routes publish; required only if such a route exists. */
+  publisher?: Publisher;
 }
 
 interface CompiledRoute {
@@ -72,6 +76,17 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const headers = outboundHeaders(request.headers, route.allowHeaders, idempotencyKey, request);
     delete headers[CONSUMER_HEADER];
     if (verified.consumer) headers[CONSUMER_HEADER] = verified.consumer;
+    if (route.config.mode === 'async') {
+      let accepted = false;
+      try {
+        const response = await acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()) }, log);
+        accepted = response.status >= 200 && response.status < 300;
+        return response;
+      } finally {
+        // Only a stored event counts as seen: a failed publish lets the sender's retry through.
+        admission.settle(accepted);
+      }
+    }
     const deadline = deadlineSignal(route.config.deadlineMs);
     const started = performance.now();
     let delivered = false;

@@ -20,6 +20,8 @@ export class CliError extends Error {
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   token: async () => (await import('./token.js')).tokenCommand,
   'consumer-key': async () => (await import('./consumer-key.js')).consumerKeyCommand,
+  dlq: async () => (await import('./dlq.js')).dlqCommand,
+  schedule: async () => (await import('./schedule.js')).scheduleCommand,
 };
 
 function help(out: (line: string) => void): void {

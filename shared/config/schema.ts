@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { contractSchema } from '../contract/contract.js';
 import { identitySchema } from '../identity/identity-schema.js';
 import { verifySchema } from '../verify/registry.js';
+import { checkDeliveryRefs, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -75,6 +76,8 @@ export const routeSchema = z
     contract: contractSchema.optional(),
     /** Event types forwarded; others are answered 200 and dropped with a log line. Default: all. */
     events: z.array(z.string().min(1)).min(1, 'expected at least one event type (omit `events` to forward all)').optional(),
+    /** `sync` forwards and answers with the target's answer; `async` publishes to Pub/Sub and answers 202. */
+    mode: z.enum(['sync', 'async']).default('sync'),
   })
   .strict();
 
@@ -89,6 +92,9 @@ export const configSchema = z
     projectId: z.string().min(1).optional(),
     targets: z.record(z.string().min(1), targetSchema),
     routes: z.record(routeName, routeSchema).default({}),
+    pubsub: pubsubSchema.default(PUBSUB_DEFAULTS),
+    topics: z.record(z.string().min(3), topicSchema).default({}),
+    schedules: z.record(routeName, scheduleSchema).default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -103,6 +109,7 @@ export const configSchema = z
         }
       });
     }
+    checkDeliveryRefs(config, ctx);
   });
 
 export type RelayConfig = z.output<typeof configSchema>;

@@ -1,0 +1,77 @@
+/**
+ * The dead-letter record: a parked message keeps its data (a per-target
+ * envelope when the relay got that far, else the original bytes) and gains
+ * `relay-dl-*` attributes saying why, so an operator can list, show and
+ * replay it.
+ */
+export const DL_PREFIX = 'relay-dl-';
+
+export interface DeadLetterReason {
+  /** Stable reason code: target_rejected, invalid_envelope, unknown_route, unknown_target, unknown_source. */
+  reason: string;
+  /** One line for humans. */
+  detail: string;
+  /** The target's last status, if it answered. */
+  status?: number;
+  /** Attempts made by the relay in this delivery. */
+  attempts?: number;
+  target?: string;
+  route?: string;
+  /** Topic the message should go back to on replay. */
+  replayTopic: string;
+  sourceTopic?: string;
+  messageId: string;
+}
+
+export interface DeadLetterInfo extends Omit<DeadLetterReason, 'status' | 'attempts'> {
+  status?: number;
+  attempts?: number;
+  /** When it was parked (ISO 8601). */
+  at: string;
+}
+
+/** Attributes of a dead-lettered copy: the original attributes (minus older relay-dl-*) plus the reason. */
+export function deadLetterAttributes(original: Record<string, string>, why: DeadLetterReason, at: Date): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(original)) if (!k.startsWith(DL_PREFIX)) out[k] = v;
+  const add = (key: string, value: string | number | undefined) => {
+    if (value !== undefined) out[DL_PREFIX + key] = String(value).slice(0, 1024);
+  };
+  add('reason', why.reason);
+  add('detail', why.detail);
+  add('status', why.status);
+  add('attempts', why.attempts);
+  add('target', why.target);
+  add('route', why.route);
+  add('replay-topic', why.replayTopic);
+  add('source-topic', why.sourceTopic);
+  add('message-id', why.messageId);
+  add('at', at.toISOString());
+  return out;
+}
+
+/** Reads the reason back from a dead-lettered message's attributes. */
+export function readDeadLetter(attributes: Record<string, string>): DeadLetterInfo {
+  const get = (key: string) => attributes[DL_PREFIX + key];
+  const num = (key: string) => (get(key) === undefined ? undefined : Number(get(key)));
+  return {
+    reason: get('reason') ?? 'unknown',
+    detail: get('detail') ?? '',
+    status: num('status'),
+    attempts: num('attempts'),
+    target: get('target'),
+    route: get('route'),
+    replayTopic: get('replay-topic') ?? '',
+    sourceTopic: get('source-topic'),
+    messageId: get('message-id') ?? '',
+    at: get('at') ?? '',
+  };
+}
+
+/** The attributes a replayed message is published with: the dead-letter ones removed, a replay mark added. */
+export function replayAttributes(attributes: Record<string, string>, replayedAt: Date): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(attributes)) if (!k.startsWith(DL_PREFIX) && !k.startsWith('CloudPubSubDeadLetterSource')) out[k] = v;
+  out['relay-replayed-at'] = replayedAt.toISOString();
+  return out;
+}

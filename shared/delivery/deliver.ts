@@ -1,0 +1,186 @@
+/**
+ * The core of the `pubsub` function: one Pub/Sub message in, one outcome out.
+ *
+ * - delivered (or fanned out into per-target envelopes) → resolve: ack;
+ * - retryable failure after the in-function retries → throw: Pub/Sub redelivers;
+ * - permanent failure (non-retryable 4xx, bad envelope, unknown route or
+ *   target) → publish to the dead-letter topic with the reason, then resolve,
+ *   so a poison message never loops. If parking fails, throw: nothing is lost.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import type { Destination } from '../config/delivery-schema.js';
+import { envelopeBody, envelopeMessage, EnvelopeError, ENVELOPE_ATTRIBUTE, parseEnvelope, type Envelope, type EnvelopeInput } from '../envelope.js';
+import { RelayError } from '../errors.js';
+import { deadlineSignal, forward, resolveTarget, type ForwardDeps, type ResolvedTarget } from '../forward/forward.js';
+import { IDEMPOTENCY_KEY_HEADER, NEVER_FORWARDED } from '../forward/headers.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { Publisher } from '../pubsub/publisher.js';
+import { deadLetterAttributes, type DeadLetterReason } from './dead-letter.js';
+import type { PubSubMessage } from './message.js';
+import { planEnvelopes } from './plan.js';
+
+export interface DelivererDeps extends ForwardDeps {
+  publisher: Publisher;
+  logger?: Logger;
+}
+
+export type Outcome =
+  | { kind: 'delivered'; target: string; status: number; attempts: number; idempotencyKey: string }
+  | { kind: 'fanned_out'; deliveries: number }
+  | { kind: 'dead_lettered'; reason: string; target?: string };
+
+export interface Deliverer {
+  /** Resolves with the outcome (ack); rejects with a retryable RelayError (nack). */
+  handle(message: PubSubMessage): Promise<Outcome>;
+}
+
+interface Single {
+  target: ResolvedTarget;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+  idempotencyKey: string;
+  route?: string;
+  envelope: EnvelopeInput;
+}
+
+type Plan = { kind: 'single'; delivery: Single } | { kind: 'fanout'; envelopes: EnvelopeInput[] } | { kind: 'dead'; why: Omit<DeadLetterReason, 'replayTopic' | 'messageId' | 'sourceTopic'> };
+
+/** Builds the deliverer from a loaded config. */
+export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deliverer {
+  const { config } = loaded;
+  const settings = config.pubsub;
+  const logger = deps.logger ?? silentLogger;
+  const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
+  const topicBySubscription = new Map<string, string>();
+  for (const [topic, t] of Object.entries(config.topics)) for (const s of t.subscriptions) topicBySubscription.set(s, topic);
+
+  function plainTopicOf(message: PubSubMessage): string | undefined {
+    if (message.attributes[ENVELOPE_ATTRIBUTE]) return undefined;
+    if (message.topic && Object.hasOwn(config.topics, message.topic)) return message.topic;
+    if (message.subscription) return topicBySubscription.get(message.subscription);
+    return undefined;
+  }
+
+  function single(envelope: EnvelopeInput & { target: string }, idempotencyKey: string): Plan {
+    const target = targets.get(envelope.target);
+    if (!target) return { kind: 'dead', why: { reason: 'unknown_target', detail: `No target named "${envelope.target}" in the config`, target: envelope.target } };
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(envelope.headers ?? {})) if (!NEVER_FORWARDED.has(k) && k !== IDEMPOTENCY_KEY_HEADER) headers[k] = v;
+    const parsed = { ...envelope, idempotencyKey } as Envelope;
+    return {
+      kind: 'single',
+      delivery: { target, method: envelope.method ?? 'POST', path: envelope.path ?? '/', headers, body: envelopeBody(parsed), idempotencyKey, route: envelope.origin?.name, envelope: parsed },
+    };
+  }
+
+  function fromDestinations(destinations: readonly Destination[], base: Omit<Parameters<typeof planEnvelopes>[0], 'destinations'>): Plan {
+    const envelopes = planEnvelopes({ destinations, ...base });
+    if (envelopes.length === 1) return single(envelopes[0] as EnvelopeInput & { target: string }, envelopes[0]!.idempotencyKey!);
+    return { kind: 'fanout', envelopes };
+  }
+
+  function plan(message: PubSubMessage): Plan {
+    const plainTopic = plainTopicOf(message);
+    if (plainTopic) {
+      const topic = config.topics[plainTopic]!;
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+      for (const name of topic.attributeHeaders) {
+        const value = message.attributes[name];
+        if (value !== undefined && !NEVER_FORWARDED.has(name) && name !== IDEMPOTENCY_KEY_HEADER) headers[name] = value;
+      }
+      return fromDestinations(topic.forward, { headers, body: message.data, eventKey: message.messageId, origin: { kind: 'topic', name: plainTopic, at: message.publishTime } });
+    }
+    if (message.data.length === 0) {
+      return { kind: 'dead', why: { reason: 'unknown_source', detail: `Message without data from ${message.topic ? `topic ${message.topic}` : `subscription ${message.subscription ?? '(unknown)'}`}, which no "topics" entry maps to a target` } };
+    }
+    let envelope: Envelope;
+    try {
+      envelope = parseEnvelope(message.data);
+    } catch (error) {
+      if (error instanceof EnvelopeError) return { kind: 'dead', why: { reason: 'invalid_envelope', detail: error.message } };
+      throw error;
+    }
+    const eventKey = envelope.idempotencyKey ?? message.messageId;
+    if (envelope.target !== undefined) return single({ ...envelope, target: envelope.target }, eventKey);
+    const body = envelopeBody(envelope);
+    const base = { headers: envelope.headers, body, eventKey, origin: envelope.origin };
+    if (envelope.targets !== undefined) {
+      return fromDestinations(envelope.targets.map((target) => ({ target, path: envelope.path ?? '/', method: envelope.method ?? 'POST' })), base);
+    }
+    const route = config.routes[envelope.route!];
+    if (!route) return { kind: 'dead', why: { reason: 'unknown_route', detail: `No route named "${envelope.route}" in the config`, route: envelope.route } };
+    const destinations = route.forward.map((f) => ({ target: f.target, path: envelope.path ?? f.path, method: envelope.method ?? f.method }));
+    return fromDestinations(destinations, { ...base, origin: { ...envelope.origin, name: envelope.origin.name ?? envelope.route } });
+  }
+
+  async function park(message: PubSubMessage, why: DeadLetterReason, data: Buffer, log: Logger): Promise<Outcome> {
+    try {
+      await deps.publisher.publish(settings.deadLetterTopic, { data, attributes: deadLetterAttributes(message.attributes, why, new Date()) });
+    } catch (error) {
+      log.error('Could not park the message in the dead-letter topic; leaving it to Pub/Sub to redeliver', { error, reason: why.reason });
+      throw new RelayError('unavailable', 'Dead-letter topic unavailable', { cause: error });
+    }
+    log.log('WARNING', 'Message dead-lettered', { reason: why.reason, detail: why.detail, status: why.status, attempts: why.attempts, target: why.target });
+    return { kind: 'dead_lettered', reason: why.reason, target: why.target };
+  }
+
+  async function deliver(message: PubSubMessage, d: Single, log: Logger): Promise<Outcome> {
+    const deadline = deadlineSignal(settings.deliveryDeadlineMs);
+    let status: number;
+    let attempts: number;
+    try {
+      const response = await forward(
+        { target: d.target, method: d.method, path: d.path, headers: { ...d.headers, [IDEMPOTENCY_KEY_HEADER]: d.idempotencyKey }, body: d.body },
+        { ...deps, logger: log },
+        deadline.signal,
+      );
+      ({ status, attempts } = response);
+    } catch (error) {
+      // Unreachable, no token, out of time: all worth another try later.
+      log.warn('Delivery failed; Pub/Sub will redeliver', { error, idempotencyKey: d.idempotencyKey });
+      throw error instanceof RelayError && error.code !== 'deadline_exceeded' ? error : new RelayError('target_unreachable', `Delivery to ${d.target.name} did not complete`, { cause: error });
+    } finally {
+      deadline.clear();
+    }
+    if (status < 300) {
+      log.info('Delivered to target', { status, attempts, idempotencyKey: d.idempotencyKey });
+      return { kind: 'delivered', target: d.target.name, status, attempts, idempotencyKey: d.idempotencyKey };
+    }
+    if (status >= 500 || status === 408 || status === 429) {
+      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', { status, attempts, idempotencyKey: d.idempotencyKey });
+      throw new RelayError('target_retryable_status', `Target ${d.target.name} answered ${status}`, { details: { status, attempts } });
+    }
+    const envelopeData = envelopeMessage(d.envelope).data;
+    return park(
+      message,
+      { reason: 'target_rejected', detail: `Target ${d.target.name} answered ${status}`, status, attempts, target: d.target.name, route: d.route, replayTopic: settings.deliveryTopic, sourceTopic: message.topic, messageId: message.messageId },
+      envelopeData,
+      log,
+    );
+  }
+
+  return {
+    async handle(message) {
+      const log = logger.child({ messageId: message.messageId, ...(message.topic ? { topic: message.topic } : {}) });
+      const p = plan(message);
+      if (p.kind === 'dead') {
+        const replayTopic = message.topic ?? settings.deliveryTopic;
+        return park(message, { ...p.why, replayTopic, sourceTopic: message.topic, messageId: message.messageId }, message.data, log);
+      }
+      if (p.kind === 'fanout') {
+        try {
+          await Promise.all(p.envelopes.map((e) => deps.publisher.publish(settings.deliveryTopic, envelopeMessage(e))));
+        } catch (error) {
+          log.error('Fan-out publish failed; Pub/Sub will redeliver', { error });
+          throw new RelayError('unavailable', 'Could not publish the per-target deliveries', { cause: error });
+        }
+        log.info('Fanned out', { deliveries: p.envelopes.length, targets: p.envelopes.map((e) => e.target) });
+        return { kind: 'fanned_out', deliveries: p.envelopes.length };
+      }
+      return deliver(message, p.delivery, log.child({ target: p.delivery.target.name }));
+    },
+  };
+}
+

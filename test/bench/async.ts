@@ -1,0 +1,153 @@
+/**
+ * Figures for async delivery, on loopback with the real Pub/Sub emulator:
+ * - accepted webhooks per second in async mode (verify → publish → 202);
+ * - acceptance → delivery latency (p50, p99): from the sender getting 202 to
+ *   the private target receiving the call, through topic, push, `pubsub`;
+ * - cold start of the compiled `webhook` function (process start to first
+ *   answered request) against a bare hello function started the same way.
+ *
+ * `benchAsync()` returns them; run alone: `npx tsx test/bench/async.ts`.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { startMetadataServer } from '../emulators/metadata-server.js';
+import { startAsyncStack } from '../support/async-stack.js';
+import { startPubSubEmulator } from '../support/pubsub-emulator.js';
+
+export interface AsyncBenchFigures {
+  asyncAcceptedPerSecond: number;
+  acceptToDeliveryMs: { p50: number; p99: number; samples: number };
+  coldStartMs: { webhook: number; hello: number; ratio: number; runs: number };
+}
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function pool<T>(count: number, concurrency: number, work: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) {
+      const i = next++;
+      out[i] = await work(i);
+    }
+  }));
+  return out;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
+}
+
+/** Spawns the framework on `source`/`target`; resolves ms from spawn to the first answered request. */
+async function coldStart(source: string, target: string, path: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const port = await freePort();
+  const main = join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
+  const started = performance.now();
+  const child = spawn(process.execPath, [main, `--target=${target}`, `--source=${source}`, `--port=${port}`], { env: { ...process.env, ...env }, stdio: 'ignore' });
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${target} exited with ${child.exitCode}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`);
+        await res.arrayBuffer();
+        if (res.status < 500) return performance.now() - started;
+      } catch {
+        /* not listening yet */
+      }
+      if (performance.now() - started > 30_000) throw new Error(`${target} did not answer within 30 s`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function measureColdStart(runs: number): Promise<AsyncBenchFigures['coldStartMs']> {
+  // Compiled JavaScript, as Cloud Functions runs it, inside node_modules so dependencies resolve.
+  const out = join(ROOT, 'node_modules/.cache/run-relay-bench');
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', out, '--sourceMap', 'false'], { stdio: 'inherit' });
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'package.json'), '{"type":"module"}');
+  writeFileSync(join(out, 'hello.js'), "import { http } from '@google-cloud/functions-framework';\nhttp('hello', (_req, res) => { res.send('hello'); });\n");
+  const config = join(out, 'bench.config.json');
+  writeFileSync(config, JSON.stringify({ targets: { svc: { url: 'http://127.0.0.1:9' } }, routes: { hook: { verify: { scheme: 'none' }, mode: 'async', forward: [{ target: 'svc' }] } } }));
+  const webhook: number[] = [];
+  const hello: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    webhook.push(await coldStart(join(out, 'functions/index.js'), 'webhook', '/healthz', { RELAY_CONFIG: config }));
+    hello.push(await coldStart(join(out, 'hello.js'), 'hello', '/', {}));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const w = median(webhook);
+  const h = median(hello);
+  return { webhook: Math.round(w), hello: Math.round(h), ratio: Math.round((w / h) * 100) / 100, runs };
+}
+
+export interface AsyncBenchOptions {
+  /** Webhooks for the throughput figure (default 1000) and the latency figure (default 300). */
+  throughputRequests?: number;
+  latencyRequests?: number;
+  coldStartRuns?: number;
+}
+
+/** Measures the async figures; needs the Pub/Sub emulator (started here unless PUBSUB_EMULATOR_HOST is set). */
+export async function benchAsync(options: AsyncBenchOptions = {}): Promise<AsyncBenchFigures> {
+  const emulator = await startPubSubEmulator('bench (test/bench/async.ts)');
+  if (!emulator) throw new Error('The async benchmark needs the Pub/Sub emulator');
+  const metadata = await startMetadataServer();
+  process.env.GCE_METADATA_HOST = metadata.host;
+  try {
+    const stack = await startAsyncStack({ metadata, targets: { svc: {} }, routes: { hook: { verify: { scheme: 'none' }, mode: 'async', forward: [{ target: 'svc' }] } } });
+    const target = stack.targets.svc!;
+    try {
+      const post = async () => {
+        const res = await fetch(`${stack.webhookUrl}/hook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"bench":true}' });
+        const body = (await res.json()) as { deliveries: { idempotencyKey: string }[] };
+        if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
+        return { key: body.deliveries[0]!.idempotencyKey, at: Date.now() };
+      };
+      await pool(50, 10, post); // warm-up: token cache, gRPC channel
+      const n = options.throughputRequests ?? 1000;
+      const t0 = performance.now();
+      await pool(n, 32, post);
+      const asyncAcceptedPerSecond = Math.round(n / ((performance.now() - t0) / 1000));
+      // Let the backlog drain before measuring latency at a steady, modest rate.
+      const backlog = n + 50;
+      for (const until = Date.now() + 120_000; target.received.length < backlog && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+      const accepted = await pool(options.latencyRequests ?? 300, 4, post);
+      const wanted = new Map(accepted.map((a) => [a.key, a.at]));
+      for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+        if (target.received.filter((r) => wanted.has(String(r.headers['idempotency-key']))).length >= wanted.size) break;
+      }
+      const latencies = target.received
+        .filter((r) => wanted.has(String(r.headers['idempotency-key'])))
+        .map((r) => r.at - wanted.get(String(r.headers['idempotency-key']))!)
+        .sort((a, b) => a - b);
+      return {
+        asyncAcceptedPerSecond,
+        acceptToDeliveryMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), samples: latencies.length },
+        coldStartMs: await measureColdStart(options.coldStartRuns ?? 5),
+      };
+    } finally {
+      await stack.close();
+    }
+  } finally {
+    await metadata.close();
+    await emulator.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await benchAsync(), null, 2));
+}
