@@ -5,8 +5,8 @@
  * test/bench/async.ts when present), prints tables to stdout and writes
  * bench-results.json. Progress goes to stderr.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE } from './args.js';
@@ -38,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
   const context: BenchContext = { options, root, workDir, progress: (m) => process.stderr.write(`[bench] ${m}\n`) };
   const results: { name: string; result?: SectionResult; error?: string }[] = [];
   const started = Date.now();
+  const loadBefore = loadavg()[0]!;
+  process.stdout.write(`run-relay bench: Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadBefore.toFixed(2)}${options.quick ? ', --quick' : ''}\n`);
   for (const s of sections) {
     try {
       const result = await s.run(context);
@@ -48,12 +50,13 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`\n## ${s.name}: FAILED\n${(error as Error).message}\n`);
     }
   }
+  const loadAfter = loadavg()[0]!;
+  process.stdout.write(`\nLoad average (1 min) before ${loadBefore.toFixed(2)}, after ${loadAfter.toFixed(2)} on ${cpus().length} CPUs: above the CPU count, other work shared the machine and absolute figures are low; ratios taken in alternating rounds hold up better.\n`);
   process.stderr.write(`[bench] done in ${((Date.now() - started) / 1000).toFixed(0)} s; logs in ${workDir}\n`);
   if (options.jsonPath) {
-    const data = { date: new Date().toISOString(), node: process.version, options, sections: results.map((r) => ({ name: r.name, error: r.error, ...r.result })) };
+    const data = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage: { before: loadBefore, after: loadAfter }, options, sections: results.map((r) => ({ name: r.name, error: r.error, ...r.result })) };
     writeFileSync(resolve(root, options.jsonPath), JSON.stringify(data, (_k, v: unknown) => (v instanceof Float64Array ? undefined : v), 2));
   }
-  if (results.every((r) => !r.error)) rmSync(join(workDir, 'cpu-profile'), { recursive: true, force: true });
   return results.some((r) => r.error) ? 1 : 0;
 }
 

@@ -37,6 +37,12 @@ export interface StartOptions {
   readyTimeoutMs?: number;
 }
 
+// Children still running when the bench exits (an uncaught error, Ctrl-C) are killed with it.
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 /** A port that was free a moment ago, on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -98,10 +104,12 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
     stdio: ['ignore', out, out],
   });
   closeSync(out);
+  live.add(child);
   let exitCode: number | null | undefined;
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code, signal) => {
       exitCode = code ?? (signal ? null : 0);
+      live.delete(child);
       resolve(exitCode);
     }),
   );

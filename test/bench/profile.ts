@@ -1,14 +1,23 @@
 /**
  * Reads a V8 `.cpuprofile` (from `node --cpu-prof`) and says where the CPU
- * time went. Each sample is attributed to the innermost frame that belongs to
- * the relay's own code (dist/shared, dist/functions); failing that, to the
- * innermost npm package; failing that, to the innermost Node subsystem; else
- * to V8 itself (GC, "program"). So `shared/log.js` includes the
- * JSON.stringify and regex work it triggers, and `express` the Node calls it makes.
+ * time went, in three views:
+ * - by module: each sample goes to the module of the function running
+ *   (a native function such as JSON.stringify or writev goes to its JS caller);
+ * - by stage: each sample goes to the innermost stage (a caller-supplied
+ *   list of frame matchers) on its stack, so a stage includes the library and
+ *   Node work it calls synchronously; samples with no stage on the stack are
+ *   `outside`;
+ * - the busiest functions by self time.
  */
 
+export interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+
 export interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
+  nodes: { id: number; callFrame: CallFrame; children?: number[] }[];
   samples: number[];
   timeDeltas: number[];
   /** Microseconds, on the profiler's clock. */
@@ -17,41 +26,58 @@ export interface CpuProfile {
 }
 
 export interface CostLine {
-  /** What the time is attributed to, e.g. "relay shared/log.js", "npm express", "node http". */
-  bucket: string;
+  /** What the time is attributed to, e.g. "npm express", "node http", "relay shared/log.js". */
+  name: string;
   /** CPU time in ms. */
   ms: number;
   /** Share of busy (non-idle) time, 0..1. */
   share: number;
 }
 
+export interface Stage {
+  name: string;
+  match(frame: CallFrame): boolean;
+}
+
 export interface ProfileSummary {
   busyMs: number;
   idleMs: number;
-  buckets: CostLine[];
-  /** Busiest functions by self time. */
+  modules: CostLine[];
+  stages: CostLine[];
   functions: CostLine[];
+}
+
+export interface SummarizeOptions {
+  /** Only count the samples of the profile's last `lastMs` (e.g. the load, not the start-up). */
+  lastMs?: number;
+  /** Stages, innermost first wins; default none. */
+  stages?: Stage[];
+  /** Name for samples with no stage on the stack; default "outside". */
+  outside?: string;
+  /** How many functions to list; default 10. */
+  top?: number;
 }
 
 function nodeSubsystem(url: string): string {
   const name = url.replace(/^node:/, '');
   if (name.startsWith('internal/deps/undici')) return 'node undici (fetch)';
   if (/^(_http_|http$|internal\/http)/.test(name)) return 'node http';
-  if (/^(net$|internal\/stream|stream|internal\/net|internal\/streams)/.test(name)) return 'node net/streams';
+  if (/^(net$|stream|internal\/(net|stream_base_commons|streams?\/))/.test(name)) return 'node net/streams';
   if (/crypto/.test(name)) return 'node crypto';
-  if (/^internal\/(timers|process\/task_queues|async_hooks|process\/promises)|^timers/.test(name)) return 'node timers/event loop';
+  if (/^(domain$|async_hooks$|internal\/async_hooks)/.test(name)) return 'node domain/async_hooks';
+  if (/^(timers$|internal\/(timers|process\/task_queues|process\/promises))/.test(name)) return 'node timers/event loop';
   return 'node other';
 }
 
-/** The bucket one frame belongs to, or undefined for native frames (no URL). */
-export function frameBucket(url: string): { rank: number; name: string } | undefined {
+/** The module a frame belongs to, or undefined for a native frame (no URL). */
+export function moduleOf(url: string): string | undefined {
   if (!url) return undefined;
   const relay = /\/dist\/((?:shared|functions)\/.+?\.js)$/.exec(url);
-  if (relay) return { rank: 3, name: `relay ${relay[1]}` };
+  if (relay) return `relay ${relay[1]}`;
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-  if (pkg) return { rank: 2, name: `npm ${pkg[1]}` };
-  if (url.startsWith('node:')) return { rank: 1, name: nodeSubsystem(url) };
-  return { rank: 1, name: 'other js' };
+  if (pkg) return `npm ${pkg[1]}`;
+  if (url.startsWith('node:')) return nodeSubsystem(url);
+  return 'other js';
 }
 
 const SPECIAL = new Map([
@@ -60,42 +86,39 @@ const SPECIAL = new Map([
   ['(root)', 'v8 program (native)'],
 ]);
 
-export interface SummarizeOptions {
-  /** Only count the samples of the profile's last `lastMs` (e.g. the load, not the start-up). */
-  lastMs?: number;
-  /** How many functions to list; default 10. */
-  top?: number;
-}
-
-/** Summarises a profile; see the module comment for how time is attributed. */
+/** Summarises a profile; see the module comment for the three views. */
 export function summarizeProfile(profile: CpuProfile, options: SummarizeOptions = {}): ProfileSummary {
-  const top = options.top ?? 10;
+  const stages = options.stages ?? [];
+  const outside = options.outside ?? 'outside';
   const from = options.lastMs === undefined ? -Infinity : profile.endTime - options.lastMs * 1000;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-
-  const bucketOf = new Map<number, string>();
-  const attribute = (id: number): string => {
-    const cached = bucketOf.get(id);
-    if (cached) return cached;
-    const leaf = byId.get(id)!;
-    let result = SPECIAL.get(leaf.callFrame.functionName);
-    if (!result) {
-      let best: { rank: number; name: string } | undefined;
-      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-        const b = frameBucket(byId.get(at)!.callFrame.url);
-        if (b && (!best || b.rank > best.rank)) best = b;
-        if (best?.rank === 3) break;
-      }
-      result = best?.name ?? 'v8 builtins (no JS caller)';
-    }
-    bucketOf.set(id, result);
-    return result;
+  const up = function* (id: number) {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) yield byId.get(at)!.callFrame;
   };
 
-  const buckets = new Map<string, number>();
+  const memo = new Map<number, { module: string; stage: string }>();
+  const attribute = (id: number) => {
+    let found = memo.get(id);
+    if (found) return found;
+    const leaf = byId.get(id)!.callFrame;
+    let module = SPECIAL.get(leaf.functionName);
+    let stage: string | undefined;
+    for (const frame of up(id)) {
+      module ??= moduleOf(frame.url);
+      stage ??= stages.find((s) => s.match(frame))?.name;
+      if (module && stage) break;
+    }
+    found = { module: module ?? 'v8 builtins (no JS caller)', stage: stage ?? outside };
+    memo.set(id, found);
+    return found;
+  };
+
+  const modules = new Map<string, number>();
+  const stageTimes = new Map<string, number>();
   const functions = new Map<string, number>();
+  const add = (m: Map<string, number>, key: string, ms: number) => m.set(key, (m.get(key) ?? 0) + ms);
   let idle = 0;
   let busy = 0;
   let at = profile.startTime;
@@ -109,13 +132,12 @@ export function summarizeProfile(profile: CpuProfile, options: SummarizeOptions 
       return;
     }
     busy += ms;
-    const bucket = attribute(id);
-    buckets.set(bucket, (buckets.get(bucket) ?? 0) + ms);
+    const { module, stage } = attribute(id);
+    add(modules, module, ms);
+    add(stageTimes, stage, ms);
     const where = frame.url ? `${frame.url.replace(/^.*\/(node_modules|dist)\//, '')}:${frame.lineNumber + 1}` : 'native';
-    const fn = `${frame.functionName || '(anonymous)'} ${where}`;
-    functions.set(fn, (functions.get(fn) ?? 0) + ms);
+    add(functions, `${frame.functionName || '(anonymous)'} ${where}`, ms);
   });
-  const lines = (m: Map<string, number>) =>
-    [...m].map(([bucket, ms]) => ({ bucket, ms, share: busy ? ms / busy : 0 })).sort((a, b) => b.ms - a.ms);
-  return { busyMs: busy, idleMs: idle, buckets: lines(buckets), functions: lines(functions).slice(0, top) };
+  const lines = (m: Map<string, number>) => [...m].map(([name, ms]) => ({ name, ms, share: busy ? ms / busy : 0 })).sort((a, b) => b.ms - a.ms);
+  return { busyMs: busy, idleMs: idle, modules: lines(modules), stages: lines(stageTimes), functions: lines(functions).slice(0, options.top ?? 10) };
 }
