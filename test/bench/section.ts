@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface BenchOptions {
   /** A ~30 s run with fewer and shorter rounds. */
@@ -58,8 +59,9 @@ export async function loadExtraSections(dir: string, only?: string[]): Promise<B
   const found: BenchSection[] = [];
   for (const name of EXTRA_SECTIONS) {
     if (only && !only.includes(name)) continue;
-    if (!existsSync(join(dir, `${name}.ts`))) continue;
-    const module = (await import(`./${name}.js`)) as { section?: BenchSection };
+    const file = join(dir, `${name}.ts`);
+    if (!existsSync(file)) continue;
+    const module = (await import(pathToFileURL(file).href)) as { section?: BenchSection };
     if (!module.section || typeof module.section.run !== 'function') {
       throw new Error(`test/bench/${name}.ts must export \`section\`: { name, run(context) }`);
     }
