@@ -69,6 +69,8 @@ export interface BenchStack {
   trivial: ServerProcess;
   verifying: ServerProcess;
   passthrough: ServerProcess;
+  /** (b2): the same pass-through with a node:http client instead of fetch. */
+  passthroughHttp: ServerProcess;
   relay: ServerProcess;
   bare: ServerProcess;
   /** A valid ID token for the verifying target, for (a2), (b) and (d). */
@@ -103,6 +105,7 @@ export async function startBenchStack(root: string, workDir: string): Promise<Be
     const fixedHeader = { UPSTREAM: verifying.url, HEADER_NAME: 'authorization', HEADER_VALUE: `Bearer ${token}` };
     const passthroughFile = compilePassthrough(root);
     const passthrough = await start('passthrough-function', [FRAMEWORK_MAIN, '--target=passthrough', `--source=${passthroughFile}`, '--port={port}'], fixedHeader);
+    const passthroughHttp = await start('passthrough-http-function', [FRAMEWORK_MAIN, '--target=passthrough-http', `--source=${passthroughFile}`, '--port={port}'], fixedHeader);
     const bare = await start('bare-proxy', [...TSX, 'test/bench/servers/bare-proxy.ts'], fixedHeader);
 
     const configPath = join(workDir, 'relay.config.json');
@@ -129,6 +132,7 @@ export async function startBenchStack(root: string, workDir: string): Promise<Be
       trivial,
       verifying,
       passthrough,
+      passthroughHttp,
       relay,
       bare,
       token,
