@@ -170,12 +170,13 @@ async function run(context: BenchContext): Promise<SectionResult> {
       [stack.passthrough, stack.passthroughHttp, stack.relay, stack.bare, stack.trivial, stack.verifying].map((s) => [s.name, s.peakRssMiB()]),
     );
     const startup = { relay: stack.relay.startupMs, passthrough: stack.passthrough.startupMs };
+    const metadataByPath = Object.fromEntries(stack.metadataProxy.byPath);
     let profile: { summary: ProfileSummary; requests: number } | undefined;
     if (options.profile) {
       context.progress('spine: CPU-profiled run of the relay ...');
       profile = await profileRelay(stack, variants.find((v) => v.key === 'c')!, body, context);
     }
-    return report({ figures, relayed, identityRequests, identityTotal, metadataByPath: Object.fromEntries(stack.metadataProxy.byPath), peakRss, startup, profile, audiences: 1, options });
+    return report({ figures, relayed, identityRequests, identityTotal, metadataByPath, peakRss, startup, profile, audiences: 1, options });
   } finally {
     await stack.close();
   }
