@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMetadataServer, type MetadataServer } from '../emulators/metadata-server.js';
-import { freePort, startServer, type ServerProcess } from './processes.js';
+import { freePort, listensOn, startServer, type ServerProcess } from './processes.js';
+import { createServer } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,19 @@ describe('bench server processes', () => {
     expect(server.startupMs).toBeGreaterThan(0);
     await server.stop();
     await expect(fetch(server.url)).rejects.toThrow();
+  });
+
+  it('tells whether a process, and not another one, holds the listening socket on a port', async () => {
+    const port = await freePort();
+    expect(listensOn(process.pid, port)).toBe(false);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    try {
+      expect(listensOn(process.pid, port)).toBe(true);
+      expect(listensOn(1, port)).toBe(false);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('rejects with the output of a process that exits before answering', async () => {

@@ -4,7 +4,7 @@
  * answer HTTP, reads their peak RSS and CPU time from /proc, and stops them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -43,13 +43,61 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-/** A port that was free a moment ago, on 127.0.0.1. */
+function canListen(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port that was free a moment ago, on 127.0.0.1. It is picked below Linux's
+ * ephemeral range (32768+), where `listen(0)` in other processes on the same
+ * machine cannot take it in the meantime.
+ */
 export async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * Whether process `pid` holds the listening socket on 127.0.0.1:`port`
+ * (Linux: /proc/net/tcp and /proc/PID/fd); undefined where /proc is missing.
+ * This tells our server apart from another process that took the port.
+ */
+export function listensOn(pid: number, port: number): boolean | undefined {
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/tcp', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  for (const line of table.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === local && f[3] === '0A') inodes.add(f[9]!);
+  }
+  if (inodes.size === 0) return false;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 function answers(port: number): Promise<boolean> {
@@ -114,7 +162,8 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
     }),
   );
   const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
-  while (!(await answers(options.port))) {
+  const ours = () => child.pid !== undefined && listensOn(child.pid, options.port) !== false;
+  while (!(ours() && (await answers(options.port)))) {
     if (exitCode !== undefined) throw new Error(`${options.name} exited (${exitCode}) before answering:\n${tail(options.logFile)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -86,17 +86,24 @@ export async function startBenchStack(root: string, workDir: string): Promise<Be
   const metadata = await startMetadataServer();
   const metadataProxy = await countingProxy(metadata.url);
   const start = async (name: string, args: string[], env: Record<string, string> = {}) => {
-    const port = await freePort();
-    const server = await startServer({
-      name,
-      args: args.map((a) => a.replace('{port}', String(port))),
-      port,
-      env: { PORT: String(port), NODE_ENV: 'production', ...env },
-      cwd: root,
-      logFile: join(workDir, `${name.replace(/\W+/g, '-')}.log`),
-    });
-    started.push(server);
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      try {
+        const server = await startServer({
+          name,
+          args: args.map((a) => a.replace('{port}', String(port))),
+          port,
+          env: { PORT: String(port), NODE_ENV: 'production', ...env },
+          cwd: root,
+          logFile: join(workDir, `${name.replace(/\W+/g, '-')}.log`),
+        });
+        started.push(server);
+        return server;
+      } catch (error) {
+        // Another process took the port between our check and the child's listen: try another.
+        if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+      }
+    }
   };
   try {
     const trivial = await start('trivial-target', [...TSX, 'test/bench/servers/trivial-target.ts']);
