@@ -69,22 +69,26 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Whether process `pid` holds the listening socket on 127.0.0.1:`port`
- * (Linux: /proc/net/tcp and /proc/PID/fd); undefined where /proc is missing.
- * This tells our server apart from another process that took the port.
+ * Whether process `pid` holds a listening TCP socket on `port` (any local
+ * address, IPv4 or IPv6; Linux: /proc/net/tcp{,6} and /proc/PID/fd);
+ * undefined where /proc is missing. This tells our server apart from another
+ * process that took the port.
  */
 export function listensOn(pid: number, port: number): boolean | undefined {
-  let table: string;
-  try {
-    table = readFileSync('/proc/net/tcp', 'utf8');
-  } catch {
-    return undefined;
+  const tables: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    try {
+      tables.push(readFileSync(file, 'utf8'));
+    } catch {
+      // IPv6 may be off; IPv4 alone is enough.
+    }
   }
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  if (tables.length === 0) return undefined;
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const inodes = new Set<string>();
-  for (const line of table.split('\n').slice(1)) {
+  for (const line of tables.join('\n').split('\n')) {
     const f = line.trim().split(/\s+/);
-    if (f[1] === local && f[3] === '0A') inodes.add(f[9]!);
+    if (f[1]?.endsWith(hexPort) && f[3] === '0A') inodes.add(f[9]!);
   }
   if (inodes.size === 0) return false;
   try {
