@@ -3,6 +3,7 @@
  * the file, ID tokens from Application Default Credentials, logs to stdout.
  */
 import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
+import { createHttpFetch } from '../shared/forward/http-fetch.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
 import { googleAuthTokenSource, type IdTokenSource } from '../shared/identity/token-source.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -20,6 +21,7 @@ export interface RuntimeOptions {
   loaded?: LoadedConfig;
   source?: IdTokenSource;
   write?: (line: string) => void;
+  /** How targets are called; default a keep-alive node:http client (see shared/forward/http-fetch.ts). */
   fetch?: typeof fetch;
 }
 
@@ -29,6 +31,6 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const loaded = options.loaded ?? loadConfig(env);
   const logger = createLogger({ secrets: loaded.secrets.values(), write: options.write });
   const tokens = createTokenCache({ source: options.source ?? googleAuthTokenSource(), logger });
-  const relay = createRelay(loaded, { tokens, logger, fetch: options.fetch });
+  const relay = createRelay(loaded, { tokens, logger, fetch: options.fetch ?? createHttpFetch() });
   return { loaded, logger, tokens, relay };
 }

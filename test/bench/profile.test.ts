@@ -41,6 +41,9 @@ describe('CPU profile summary', () => {
     ['node:_http_server', 'node http'],
     ['node:internal/stream_base_commons', 'node net/streams'],
     ['node:domain', 'node domain/async_hooks'],
+    ['node:internal/process/execution', 'node domain/async_hooks'],
+    ['node:internal/worker/js_transferable', 'node AbortSignal'],
+    ['node:events', 'node events'],
     ['', undefined],
   ])('puts a frame from %j in module %j', (url, expected) => {
     expect(moduleOf(url)).toBe(expected);

@@ -64,7 +64,10 @@ function nodeSubsystem(url: string): string {
   if (/^(_http_|http$|internal\/http)/.test(name)) return 'node http';
   if (/^(net$|stream|internal\/(net|stream_base_commons|streams?\/))/.test(name)) return 'node net/streams';
   if (/crypto/.test(name)) return 'node crypto';
-  if (/^(domain$|async_hooks$|internal\/async_hooks)/.test(name)) return 'node domain/async_hooks';
+  if (/^(domain$|async_hooks$|internal\/(async_hooks|process\/execution|process\/report))/.test(name)) return 'node domain/async_hooks';
+  if (/^internal\/(abort_controller|worker\/js_transferable)/.test(name)) return 'node AbortSignal';
+  if (/^(events$|internal\/event_target)/.test(name)) return 'node events';
+  if (/^internal\/(modules|bootstrap)\//.test(name)) return 'node module loading';
   if (/^(timers$|internal\/(timers|process\/task_queues|process\/promises))/.test(name)) return 'node timers/event loop';
   return 'node other';
 }
