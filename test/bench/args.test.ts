@@ -20,7 +20,12 @@ describe('bench command-line options', () => {
     });
   });
 
+  it('splits --relay-flags into node flags for the relay', () => {
+    expect(parseArgs(['--relay-flags', '--max-old-space-size=96  --trace-gc']).relayFlags).toEqual(['--max-old-space-size=96', '--trace-gc']);
+  });
+
   it.each([
+    [['--relay-flags', 'max-old-space-size=96'], /`--relay-flags` to hold node flags only/],
     [['--rounds', '0'], /`--rounds` to be a positive integer, got "0"/],
     [['--duration'], /value after `--duration`/],
     [['--concurrency', '1,x'], /`--concurrency` to be a positive integer, got "x"/],

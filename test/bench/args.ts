@@ -10,6 +10,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --concurrency 1,32   concurrency levels, comma-separated (default 1,32)
   --only NAMES         sections to run, comma-separated: spine, verify, async
   --no-profile         skip the CPU-profiled run of the relay
+  --relay-flags FLAGS  extra node flags for the relay, space-separated (e.g. "--max-old-space-size=96")
   --json PATH          where to write the results (default bench-results.json; "-" for none)`;
 
 function positiveInt(flag: string, value: string | undefined): number {
@@ -28,6 +29,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     warmupMs: quick ? 200 : 400,
     concurrency: [1, 32],
     profile: true,
+    relayFlags: [],
     jsonPath: 'bench-results.json',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -54,6 +56,10 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--no-profile':
         options.profile = false;
+        break;
+      case '--relay-flags':
+        options.relayFlags = value().split(/\s+/).filter(Boolean);
+        if (options.relayFlags.some((f) => !f.startsWith('-'))) throw new Error(`Expected \`--relay-flags\` to hold node flags only, got ${JSON.stringify(options.relayFlags.join(' '))}`);
         break;
       case '--json': {
         const path = value();

@@ -20,6 +20,8 @@ export interface BenchOptions {
   concurrency: number[];
   /** Also run a CPU-profiled pass of the relay. */
   profile: boolean;
+  /** Extra `node` flags for the relay process, e.g. `--max-old-space-size=96`. */
+  relayFlags: string[];
   /** Section names to run; undefined runs all found. */
   only?: string[];
   /** Where to write the JSON results; undefined writes none. */

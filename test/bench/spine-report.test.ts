@@ -46,8 +46,13 @@ describe('spine report', () => {
       'Aim not met: c/b requests per second, concurrency 32 is 0.70 (aim >= 0.8).',
       'Aim not met: p50 added by c over a, concurrency 1 is 3.00 ms (aim <= 2 ms).',
       'Aim not met: metadata identity requests per 10,000 relayed calls (20000 relayed) is 1.00 (aim total = 1 (audiences)).',
-      'Aim not met: peak RSS of the relay (VmHWM) is 151.0 MiB (aim < 150 MiB).',
+      'Aim not met: peak RSS of the relay (VmHWM, default V8 heap limit) after 20000 relayed calls is 151.0 MiB (aim < 150 MiB).',
     ]);
+  });
+
+  it('names the node flags the relay ran with next to its RSS', () => {
+    const result = report(figures({}, { options: { concurrency: LEVELS, relayFlags: ['--max-old-space-size=64'] } }));
+    expect(row(result, 'peak RSS of the relay')!.figure).toBe('peak RSS of the relay (VmHWM, node --max-old-space-size=64) after 20000 relayed calls');
   });
 
   it('reports a missing RSS reading as not met rather than as a pass', () => {

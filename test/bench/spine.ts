@@ -116,7 +116,7 @@ async function profileRelay(stack: BenchStack, variant: Variant, body: Buffer, c
 async function run(context: BenchContext): Promise<SectionResult> {
   const { options } = context;
   context.progress('spine: starting targets, pass-throughs and the relay ...');
-  const stack = await startBenchStack(context.root, context.workDir);
+  const stack = await startBenchStack(context.root, context.workDir, options.relayFlags);
   try {
     const { body, headers } = sampleDelivery();
     const auth = { authorization: `Bearer ${stack.token}` };

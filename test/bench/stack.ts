@@ -80,8 +80,12 @@ export interface BenchStack {
   close(): Promise<void>;
 }
 
-/** Starts the whole comparison; `workDir` receives the relay config and each process's log. */
-export async function startBenchStack(root: string, workDir: string): Promise<BenchStack> {
+/**
+ * Starts the whole comparison; `workDir` receives the relay config and each
+ * process's log. `relayFlags` are extra `node` flags for every relay process
+ * (e.g. `--max-old-space-size=96`).
+ */
+export async function startBenchStack(root: string, workDir: string, relayFlags: string[] = []): Promise<BenchStack> {
   const started: ServerProcess[] = [];
   const metadata = await startMetadataServer();
   const metadataProxy = await countingProxy(metadata.url);
@@ -131,7 +135,7 @@ export async function startBenchStack(root: string, workDir: string): Promise<Be
       GOOGLE_CLOUD_PROJECT: 'local-project',
     };
     const startRelay = (name: string, nodeFlags: string[] = []) =>
-      start(name, [...nodeFlags, FRAMEWORK_MAIN, '--target=webhook', '--source=dist/functions/index.js', '--port={port}'], relayEnv);
+      start(name, [...relayFlags, ...nodeFlags, FRAMEWORK_MAIN, '--target=webhook', '--source=dist/functions/index.js', '--port={port}'], relayEnv);
     const relay = await startRelay('relay');
     return {
       metadata,
