@@ -18,6 +18,8 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 export interface HttpFetchOptions {
   /** Sockets per target host; default 256. */
   maxSockets?: number;
+  /** Certificate authorities trusted for https targets; default Node's bundled roots. */
+  ca?: string | Buffer;
 }
 
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
@@ -59,7 +61,7 @@ function plainHeaders(headers: RequestInit['headers']): Record<string, string> {
  */
 export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
   const maxSockets = options.maxSockets ?? 256;
-  const agents = { http: new HttpAgent({ keepAlive: true, maxSockets }), https: new HttpsAgent({ keepAlive: true, maxSockets }) };
+  const agents = { http: new HttpAgent({ keepAlive: true, maxSockets }), https: new HttpsAgent({ keepAlive: true, maxSockets, ...(options.ca ? { ca: options.ca } : {}) }) };
   const httpFetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
       const url = new URL(input instanceof Request ? input.url : input);

@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -110,5 +115,35 @@ describe('node:http fetch for forwarding', () => {
     controller.abort(new Error('gave up'));
     await expect(httpFetch(url, { signal: controller.signal })).rejects.toThrow('gave up');
     expect(seen.connections).toBe(0);
+  });
+});
+
+describe('node:http fetch over https', () => {
+  // A self-signed certificate for 127.0.0.1, made with the openssl CLI.
+  const dir = mkdtempSync(join(tmpdir(), 'http-fetch-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const cert = readFileSync(join(dir, 'cert.pem'));
+  const key = readFileSync(join(dir, 'key.pem'));
+
+  async function serveTls(): Promise<string> {
+    server = createHttpsServer({ key, cert }, (req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`tls ${req.method}`));
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it('calls an https target whose certificate it trusts', async () => {
+    const url = await serveTls();
+    const res = await createHttpFetch({ ca: cert })(`${url}/x`, { method: 'POST', body: 'hi' });
+    expect(await res.text()).toBe('tls POST');
+  });
+
+  it('refuses an https target whose certificate it does not trust', async () => {
+    const url = await serveTls();
+    const error = await createHttpFetch()(`${url}/x`, { method: 'POST', body: 'hi' }).catch((e: unknown) => e);
+    expect((error as TypeError).message).toBe('fetch failed');
+    expect(((error as TypeError).cause as { code?: string }).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
   });
 });
