@@ -12,6 +12,7 @@ import type { Verifier } from '../../shared/verify/scheme.js';
 import { startMetadataServer } from '../emulators/metadata-server.js';
 import { startStack } from '../support/stack.js';
 import { verifierFor } from '../support/verifiers.js';
+import type { BenchSection } from './section.js';
 
 export interface VerifyBenchRow {
   scheme: string;
@@ -172,3 +173,28 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   console.table(await benchRelayVerification());
   process.exit(0);
 }
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+/** `npm run bench` section: verification cost per scheme, and the relay's throughput with and without verification. */
+export const section: BenchSection = {
+  name: 'verify',
+  async run({ options, progress }) {
+    progress('verify: verifier-only cost per scheme');
+    const schemes = await benchVerify({ durationMs: options.quick ? 200 : 500 });
+    progress('verify: through the relay, per scheme');
+    const relay = await benchRelayVerification({ requests: options.quick ? 500 : 2000 });
+    const none = relay.find((r) => r.scheme === 'none');
+    const github = relay.find((r) => r.scheme === 'github');
+    const ratio = none && github ? github.requestsPerSecond / none.requestsPerSecond : NaN;
+    return {
+      title: 'Verification cost (10 KiB body)',
+      tables: [
+        { heading: 'Verifier only', rows: schemes.map((r) => ({ scheme: r.scheme, 'verifications/s': fmt(r.verificationsPerSecond), 'µs each': r.microsecondsEach.toFixed(1) })) },
+        { heading: `Through the relay (in-process stack, concurrency ${relay[0]?.concurrency ?? '?'})`, rows: relay.map((r) => ({ scheme: r.scheme, 'req/s': fmt(r.requestsPerSecond), 'p50 ms': String(r.p50Ms), 'p99 ms': String(r.p99Ms) })) },
+      ],
+      notes: [`github-verified throughput is ${ratio.toFixed(2)}× the unverified route's (verification cost stays within the spine's aims when this is near 1).`],
+      data: { schemes, relay },
+    };
+  },
+};

@@ -41,7 +41,8 @@ describe('config', () => {
 
   it('reads JSON files by extension and RELAY_CONFIG relative to the working directory', () => {
     const loaded = loadConfig({ RELAY_CONFIG: 'deploy/local/relay.config.yaml', GITHUB_WEBHOOK_SECRET: 'a', PARTNER_BEARER_SECRET: 'b' }, root);
-    expect(Object.keys(loaded.config.routes)).toEqual(['github', 'partner']);
+    expect(Object.keys(loaded.config.routes)).toEqual(['github', 'github-async', 'partner']);
+    expect(Object.keys(loaded.config.schedules)).toEqual(['heartbeat']);
     expect(() => loadConfig({ RELAY_CONFIG: 'package.json' }, root)).toThrow(/targets: /);
   });
 
