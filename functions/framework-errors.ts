@@ -80,7 +80,8 @@ export function setEarlyBodyLimit(limit: BodyLimit | undefined): BodyLimit | und
 function refuseOversized(req: IncomingMessage, res: ServerResponse): boolean {
   const declared = Number(req.headers['content-length']);
   if (!bodyLimit || !Number.isFinite(declared)) return false;
-  const limit = bodyLimit(new URL(req.url ?? '/', 'http://relay').pathname);
+  // The raw path, as Express will route it: new URL() would read `//github` as a host, not a path.
+  const limit = bodyLimit((req.url ?? '/').split('?')[0]!);
   if (limit === undefined || declared <= limit) return false;
   const response = errorResponse(new RelayError('payload_too_large', `Body exceeds this route's limit of ${limit} bytes`));
   res.statusCode = response.status;

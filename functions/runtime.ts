@@ -8,6 +8,7 @@ import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { createHttpFetch } from '../shared/forward/http-fetch.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
 import type { IdTokenSource } from '../shared/identity/token-source.js';
+import { routeNameOf } from '../shared/http.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createRelay, type Relay } from '../shared/relay.js';
 import { createDeliverer, type Deliverer } from '../shared/delivery/deliver.js';
@@ -60,7 +61,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 /** The body limit for a request path: its route's `maxBodyBytes`, if the path names a route. */
 export function routeBodyLimit(config: LoadedConfig['config']): (path: string) => number | undefined {
   return (path) => {
-    const name = path.replace(/^\/+|\/+$/g, '');
+    const name = routeNameOf(path);
     return Object.hasOwn(config.routes, name) ? config.routes[name]!.maxBodyBytes : undefined;
   };
 }

@@ -26,8 +26,10 @@ export const ERROR_CODES = {
   target_retryable_status: { status: 502, retryable: true },
   /** The relay could not obtain an ID token for the target's audience. */
   token_unavailable: { status: 503, retryable: true },
-  /** The target refused the relay's token (401/403); one retry with a fresh token is allowed. */
-  token_rejected: { status: 502, retryable: true },
+  /** The target's answer could not be read (bad status line, undecodable or oversized body); not retried, it may have acted. */
+  target_invalid_response: { status: 502, retryable: false },
+  /** The outbound request cannot be sent as given (e.g. a header value HTTP does not allow); retrying cannot help. */
+  request_not_sendable: { status: 502, retryable: false },
   /** A dependency the relay needs (a secret, a publisher) is not available right now. */
   unavailable: { status: 503, retryable: true },
   /** The overall deadline passed before the target answered. */
@@ -81,9 +83,4 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
     return { status: error.status, body: { error: { ...error.expose, code: error.code, message: error.message } } };
   }
   return { status: 500, body: { error: { code: 'internal', message: 'Internal error' } } };
-}
-
-/** True when `error` is a RelayError with one of the given codes. */
-export function hasCode(error: unknown, ...codes: ErrorCode[]): error is RelayError {
-  return error instanceof RelayError && codes.includes(error.code);
 }

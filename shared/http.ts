@@ -3,7 +3,7 @@
  * `functions/` turn framework requests into these and back.
  */
 import type { HeaderMap } from './verify/scheme.js';
-import { RelayError, toErrorResponse } from './errors.js';
+import { toErrorResponse } from './errors.js';
 
 export interface RelayRequest {
   method: string;
@@ -23,6 +23,11 @@ export interface RelayResponse {
   body: Buffer | string;
 }
 
+/** The route a request path names: `/github`, `//github/` and `/github/` all name `github`. */
+export function routeNameOf(path: string): string {
+  return path.replace(/^\/+|\/+$/g, '');
+}
+
 /** A JSON answer. */
 export function json(status: number, value: unknown, headers: Record<string, string> = {}): RelayResponse {
   return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: JSON.stringify(value) };
@@ -32,9 +37,4 @@ export function json(status: number, value: unknown, headers: Record<string, str
 export function errorResponse(error: unknown, headers: Record<string, string> = {}): RelayResponse {
   const { status, body } = toErrorResponse(error);
   return json(status, body, headers);
-}
-
-/** Shorthand for throwing a RelayError. */
-export function fail(...args: ConstructorParameters<typeof RelayError>): never {
-  throw new RelayError(...args);
 }

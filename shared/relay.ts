@@ -8,8 +8,8 @@ import type { LoadedConfig } from './config/load.js';
 import type { RouteConfig } from './config/schema.js';
 import { RelayError } from './errors.js';
 import { DEFAULT_FORWARDED, outboundHeaders, responseHeaders } from './forward/headers.js';
-import { deadlineSignal, forward, resolveTarget, type ForwardDeps, type ResolvedTarget, type TargetResponse } from './forward/forward.js';
-import { errorResponse, json, type RelayRequest, type RelayResponse } from './http.js';
+import { deadlineSignal, forward, resolveTarget, withQuery, type ForwardDeps, type ResolvedTarget, type TargetResponse } from './forward/forward.js';
+import { errorResponse, json, routeNameOf, type RelayRequest, type RelayResponse } from './http.js';
 import { silentLogger, traceFields, type Logger } from './log.js';
 import { createGate, type Gate } from './admit.js';
 import { forwardHeadersOf } from './verify/registry.js';
@@ -94,7 +94,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const results = await Promise.allSettled(
         route.forward.map((f) =>
           forward(
-            { target: f.target, method: f.method, path: f.path + request.query, headers, body: request.rawBody },
+            { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
             { ...deps, logger: log.child({ target: f.target.name }) },
             deadline.signal,
           ),
@@ -139,7 +139,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
   return {
     async handle(request) {
       const started = performance.now();
-      const name = request.path.replace(/^\/+|\/+$/g, '');
+      const name = routeNameOf(request.path);
       const log = logger.child({ ...traceFields(request.headers, projectId), route: name });
       let response: RelayResponse;
       try {

@@ -3,11 +3,12 @@
  * p-retry: exponential backoff with jitter, `Retry-After` honoured (capped by
  * the policy), a per-attempt timeout and an overall deadline.
  */
-import pRetry, { AbortError } from 'p-retry';
+import pRetry from 'p-retry';
 import type { RetryPolicy, TargetConfig } from '../config/schema.js';
 import { RelayError } from '../errors.js';
 import type { TokenCache } from '../identity/token-cache.js';
 import { silentLogger, type Logger } from '../log.js';
+import { InvalidResponseError, RequestNotSendableError } from './http-fetch.js';
 import { parseRetryAfter } from './retry-after.js';
 
 /** Statuses worth another attempt. */
@@ -58,6 +59,12 @@ export function targetUrl(base: string, path: string): string {
   return url.toString();
 }
 
+/** Appends a request's query string (`?a=1` or "") to a configured path that may carry its own query. */
+export function withQuery(path: string, query: string): string {
+  if (!query) return path;
+  return path.includes('?') ? `${path}&${query.replace(/^\?/, '')}` : path + query;
+}
+
 /** Minimum delay p-retry will wait before retry number `consumed + 1`. */
 function minimumBackoff(policy: RetryPolicy, consumed: number): number {
   return Math.min(policy.minDelayMs * 2 ** consumed, policy.maxDelayMs);
@@ -87,17 +94,31 @@ class RetryableStatus extends RelayError {
   }
 }
 
-class TokenRejected extends RelayError {
-  constructor(readonly response: TargetResponse) {
-    super('token_rejected', `Target refused the ID token (${response.status})`);
-  }
+/** Settles like `promise`, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**
  * Delivers to the target before `deadline` (an AbortSignal whose reason is a
  * RelayError `deadline_exceeded`). Resolves with the target's last answer,
  * including non-2xx ones; rejects with a RelayError when no answer could be had
- * (`target_unreachable`, `token_unavailable`, `deadline_exceeded`).
+ * (`target_unreachable`, `token_unavailable`, `deadline_exceeded`,
+ * `target_invalid_response`, `request_not_sendable`).
  */
 export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: AbortSignal): Promise<TargetResponse> {
   const { target } = delivery;
@@ -107,39 +128,54 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: A
   const url = targetUrl(target.config.url, delivery.path);
   let refreshedToken = false;
 
-  const attempt = async (attemptNumber: number): Promise<TargetResponse> => {
-    const token = await deps.tokens.get(target.audience);
+  // The token fetch counts against the deadline too: a hanging metadata server must not outlast it.
+  const token = () => untilAborted(deps.tokens.get(target.audience), deadline);
+
+  const send = async (bearer: string, attemptNumber: number): Promise<TargetResponse> => {
     const signal = AbortSignal.any([deadline, AbortSignal.timeout(target.config.timeoutMs)]);
     const started = performance.now();
-    let response: Response;
-    let body: Buffer;
     try {
-      response = await doFetch(url, {
+      const response = await doFetch(url, {
         method: delivery.method,
-        headers: { ...delivery.headers, [target.config.tokenHeader]: `Bearer ${token}` },
+        headers: { ...delivery.headers, [target.config.tokenHeader]: `Bearer ${bearer}` },
         body: delivery.method === 'GET' ? undefined : delivery.body,
         signal,
         redirect: 'manual',
       });
-      body = Buffer.from(await response.arrayBuffer());
+      const body = Buffer.from(await response.arrayBuffer());
+      return { status: response.status, headers: response.headers, body, attempts: attemptNumber };
     } catch (error) {
       if (deadline.aborted) throw deadline.reason;
-      const timedOut = signal.aborted;
-      const reason = timedOut ? `no answer within ${target.config.timeoutMs} ms` : describeNetworkError(error);
-      logger.warn('Target attempt failed', { target: target.name, attempt: attemptNumber, reason, latencyMs: Math.round(performance.now() - started) });
+      const latencyMs = Math.round(performance.now() - started);
+      if (error instanceof RequestNotSendableError) {
+        logger.error('Request cannot be sent to the target', { target: target.name, attempt: attemptNumber, error });
+        throw new RelayError('request_not_sendable', `The request for target ${target.name} cannot be sent: a header holds characters HTTP does not allow`, { cause: error });
+      }
+      if (error instanceof InvalidResponseError) {
+        // The target may already have acted on the request: do not send it again.
+        logger.error('Target answer could not be read', { target: target.name, attempt: attemptNumber, reason: error.message, latencyMs });
+        throw new RelayError('target_invalid_response', `Target ${target.name} sent an answer that cannot be used: ${error.message}`, { cause: error });
+      }
+      const reason = signal.aborted ? `no answer within ${target.config.timeoutMs} ms` : describeNetworkError(error);
+      logger.warn('Target attempt failed', { target: target.name, attempt: attemptNumber, reason, latencyMs });
       throw new RelayError('target_unreachable', `Target ${target.name} could not be reached: ${reason}`, { cause: error });
     }
-    const result: TargetResponse = { status: response.status, headers: response.headers, body, attempts: attemptNumber };
-    const latencyMs = Math.round(performance.now() - started);
-    if ((response.status === 401 || response.status === 403) && !refreshedToken) {
+  };
+
+  const attempt = async (attemptNumber: number): Promise<TargetResponse> => {
+    const bearer = await token();
+    let result = await send(bearer, attemptNumber);
+    // 401: the token itself was refused (expired, revoked, wrong audience). Drop it and try once more at once with a
+    // fresh one. A 403 means the identity lacks permission: a new token would not change that.
+    if (result.status === 401 && !refreshedToken) {
       refreshedToken = true;
-      deps.tokens.invalidate(target.audience, token);
-      logger.warn('Target refused the ID token; retrying once with a fresh one', { target: target.name, attempt: attemptNumber, status: response.status, latencyMs });
-      throw new TokenRejected(result);
+      deps.tokens.invalidate(target.audience, bearer);
+      logger.warn('Target refused the ID token; retrying once with a fresh one', { target: target.name, attempt: attemptNumber, status: 401 });
+      result = await send(await token(), attemptNumber);
     }
-    if (RETRYABLE_STATUSES.has(response.status)) {
-      logger.warn('Target attempt failed', { target: target.name, attempt: attemptNumber, status: response.status, latencyMs });
-      throw new RetryableStatus(result, parseRetryAfter(response.headers.get('retry-after'), deps.now?.() ?? Date.now()));
+    if (RETRYABLE_STATUSES.has(result.status)) {
+      logger.warn('Target attempt failed', { target: target.name, attempt: attemptNumber, status: result.status });
+      throw new RetryableStatus(result, parseRetryAfter(result.headers.get('retry-after'), deps.now?.() ?? Date.now()));
     }
     return result;
   };
@@ -152,8 +188,6 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: A
       factor: 2,
       randomize: true,
       signal: deadline,
-      // A refused token is retried at once with a fresh token and does not use up the policy.
-      shouldConsumeRetry: ({ error }) => !(error instanceof TokenRejected),
       shouldRetry: ({ error }) => error instanceof RelayError && error.retryable,
       async onFailedAttempt({ error, retriesLeft, retriesConsumed }) {
         if (!(error instanceof RetryableStatus) || error.retryAfterMs === undefined || retriesLeft <= 0) return;
@@ -164,7 +198,7 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: A
       },
     });
   } catch (error) {
-    if (error instanceof RetryableStatus || error instanceof TokenRejected) return error.response;
+    if (error instanceof RetryableStatus) return error.response;
     if (error instanceof RelayError) throw error;
     if (deadline.aborted && deadline.reason instanceof RelayError) throw deadline.reason;
     throw new RelayError('target_unreachable', `Target ${target.name} could not be reached`, { cause: error });

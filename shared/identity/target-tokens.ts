@@ -81,7 +81,7 @@ export function createTargetTokens(targets: Record<string, TargetConfig & { iden
       route(audience)
         .get(audience)
         .catch((error: unknown) => {
-          throw new IdentityError(`Could not obtain an ID token for audience ${audience}`, error instanceof RelayError ? error.retryable : true, error);
+          throw new IdentityError('Could not obtain an ID token for the target', error instanceof RelayError ? error.retryable : true, error);
         }),
     invalidate: (audience, token) => route(audience).invalidate(audience, token),
     get fetchCounts() {

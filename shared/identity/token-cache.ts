@@ -69,7 +69,8 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
         const credential = source.describe?.() ?? 'unknown credential';
         logger.error('ID token fetch failed', { audience, credential, error });
         if (error instanceof RelayError) throw error;
-        throw new RelayError('token_unavailable', `Could not obtain an ID token for audience ${audience}`, { cause: error });
+        // The audience is in the log line above; the message may reach a public sender.
+        throw new RelayError('token_unavailable', 'Could not obtain an ID token for the target', { cause: error });
       })
       .finally(() => {
         entry.pending = undefined;

@@ -193,6 +193,54 @@ describe('webhook relay to a token-verifying target', () => {
     expect(received[1]!.at - received[0]!.at).toBeLessThan(100);
   });
 
+  it('keeps the token on a 403 (a permission problem a new token cannot fix) and passes the answer on', async () => {
+    const s = await oneTarget((_req, res) => void res.writeHead(403).end('forbidden'));
+    await postGithub(s);
+    const before = metadata.identityRequests.get(s.targets.svc!.url)!;
+    const res = await postGithub(s);
+    expect(res.status).toBe(403);
+    expect(metadata.identityRequests.get(s.targets.svc!.url)).toBe(before);
+    expect(s.targets.svc!.received).toHaveLength(2);
+  });
+
+  it('retries a refused token once even when the policy allows no retries', async () => {
+    const s = await oneTarget((req, res, n) => (n === 1 ? void res.writeHead(401).end('stale') : echo(req, res, n)), { retry: { retries: 0, minDelayMs: 10, maxDelayMs: 10 } });
+    const res = await postGithub(s);
+    expect(res.status).toBe(200);
+    expect(s.targets.svc!.received).toHaveLength(2);
+  });
+
+  it('answers 504 at the deadline even while the token fetch hangs', async () => {
+    const s = await oneTarget(echo, {}, { deadlineMs: 300 });
+    metadata.setDelay(3000);
+    const started = Date.now();
+    try {
+      const res = await postGithub(s);
+      expect(res.status).toBe(504);
+      expect(((await res.json()) as any).error.code).toBe('deadline_exceeded');
+    } finally {
+      metadata.setDelay(0);
+    }
+    expect(Date.now() - started).toBeLessThan(300 + 1000);
+    expect(s.targets.svc!.received).toHaveLength(0);
+  });
+
+  it('does not send again when the answer cannot be read: the target may have acted', async () => {
+    const s = await oneTarget((_req, res) => void res.writeHead(200, { 'content-encoding': 'gzip' }).end('not gzip'));
+    const res = await postGithub(s);
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as any).error.code).toBe('target_invalid_response');
+    expect(s.targets.svc!.received).toHaveLength(1);
+  });
+
+  it('appends the sender query to a configured path that has its own query', async () => {
+    stack = await startStack({ metadata, env, targets: { svc: {} }, routes: { github: { ...githubRoute(), forward: [{ target: 'svc', path: '/hooks?source=gh' }] } } });
+    const body = '{}';
+    const res = await fetch(`${stack.url}/github?x=1`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': githubSignature(SECRET, body) } });
+    expect(res.status).toBe(200);
+    expect(stack.targets.svc!.received[0]!.path).toBe('/hooks?source=gh&x=1');
+  });
+
   it('fails other 4xx at once and passes the answer through without Google or hop-by-hop headers', async () => {
     const s = await oneTarget((_req, res: ServerResponse) => {
       res.writeHead(409, { 'content-type': 'application/json', 'x-goog-request-id': 'g', 'x-cloud-trace-context': 't', 'set-cookie': 'a=b', 'x-app': 'kept' });

@@ -5,9 +5,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpFetch } from '../../shared/forward/http-fetch.js';
+import { createHttpFetch, InvalidResponseError, RequestNotSendableError } from '../../shared/forward/http-fetch.js';
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -145,5 +145,35 @@ describe('node:http fetch over https', () => {
     const error = await createHttpFetch()(`${url}/x`, { method: 'POST', body: 'hi' }).catch((e: unknown) => e);
     expect((error as TypeError).message).toBe('fetch failed');
     expect(((error as TypeError).cause as { code?: string }).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+  });
+
+  it('refuses to send a header value HTTP does not allow, without touching the network', async () => {
+    const { url, seen } = await serve((_req, res) => res.end('ok'));
+    await expect(httpFetch(url, { method: 'POST', headers: { 'x-order': '\u6ce8\u6587-1' }, body: 'x' })).rejects.toBeInstanceOf(RequestNotSendableError);
+    expect(seen.connections).toBe(0);
+  });
+
+  it.each([
+    ['a status outside 200..599', (res: ServerResponse) => res.writeHead(999).end('odd')],
+    ['a corrupt gzip body', (res: ServerResponse) => res.writeHead(200, { 'content-encoding': 'gzip' }).end('not gzip at all')],
+    ['an unknown content-encoding', (res: ServerResponse) => res.writeHead(200, { 'content-encoding': 'zstd-ish' }).end('x')],
+  ])('rejects %s as an InvalidResponseError', async (_name, answer) => {
+    const { url } = await serve((_req, res) => answer(res));
+    await expect(httpFetch(url)).rejects.toBeInstanceOf(InvalidResponseError);
+  });
+
+  it('stops reading an answer larger than maxResponseBytes, before and after decoding', async () => {
+    const small = createHttpFetch({ maxResponseBytes: 1024 });
+    const { url } = await serve((req, res) => {
+      if (req.url === '/plain') return res.end(Buffer.alloc(4096, 'a'));
+      res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync(Buffer.alloc(1024 * 1024, 'a')));
+    });
+    await expect(small(`${url}/plain`)).rejects.toThrow(/larger than 1024 bytes/);
+    await expect(small(`${url}/bomb`)).rejects.toBeInstanceOf(InvalidResponseError);
+  });
+
+  it('undoes several content codings in reverse order', async () => {
+    const { url } = await serve((_req, res) => res.writeHead(200, { 'content-encoding': 'gzip, br' }).end(brotliCompressSync(gzipSync('layered'))));
+    expect(await (await httpFetch(url)).text()).toBe('layered');
   });
 });
