@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { contractSchema } from '../contract/contract.js';
 import { identitySchema } from '../identity/identity-schema.js';
 import { verifySchema } from '../verify/registry.js';
-import { checkDeliveryRefs, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
+import { checkDeliveryRefs, destinationSchema, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -51,16 +51,8 @@ export const targetSchema = z
   })
   .strict();
 
-const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
-
-export const forwardSchema = z
-  .object({
-    target: z.string().min(1),
-    /** Path appended to the target's base URL. */
-    path: z.string().startsWith('/', 'expected a path starting with "/"').default('/'),
-    method: httpMethod.default('POST'),
-  })
-  .strict();
+/** A route's forward entry: the same shape as every other delivery destination. */
+export const forwardSchema = destinationSchema;
 
 export const routeSchema = z
   .object({
