@@ -11,9 +11,14 @@ export interface OutgoingMessage {
   attributes?: Record<string, string>;
 }
 
+export interface PublishOptions {
+  /** A tighter bound than the publisher's own for this publish (e.g. what is left of a route's deadline). */
+  timeoutMs?: number;
+}
+
 export interface Publisher {
   /** Resolves with the message id once Pub/Sub has stored the message. */
-  publish(topic: string, message: OutgoingMessage): Promise<string>;
+  publish(topic: string, message: OutgoingMessage, options?: PublishOptions): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -76,11 +81,12 @@ export function pubSubPublisher(options: PublisherOptions = {}): Publisher {
     return topic;
   };
   return {
-    async publish(topic, message) {
+    async publish(topic, message, publishOptions) {
       // The gax timeout bounds the RPC; this bounds everything else too (opening the client, credentials, batching).
+      const bound = publishOptions?.timeoutMs === undefined ? timeoutMs + 1000 : Math.min(timeoutMs + 1000, publishOptions.timeoutMs);
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Publish to ${topic} did not complete within ${timeoutMs} ms`)), timeoutMs + 1000);
+        timer = setTimeout(() => reject(new Error(`Publish to ${topic} did not complete within ${bound} ms`)), bound);
         timer.unref();
       });
       try {

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config/load.js';
 import { deadLetterAttributes, DL_PREFIX, truncateUtf8 } from '../../shared/delivery/dead-letter.js';
+import { acceptAsync } from '../../shared/delivery/accept.js';
 import { replayDeadLetters } from '../../shared/delivery/dead-letters.js';
 import { createDeliverer } from '../../shared/delivery/deliver.js';
 import { createTokenCache } from '../../shared/identity/token-cache.js';
@@ -119,7 +120,6 @@ describe('the Pub/Sub publisher', () => {
     try {
       const error = await publisher.publish('anything', { data: Buffer.from('x') }).then(() => undefined, (e: unknown) => e);
       expect(error).toBeInstanceOf(Error);
-      console.log('bounded publish failed with:', (error as Error).message);
       expect(Date.now() - started).toBeLessThan(5000);
     } finally {
       if (saved === undefined) delete process.env.PUBSUB_EMULATOR_HOST;
@@ -127,6 +127,28 @@ describe('the Pub/Sub publisher', () => {
       await publisher.close();
     }
   }, 20_000);
+
+  it('takes a tighter per-publish bound (a route deadline) than its own', async () => {
+    const fake = { topic: () => ({ publishMessage: () => new Promise(() => {}), flush: async () => {} }), close: async () => {} } as unknown as PubSub;
+    const publisher = pubSubPublisher({ open: async () => fake });
+    const started = Date.now();
+    await expect(publisher.publish('t', { data: Buffer.from('x') }, { timeoutMs: 300 })).rejects.toThrow('within 300 ms');
+    expect(Date.now() - started).toBeLessThan(2000);
+    await publisher.close();
+  });
+
+  it('an async acceptance passes its bound to the publisher and fails (503) when the publish runs out of time', async () => {
+    const fake = { topic: () => ({ publishMessage: () => new Promise(() => {}), flush: async () => {} }), close: async () => {} } as unknown as PubSub;
+    const publisher = pubSubPublisher({ open: async () => fake });
+    const started = Date.now();
+    const accepting = acceptAsync(
+      { publisher, topic: 'relay-deliveries', route: 'r', destinations: [{ target: 't', path: '/', method: 'POST' }], headers: {}, body: Buffer.from('{}'), query: '', eventKey: 'k', acceptedAt: new Date(), timeoutMs: 300 },
+      createLogger({ write: () => {} }),
+    );
+    await expect(accepting).rejects.toMatchObject({ code: 'unavailable' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await publisher.close();
+  });
 
   it('does not remember a failed client open: the next publish opens again', async () => {
     let opens = 0;
