@@ -11,6 +11,16 @@ import { z } from 'zod';
 export const ENVELOPE_VERSION = 1;
 export const ENVELOPE_ATTRIBUTE = 'relay-envelope';
 
+/** What node:http (RFC 9110 field-value octets) accepts in a header value: tab, visible ASCII, space, obs-text (Latin-1). */
+export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** True when `value` can be sent as an HTTP header value. */
+export function isHeaderValue(value: string): boolean {
+  return HEADER_VALUE.test(value);
+}
+
+const headerValue = z.string().regex(HEADER_VALUE, 'expected a valid HTTP header value (tab, printable ASCII or Latin-1 only)');
+
 const ORIGIN_KINDS = ['webhook', 'schedule', 'topic', 'fanout', 'replay', 'external'] as const;
 
 export const envelopeSchema = z
@@ -25,12 +35,12 @@ export const envelopeSchema = z
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
     /** Path (and query) on the target; default: the route entry's path, else "/". */
     path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
-    headers: z.record(z.string().regex(/^[a-z0-9-]+$/), z.string(), { error: (issue) => (issue.code === 'invalid_key' ? 'expected lower-case header names' : 'expected an object of header strings') }).default({}),
+    headers: z.record(z.string().regex(/^[a-z0-9-]+$/), headerValue, { error: (issue) => (issue.code === 'invalid_key' ? 'expected lower-case header names' : 'expected an object of header strings') }).default({}),
     /** Body as text, or `bodyBase64` for exact bytes; at most one. */
     body: z.string().optional(),
     bodyBase64: z.base64().optional(),
     /** Key the target can de-duplicate on; default: the Pub/Sub message id. Per-target keys are derived from it. */
-    idempotencyKey: z.string().min(1).max(512).optional(),
+    idempotencyKey: z.string().min(1).max(512).regex(HEADER_VALUE, 'expected a valid HTTP header value (tab, printable ASCII or Latin-1 only)').optional(),
     origin: z
       .object({
         kind: z.enum(ORIGIN_KINDS),

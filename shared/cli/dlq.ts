@@ -69,9 +69,10 @@ export const dlqCommand: Command = {
           const result = await replayDeadLetters(puller, publisher, { ids, all: values.all === true, defaultTopic: deliveryTopic, limit });
           for (const r of result.replayed) out(`replayed ${r.id} -> ${r.topic} as ${r.newMessageId}`);
           for (const f of result.failed) out(`FAILED ${f.id}: ${f.error} (left parked)`);
+          for (const n of result.notAcked) out(`PUBLISHED BUT NOT ACKED ${n.id} -> ${n.topic} as ${n.newMessageId}: ${n.error} (its parked copy may come back: do not replay it again)`);
           for (const m of result.missing) out(`not found: ${m}`);
-          out(`${result.replayed.length} replayed, ${result.failed.length} failed, ${result.kept} left parked`);
-          return result.failed.length > 0 || result.missing.length > 0 ? 1 : 0;
+          out(`${result.replayed.length} replayed, ${result.failed.length} failed, ${result.kept} left parked${result.notAcked.length > 0 ? `, ${result.notAcked.length} published but not acked` : ''}`);
+          return result.failed.length > 0 || result.missing.length > 0 || result.notAcked.length > 0 ? 1 : 0;
         } finally {
           await publisher.close();
         }

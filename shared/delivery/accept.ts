@@ -24,6 +24,8 @@ export interface AsyncAcceptance {
   query: string;
   eventKey: string;
   acceptedAt: Date;
+  /** Bound on the publishes (the route's `deadlineMs`); past it the sender gets 503. Default: the publisher's own. */
+  timeoutMs?: number;
 }
 
 /** Publishes the route's per-target envelopes; resolves with the answer for the sender. */
@@ -38,7 +40,7 @@ export async function acceptAsync(a: AsyncAcceptance, log: Logger): Promise<Rela
     eventKey: a.eventKey,
     origin: { kind: 'webhook', name: a.route, at: a.acceptedAt.toISOString() },
   });
-  const published = await Promise.allSettled(envelopes.map((e) => a.publisher!.publish(a.topic, envelopeMessage(e))));
+  const published = await Promise.allSettled(envelopes.map((e) => a.publisher!.publish(a.topic, envelopeMessage(e), a.timeoutMs === undefined ? undefined : { timeoutMs: a.timeoutMs })));
   const failed = published.filter((p): p is PromiseRejectedResult => p.status === 'rejected');
   if (failed.length > 0) {
     log.error('Publishing to Pub/Sub failed; the sender is told to retry', { error: failed[0]!.reason, failed: failed.length, of: envelopes.length, idempotencyKey: a.eventKey });

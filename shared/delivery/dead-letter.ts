@@ -30,12 +30,35 @@ export interface DeadLetterInfo extends Omit<DeadLetterReason, 'status' | 'attem
   at: string;
 }
 
-/** Attributes of a dead-lettered copy: the original attributes (minus older relay-dl-*) plus the reason. */
+/** Pub/Sub limits: attributes per message, and bytes per attribute value. */
+export const MAX_ATTRIBUTES = 100;
+export const MAX_ATTRIBUTE_VALUE_BYTES = 1024;
+
+/** `value` cut to at most `maxBytes` of UTF-8, never in the middle of a character. */
+export function truncateUtf8(value: string, maxBytes: number): string {
+  if (Buffer.byteLength(value, 'utf8') <= maxBytes) return value;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of value) {
+    const size = Buffer.byteLength(ch, 'utf8');
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += ch.length;
+  }
+  return value.slice(0, end);
+}
+
+/**
+ * Attributes of a dead-lettered copy: the original attributes (minus older
+ * relay-dl-*) plus the reason, within Pub/Sub's limits (100 attributes, 1024
+ * bytes per value), or parking would fail and the message loop forever. The
+ * relay's own attributes win; original ones that do not fit are dropped and
+ * counted in `relay-dl-dropped-attributes`.
+ */
 export function deadLetterAttributes(original: Record<string, string>, why: DeadLetterReason, at: Date): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(original)) if (!k.startsWith(DL_PREFIX)) out[k] = v;
+  const own: Record<string, string> = {};
   const add = (key: string, value: string | number | undefined) => {
-    if (value !== undefined) out[DL_PREFIX + key] = String(value).slice(0, 1024);
+    if (value !== undefined) own[DL_PREFIX + key] = truncateUtf8(String(value), MAX_ATTRIBUTE_VALUE_BYTES);
   };
   add('reason', why.reason);
   add('detail', why.detail);
@@ -47,7 +70,13 @@ export function deadLetterAttributes(original: Record<string, string>, why: Dead
   add('source-topic', why.sourceTopic);
   add('message-id', why.messageId);
   add('at', at.toISOString());
-  return out;
+  const kept = Object.entries(original).filter(([k]) => !k.startsWith(DL_PREFIX));
+  let room = MAX_ATTRIBUTES - Object.keys(own).length;
+  if (kept.length > room) room--; // one more for the dropped count
+  const out: Record<string, string> = {};
+  for (const [k, v] of kept.slice(0, Math.max(0, room))) out[k] = truncateUtf8(v, MAX_ATTRIBUTE_VALUE_BYTES);
+  if (kept.length > room) own[DL_PREFIX + 'dropped-attributes'] = String(kept.length - room);
+  return { ...out, ...own };
 }
 
 /** Reads the reason back from a dead-lettered message's attributes. */

@@ -53,38 +53,82 @@ export interface ReplayOptions {
   all?: boolean;
   /** Topic for messages that do not name one; the delivery topic. */
   defaultTopic: string;
+  /** Most parked messages looked at in all; default 10,000. */
   limit?: number;
+  /** Messages pulled, replayed and acked per round, well within the subscription's ack deadline; default 100. */
+  batchSize?: number;
   now?: () => number;
 }
 
 export interface ReplayResult {
   replayed: { id: string; topic: string; newMessageId: string }[];
   failed: { id: string; error: string }[];
+  /**
+   * Published again, but the parked copy could not be acked: it stays parked
+   * (or comes back) although its new copy went out. Do not replay these again.
+   */
+  notAcked: { id: string; topic: string; newMessageId: string; error: string }[];
   /** Requested ids that were not found parked. */
   missing: string[];
   /** Parked messages left alone. */
   kept: number;
 }
 
-/** Moves the selected parked messages back to their topic; see the module comment for the guarantees. */
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Moves the selected parked messages back to their topic; see the module
+ * comment for the guarantees. Works in rounds of `batchSize`: pull, publish
+ * the selected ones, ack those Pub/Sub stored, then pull again; so every ack
+ * is sent long before the ack deadline of the message it acks. Messages left
+ * parked are held (so they are not pulled twice) and released at the end.
+ */
 export async function replayDeadLetters(puller: Puller, publisher: Publisher, options: ReplayOptions): Promise<ReplayResult> {
   const wanted = new Set(options.ids ?? []);
-  const pulled = await pullAll(puller, options.limit ?? 10_000);
-  const selected = pulled.filter((m) => options.all || wanted.has(m.messageId));
-  const others = pulled.filter((m) => !selected.includes(m));
-  await puller.release(others.map((m) => m.ackId));
-  const result: ReplayResult = { replayed: [], failed: [], missing: [...wanted].filter((id) => !pulled.some((m) => m.messageId === id)), kept: others.length };
+  const limit = options.limit ?? 10_000;
+  const batchSize = options.batchSize ?? 100;
+  const result: ReplayResult = { replayed: [], failed: [], notAcked: [], missing: [], kept: 0 };
   const now = new Date((options.now ?? Date.now)());
-  for (const m of selected) {
-    const topic = readDeadLetter(m.attributes).replayTopic || options.defaultTopic;
-    try {
-      const newMessageId = await publisher.publish(topic, { data: m.data, attributes: replayAttributes(m.attributes, now) });
-      await puller.ack([m.ackId]);
-      result.replayed.push({ id: m.messageId, topic, newMessageId });
-    } catch (error) {
-      await puller.release([m.ackId]).catch(() => {});
-      result.failed.push({ id: m.messageId, error: error instanceof Error ? error.message : String(error) });
+  const seen = new Set<string>();
+  const hold: string[] = [];
+  try {
+    for (let emptyPulls = 0; seen.size < limit && emptyPulls < 2; ) {
+      const batch = await puller.pull(Math.min(batchSize, limit - seen.size));
+      const fresh: PulledMessage[] = [];
+      for (const m of batch) {
+        if (seen.has(m.messageId)) hold.push(m.ackId); // held past its deadline and delivered again: still left parked
+        else {
+          seen.add(m.messageId);
+          fresh.push(m);
+        }
+      }
+      emptyPulls = fresh.length === 0 ? emptyPulls + 1 : 0;
+      const selected = fresh.filter((m) => options.all || wanted.has(m.messageId));
+      for (const m of fresh) if (!selected.includes(m)) hold.push(m.ackId);
+      result.kept += fresh.length - selected.length;
+      const published = await Promise.all(
+        selected.map(async (m) => {
+          const topic = readDeadLetter(m.attributes).replayTopic || options.defaultTopic;
+          try {
+            return { m, topic, newMessageId: await publisher.publish(topic, { data: m.data, attributes: replayAttributes(m.attributes, now) }) };
+          } catch (error) {
+            hold.push(m.ackId);
+            result.failed.push({ id: m.messageId, error: message(error) });
+            return undefined;
+          }
+        }),
+      );
+      const stored = published.filter((p) => p !== undefined);
+      try {
+        await puller.ack(stored.map((p) => p.m.ackId));
+        for (const p of stored) result.replayed.push({ id: p.m.messageId, topic: p.topic, newMessageId: p.newMessageId });
+      } catch (error) {
+        for (const p of stored) result.notAcked.push({ id: p.m.messageId, topic: p.topic, newMessageId: p.newMessageId, error: message(error) });
+      }
     }
+  } finally {
+    await puller.release(hold).catch(() => {});
   }
+  result.missing = [...wanted].filter((id) => !seen.has(id));
   return result;
 }

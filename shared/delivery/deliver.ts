@@ -9,7 +9,7 @@
  */
 import type { LoadedConfig } from '../config/load.js';
 import type { Destination } from '../config/delivery-schema.js';
-import { envelopeBody, envelopeMessage, EnvelopeError, ENVELOPE_ATTRIBUTE, parseEnvelope, type Envelope, type EnvelopeInput } from '../envelope.js';
+import { envelopeBody, envelopeMessage, EnvelopeError, ENVELOPE_ATTRIBUTE, isHeaderValue, parseEnvelope, type Envelope, type EnvelopeInput } from '../envelope.js';
 import { RelayError } from '../errors.js';
 import { deadlineSignal, forward, resolveTarget, type ForwardDeps, type ResolvedTarget } from '../forward/forward.js';
 import { IDEMPOTENCY_KEY_HEADER, NEVER_FORWARDED } from '../forward/headers.js';
@@ -81,14 +81,17 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     return { kind: 'fanout', envelopes };
   }
 
-  function plan(message: PubSubMessage): Plan {
+  function plan(message: PubSubMessage, log: Logger): Plan {
     const plainTopic = plainTopicOf(message);
     if (plainTopic) {
       const topic = config.topics[plainTopic]!;
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
       for (const name of topic.attributeHeaders) {
         const value = message.attributes[name];
-        if (value !== undefined && !NEVER_FORWARDED.has(name) && name !== IDEMPOTENCY_KEY_HEADER) headers[name] = value;
+        if (value === undefined || NEVER_FORWARDED.has(name) || name === IDEMPOTENCY_KEY_HEADER) continue;
+        // node:http refuses such a value (ERR_INVALID_CHAR) and the message would be retried forever: drop it.
+        if (!isHeaderValue(value)) log.warn('Attribute value is not a valid HTTP header value; not forwarded', { attribute: name });
+        else headers[name] = value;
       }
       return fromDestinations(topic.forward, { headers, body: message.data, eventKey: message.messageId, origin: { kind: 'topic', name: plainTopic, at: message.publishTime } });
     }
@@ -164,7 +167,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   return {
     async handle(message) {
       const log = logger.child({ messageId: message.messageId, ...(message.topic ? { topic: message.topic } : {}) });
-      const p = plan(message);
+      const p = plan(message, log);
       if (p.kind === 'dead') {
         const replayTopic = message.topic ?? settings.deliveryTopic;
         return park(message, { ...p.why, replayTopic, sourceTopic: message.topic, messageId: message.messageId }, message.data, log);

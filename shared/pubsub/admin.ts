@@ -22,11 +22,23 @@ export interface SubscriptionSpec {
   maxBackoffSeconds?: number;
 }
 
-/** Creates a subscription (and its topic) unless it exists. */
+/**
+ * Creates a subscription (and its topic) unless it exists. An existing push
+ * subscription whose endpoint differs from `spec.pushEndpoint` is pointed at
+ * the new endpoint (e.g. `npm start` restarted on another port, or a shared
+ * emulator reused by another run), so messages never go to a dead URL.
+ */
 export async function ensureSubscription(pubsub: PubSub, spec: SubscriptionSpec): Promise<void> {
   await ensureTopic(pubsub, spec.topic);
-  const [exists] = await pubsub.subscription(spec.name).exists();
-  if (exists) return;
+  const subscription = pubsub.subscription(spec.name);
+  const [exists] = await subscription.exists();
+  if (exists) {
+    if (spec.pushEndpoint) {
+      const [metadata] = await subscription.getMetadata();
+      if (metadata.pushConfig?.pushEndpoint !== spec.pushEndpoint) await subscription.modifyPushConfig({ pushEndpoint: spec.pushEndpoint });
+    }
+    return;
+  }
   await ignoreAlreadyExists(
     pubsub.topic(spec.topic).createSubscription(spec.name, {
       ackDeadlineSeconds: spec.ackDeadlineSeconds ?? 60,

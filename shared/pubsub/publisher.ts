@@ -11,14 +11,20 @@ export interface OutgoingMessage {
   attributes?: Record<string, string>;
 }
 
+export interface PublishOptions {
+  /** A tighter bound than the publisher's own for this publish (e.g. what is left of a route's deadline). */
+  timeoutMs?: number;
+}
+
 export interface Publisher {
   /** Resolves with the message id once Pub/Sub has stored the message. */
-  publish(topic: string, message: OutgoingMessage): Promise<string>;
+  publish(topic: string, message: OutgoingMessage, options?: PublishOptions): Promise<string>;
   close(): Promise<void>;
 }
 
 export interface PubSubOptions {
   projectId?: string;
+  /** PUBSUB_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT and GCLOUD_PROJECT are read from here (default: process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -27,33 +33,73 @@ export async function openPubSub(options: PubSubOptions = {}): Promise<PubSub> {
   const env = options.env ?? process.env;
   const { PubSub } = await import('@google-cloud/pubsub');
   const projectId = options.projectId ?? env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT;
-  return new PubSub(projectId ? { projectId } : {});
+  return new PubSub({ ...(projectId ? { projectId } : {}), ...(env.PUBSUB_EMULATOR_HOST ? { apiEndpoint: env.PUBSUB_EMULATOR_HOST } : {}) });
+}
+
+/** Default bound on one publish, retries included (the client's own default retries for up to 600 s). */
+export const DEFAULT_PUBLISH_TIMEOUT_MS = 10_000;
+
+export interface PublisherOptions extends PubSubOptions {
+  /** Longest a message waits for batch-mates; default 5 ms. */
+  maxDelayMs?: number;
+  /** Bound on one publish, retries included; default {@link DEFAULT_PUBLISH_TIMEOUT_MS}. Past it the publish rejects. */
+  timeoutMs?: number;
+  /** Opens the client; default {@link openPubSub}. A failed open is not remembered: the next publish tries again. */
+  open?: (options: PubSubOptions) => Promise<PubSub>;
 }
 
 /**
  * The real publisher. Batches for at most `maxDelayMs` (default 5 ms) so a
  * burst of webhooks shares round trips without making any one wait long.
+ * Each publish fails after `timeoutMs` (default 10 s) at most, so an async
+ * webhook answers 503 in bounded time when Pub/Sub is unhealthy.
  */
-export function pubSubPublisher(options: PubSubOptions & { maxDelayMs?: number } = {}): Publisher {
+export function pubSubPublisher(options: PublisherOptions = {}): Publisher {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+  const open = options.open ?? openPubSub;
   let client: Promise<PubSub> | undefined;
   const topics = new Map<string, Topic>();
   const topicOf = async (name: string) => {
-    client ??= openPubSub(options);
+    if (!client) {
+      const opening = open(options);
+      client = opening;
+      // Forget a failed open, so the next publish tries again instead of failing forever.
+      opening.catch(() => {
+        if (client === opening) client = undefined;
+      });
+    }
     const pubsub = await client;
     let topic = topics.get(name);
     if (!topic) {
-      topic = pubsub.topic(name, { batching: { maxMessages: 100, maxMilliseconds: options.maxDelayMs ?? 5 } });
+      topic = pubsub.topic(name, {
+        batching: { maxMessages: 100, maxMilliseconds: options.maxDelayMs ?? 5 },
+        // `timeout` caps gax's total retry time for the publish RPC.
+        gaxOpts: { timeout: timeoutMs },
+      });
       topics.set(name, topic);
     }
     return topic;
   };
   return {
-    async publish(topic, message) {
-      return (await topicOf(topic)).publishMessage({ data: message.data, attributes: message.attributes ?? {} });
+    async publish(topic, message, publishOptions) {
+      // The gax timeout bounds the RPC; this bounds everything else too (opening the client, credentials, batching).
+      const bound = publishOptions?.timeoutMs === undefined ? timeoutMs + 1000 : Math.min(timeoutMs + 1000, publishOptions.timeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Publish to ${topic} did not complete within ${bound} ms`)), bound);
+        timer.unref();
+      });
+      try {
+        return await Promise.race([topicOf(topic).then((t) => t.publishMessage({ data: message.data, attributes: message.attributes ?? {} })), expired]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async close() {
       if (!client) return;
-      const pubsub = await client;
+      const pubsub = await client.catch(() => undefined);
+      client = undefined;
+      if (!pubsub) return;
       await Promise.allSettled([...topics.values()].map((t) => t.flush()));
       await pubsub.close();
       client = undefined;

@@ -12,6 +12,8 @@ import { useMetadataServer } from '../support/stack.js';
 import { listDeadLetters, replayDeadLetters } from '../../shared/delivery/dead-letters.js';
 import { envelopeMessage } from '../../shared/envelope.js';
 import { main } from '../../shared/cli/main.js';
+import { ensureSubscription } from '../../shared/pubsub/admin.js';
+import { openPubSub } from '../../shared/pubsub/publisher.js';
 
 const SUITE = 'durable delivery through the Pub/Sub emulator (test/integration/pubsub.test.ts)';
 const emulator = await startPubSubEmulator(SUITE);
@@ -43,10 +45,30 @@ function postGithub(s: AsyncStack, route: string, body: string, delivery: string
   });
 }
 
+/** A topic or subscription name unique to this run: a shared emulator (CI runs the suite twice on one) keeps names. */
+let seq = 0;
+const unique = (name: string) => `${name}-${process.pid}-${++seq}-${Date.now() % 100_000}`;
+
 const github = { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' };
 const status = (code: number): Behaviour => (_req, res) => sendJson(res, code, { code });
 
 describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
+  it('points an existing push subscription at a new endpoint (a restarted stack, or a second run on a shared emulator)', async () => {
+    const pubsub = await openPubSub({ projectId: PROJECT });
+    const [topic, name] = [unique('moved'), unique('moved-push')];
+    try {
+      await ensureSubscription(pubsub, { topic, name, pushEndpoint: 'http://127.0.0.1:9/old' });
+      await ensureSubscription(pubsub, { topic, name, pushEndpoint: 'http://127.0.0.1:9/new' });
+      expect((await pubsub.subscription(name).getMetadata())[0].pushConfig?.pushEndpoint).toBe('http://127.0.0.1:9/new');
+      await ensureSubscription(pubsub, { topic, name, pushEndpoint: 'http://127.0.0.1:9/new' });
+      expect((await pubsub.subscription(name).getMetadata())[0].pushConfig?.pushEndpoint).toBe('http://127.0.0.1:9/new');
+    } finally {
+      await pubsub.subscription(name).delete().catch(() => {});
+      await pubsub.topic(topic).delete().catch(() => {});
+      await pubsub.close();
+    }
+  });
+
   it('answers an async webhook with 202 and delivers it through the topic, push subscription and pubsub function with a valid ID token', async () => {
     stack = await startAsyncStack({
       metadata,
@@ -123,14 +145,15 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
   });
 
   it('relays plain messages of a mapped topic, attribute-only ones included, passing only allowlisted attributes as headers', async () => {
+    const [topicName, subscriptionName] = [unique('orders-plain'), unique('orders-plain-push')];
     stack = await startAsyncStack({
       metadata,
       env,
       targets: { svc: {} },
-      topics: { 'orders-plain': { forward: [{ target: 'svc', path: '/orders' }], attributeHeaders: ['x-order-kind', 'content-type'], subscriptions: ['orders-plain-push'] } },
+      topics: { [topicName]: { forward: [{ target: 'svc', path: '/orders' }], attributeHeaders: ['x-order-kind', 'content-type'], subscriptions: [subscriptionName] } },
     });
-    await stack.pushTopic('orders-plain', 'orders-plain-push');
-    const topic = stack.pubsub.topic('orders-plain');
+    await stack.pushTopic(topicName, subscriptionName);
+    const topic = stack.pubsub.topic(topicName);
     const withData = await topic.publishMessage({ data: Buffer.from('{"id":1}'), attributes: { 'x-order-kind': 'new', 'content-type': 'application/json', secret: 'nope' } });
     const attributesOnly = await topic.publishMessage({ attributes: { 'x-order-kind': 'ping' } });
     const target = stack.targets.svc!;

@@ -92,8 +92,12 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
   const fn = await serve(`pubsub-${n}`);
   const pubsub = await openPubSub({ projectId: PROJECT });
   const [minBackoff, maxBackoff] = options.backoffSeconds === null ? [undefined, undefined] : (options.backoffSeconds ?? [1, 2]);
-  const pushTopic = (topic: string, subscription = `${topic}-push`) =>
-    ensureSubscription(pubsub, { topic, name: subscription, pushEndpoint: pushEndpointFor(fn.url, PROJECT, topic), ackDeadlineSeconds: 30, minBackoffSeconds: minBackoff, maxBackoffSeconds: maxBackoff });
+  // Subscriptions made by pushTopic whose names do not carry this stack's suffix; deleted on close as well.
+  const pushed = new Set<string>();
+  const pushTopic = (topic: string, subscription = `${topic}-push`) => {
+    pushed.add(subscription);
+    return ensureSubscription(pubsub, { topic, name: subscription, pushEndpoint: pushEndpointFor(fn.url, PROJECT, topic), ackDeadlineSeconds: 30, minBackoffSeconds: minBackoff, maxBackoffSeconds: maxBackoff });
+  };
   await pushTopic(topics.delivery);
   await ensureTopic(pubsub, topics.deadLetter);
   await ensureSubscription(pubsub, { topic: topics.deadLetter, name: topics.deadLetterSubscription });
@@ -111,7 +115,7 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
     async close() {
       // Delete the subscriptions first so the emulator stops pushing to servers about to close.
       const [subs] = await pubsub.getSubscriptions().catch(() => [[]] as never);
-      await Promise.allSettled(subs.filter((s) => s.name.includes(n)).map((s) => s.delete()));
+      await Promise.allSettled(subs.filter((s) => s.name.includes(n) || pushed.has(s.name.split('/').pop()!)).map((s) => s.delete()));
       for (const { server } of [webhook, fn]) {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

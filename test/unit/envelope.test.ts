@@ -18,9 +18,18 @@ describe('relay envelopes', () => {
     ['{"v":1,"target":"t","body":"a","bodyBase64":"YQ=="}', /at most one of `body` or `bodyBase64`/],
     ['{"v":1,"target":"t","path":"no-slash"}', /path: expected a path starting with "\/"/],
     ['{"v":1,"target":"t","headers":{"X-Upper":"1"}}', /lower-case header names/],
+    ['{"v":1,"target":"t","headers":{"x-order":"注文-1"}}', /headers\.x-order: expected a valid HTTP header value/],
+    ['{"v":1,"target":"t","headers":{"x-a":"line\\nbreak"}}', /headers\.x-a: expected a valid HTTP header value/],
+    ['{"v":1,"target":"t","idempotencyKey":"é☃"}', /idempotencyKey: expected a valid HTTP header value/],
   ])('refuses %s with a reason naming the field', (data, reason) => {
     expect(() => parseEnvelope(Buffer.from(data))).toThrow(EnvelopeError);
     expect(() => parseEnvelope(Buffer.from(data))).toThrow(reason);
+  });
+
+  it('accepts header values and keys node:http can send: tab, printable ASCII, Latin-1', () => {
+    const e = parseEnvelope(Buffer.from(JSON.stringify({ v: 1, target: 't', headers: { 'x-a': 'caf\u00e9\tok' }, idempotencyKey: 'k-\u00e9' })));
+    expect(e.headers['x-a']).toBe('caf\u00e9\tok');
+    expect(e.idempotencyKey).toBe('k-\u00e9');
   });
 
   it('derives a distinct, stable key per target from the event key', () => {
