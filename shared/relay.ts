@@ -79,7 +79,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     if (route.config.mode === 'async') {
       let accepted = false;
       try {
-        const response = await acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()) }, log);
+        const response = await acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
         accepted = response.status >= 200 && response.status < 300;
         return response;
       } finally {

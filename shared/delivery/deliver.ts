@@ -17,6 +17,9 @@ import { silentLogger, type Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
 import { deadLetterAttributes, type DeadLetterReason } from './dead-letter.js';
 import type { PubSubMessage } from './message.js';
+
+/** Forwarding failures that another delivery attempt cannot fix: parked, not redelivered. */
+const PERMANENT_FORWARD_ERRORS = new Set(['request_not_sendable', 'target_invalid_response']);
 import { planEnvelopes } from './plan.js';
 
 export interface DelivererDeps extends ForwardDeps {
@@ -141,6 +144,15 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
       );
       ({ status, attempts } = response);
     } catch (error) {
+      if (error instanceof RelayError && PERMANENT_FORWARD_ERRORS.has(error.code)) {
+        // Sending it again cannot help (or the target may already have acted): park it for an operator.
+        return park(
+          message,
+          { reason: error.code, detail: error.message, target: d.target.name, route: d.route, replayTopic: settings.deliveryTopic, sourceTopic: message.topic, messageId: message.messageId },
+          envelopeMessage(d.envelope).data,
+          log,
+        );
+      }
       // Unreachable, no token, out of time: all worth another try later.
       log.warn('Delivery failed; Pub/Sub will redeliver', { error, idempotencyKey: d.idempotencyKey });
       throw error instanceof RelayError && error.code !== 'deadline_exceeded' ? error : new RelayError('target_unreachable', `Delivery to ${d.target.name} did not complete`, { cause: error });

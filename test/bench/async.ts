@@ -8,9 +8,9 @@
  *
  * `benchAsync()` returns them; run alone: `npx tsx test/bench/async.ts`.
  */
+import { freePort } from '../support/free-port.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { startMetadataServer } from '../emulators/metadata-server.js';
 import { startAsyncStack } from '../support/async-stack.js';
@@ -41,14 +41,6 @@ async function pool<T>(count: number, concurrency: number, work: (i: number) => 
   return out;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 /** Spawns the framework on `source`/`target`; resolves ms from spawn to the first answered request. */
 async function coldStart(source: string, target: string, path: string, env: NodeJS.ProcessEnv): Promise<number> {

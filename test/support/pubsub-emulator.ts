@@ -8,8 +8,8 @@
  * and says loudly which suite could not run; with CI=true it throws instead,
  * so the suite fails.
  */
+import { freePort } from './free-port.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 
 export interface PubSubEmulator {
   /** host:port, the value for PUBSUB_EMULATOR_HOST. */
@@ -17,16 +17,6 @@ export interface PubSubEmulator {
   close(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function answers(host: string): Promise<boolean> {
   try {

@@ -6,6 +6,7 @@ import { deadLetterAttributes, DL_PREFIX, truncateUtf8 } from '../../shared/deli
 import { acceptAsync } from '../../shared/delivery/accept.js';
 import { replayDeadLetters } from '../../shared/delivery/dead-letters.js';
 import { createDeliverer } from '../../shared/delivery/deliver.js';
+import { createHttpFetch } from '../../shared/forward/http-fetch.js';
 import { createTokenCache } from '../../shared/identity/token-cache.js';
 import { createLogger } from '../../shared/log.js';
 import type { OutgoingMessage, Publisher } from '../../shared/pubsub/publisher.js';
@@ -26,6 +27,27 @@ function recordingPublisher() {
   };
   return { publisher, published };
 }
+
+describe('answers that cannot be used', () => {
+  it('parks a delivery whose answer cannot be read instead of redelivering it: the target may already have acted', async () => {
+    let hits = 0;
+    const target = await listen((_req, res) => {
+      hits++;
+      res.writeHead(200, { 'content-encoding': 'gzip' }).end('not gzip');
+    });
+    try {
+      const { publisher, published } = recordingPublisher();
+      const deliverer = createDeliverer(parseConfig({ targets: { t: { url: target.url, retry: { retries: 3, minDelayMs: 1, maxDelayMs: 1 } } } }), { tokens, publisher, fetch: createHttpFetch() });
+      const outcome = await deliverer.handle({ data: Buffer.from(JSON.stringify({ v: 1, target: 't', body: 'x' })), attributes: {}, messageId: 'm-2', topic: 'relay-deliveries' });
+      expect(outcome).toEqual({ kind: 'dead_lettered', reason: 'target_invalid_response', target: 't' });
+      expect(hits).toBe(1);
+      expect(published).toHaveLength(1);
+      expect(published[0]!.message.attributes?.['relay-dl-reason']).toBe('target_invalid_response');
+    } finally {
+      await target.close();
+    }
+  });
+});
 
 describe('header values a target can be sent', () => {
   it('parks an envelope whose header value or idempotency key is not a valid HTTP header value instead of retrying it forever', async () => {
