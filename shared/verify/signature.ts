@@ -4,7 +4,8 @@
  * that makes rotation work.
  */
 import { RelayError } from '../errors.js';
-import { safeEqual } from './compare.js';
+import { hmac, safeEqual } from './compare.js';
+import { checkTimestamp } from './timestamp.js';
 
 /** 401: the signature header is absent. */
 export function missingHeader(name: string): RelayError {
@@ -36,4 +37,34 @@ export function decodeSignature(value: string, encoding: 'hex' | 'base64'): Buff
   const v = value.trim();
   if (encoding === 'hex') return /^(?:[0-9a-fA-F]{2})+$/.test(v) ? Buffer.from(v, 'hex') : undefined;
   return /^[A-Za-z0-9+/]+={0,2}$/.test(v) || /^[A-Za-z0-9_-]+$/.test(v) ? Buffer.from(v, v.includes('-') || v.includes('_') ? 'base64url' : 'base64') : undefined;
+}
+
+export interface V0SignatureCheck {
+  headers: Readonly<Record<string, string | undefined>>;
+  rawBody: Buffer;
+  now: number;
+  secrets: readonly string[];
+  /** Header carrying `v0=<hex>`, as the sender spells it (for messages). */
+  signatureHeader: string;
+  /** Header carrying the Unix timestamp, as the sender spells it. */
+  timestampHeader: string;
+  toleranceSeconds: number;
+}
+
+/**
+ * The `v0` scheme Slack and Zoom share: `v0=<hex HMAC-SHA256 of "v0:" + ts + ":" + body>`
+ * with a Unix timestamp header, checked against every secret, then the
+ * timestamp against the tolerance. Throws the scheme's 401s.
+ */
+export function verifyV0Signature(check: V0SignatureCheck): void {
+  const header = check.headers[check.signatureHeader.toLowerCase()];
+  if (!header) throw missingHeader(check.signatureHeader);
+  const timestamp = check.headers[check.timestampHeader.toLowerCase()];
+  if (!timestamp || !/^\d{1,12}$/.test(timestamp)) {
+    throw new RelayError('unauthorized', `Missing or malformed ${check.timestampHeader} header`, { details: { reason: 'timestamp_malformed' } });
+  }
+  const given = header.startsWith('v0=') ? decodeSignature(header.slice(3), 'hex') : undefined;
+  if (!given) throw malformedHeader(check.signatureHeader);
+  if (!anyMatch(check.secrets.map((s) => hmac('sha256', s, `v0:${timestamp}:`, check.rawBody)), [given])) throw signatureMismatch();
+  checkTimestamp(timestamp, check.now, check.toleranceSeconds, check.timestampHeader);
 }

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { hmac } from './compare.js';
 import { FORM_TYPE, isJsonType, mediaType, parseForm, parseJson, stringField } from './body.js';
 import { defineScheme, type Verified } from './scheme.js';
 import { secretEnvList } from './secrets.js';
-import { anyMatch, decodeSignature, malformedHeader, missingHeader, signatureMismatch } from './signature.js';
-import { checkTimestamp, toleranceSeconds } from './timestamp.js';
+import { verifyV0Signature } from './signature.js';
+import { toleranceSeconds } from './timestamp.js';
 import { RelayError } from '../errors.js';
 
 const HEADER = 'X-Slack-Signature';
@@ -54,14 +53,7 @@ export const slack = defineScheme({
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {
       verify({ headers, rawBody, now }) {
-        const header = headers['x-slack-signature'];
-        if (!header) throw missingHeader(HEADER);
-        const timestamp = headers['x-slack-request-timestamp'];
-        if (!timestamp || !/^\d{1,12}$/.test(timestamp)) throw new RelayError('unauthorized', 'Missing or malformed X-Slack-Request-Timestamp header', { details: { reason: 'timestamp_malformed' } });
-        const given = header.startsWith('v0=') ? decodeSignature(header.slice(3), 'hex') : undefined;
-        if (!given) throw malformedHeader(HEADER);
-        if (!anyMatch(secrets.map((s) => hmac('sha256', s, `v0:${timestamp}:`, rawBody)), [given])) throw signatureMismatch();
-        checkTimestamp(timestamp, now, options.toleranceSeconds, 'X-Slack-Request-Timestamp');
+        verifyV0Signature({ headers, rawBody, now, secrets, signatureHeader: HEADER, timestampHeader: 'X-Slack-Request-Timestamp', toleranceSeconds: options.toleranceSeconds });
         return describe(headers, rawBody);
       },
     };

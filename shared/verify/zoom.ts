@@ -1,11 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
-import { hmac } from './compare.js';
 import { isJsonType, mediaType, parseJson, stringField } from './body.js';
 import { defineScheme } from './scheme.js';
 import { secretEnvList } from './secrets.js';
-import { anyMatch, decodeSignature, malformedHeader, missingHeader, signatureMismatch } from './signature.js';
-import { checkTimestamp, toleranceSeconds } from './timestamp.js';
+import { verifyV0Signature } from './signature.js';
+import { toleranceSeconds } from './timestamp.js';
 import { RelayError } from '../errors.js';
 
 const HEADER = 'x-zm-signature';
@@ -25,14 +24,7 @@ export const zoom = defineScheme({
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {
       verify({ headers, rawBody, now }) {
-        const header = headers['x-zm-signature'];
-        if (!header) throw missingHeader(HEADER);
-        const timestamp = headers['x-zm-request-timestamp'];
-        if (!timestamp || !/^\d{1,12}$/.test(timestamp)) throw new RelayError('unauthorized', 'Missing or malformed x-zm-request-timestamp header', { details: { reason: 'timestamp_malformed' } });
-        const given = header.startsWith('v0=') ? decodeSignature(header.slice(3), 'hex') : undefined;
-        if (!given) throw malformedHeader(HEADER);
-        if (!anyMatch(secrets.map((s) => hmac('sha256', s, `v0:${timestamp}:`, rawBody)), [given])) throw signatureMismatch();
-        checkTimestamp(timestamp, now, options.toleranceSeconds, 'x-zm-request-timestamp');
+        verifyV0Signature({ headers, rawBody, now, secrets, signatureHeader: HEADER, timestampHeader: 'x-zm-request-timestamp', toleranceSeconds: options.toleranceSeconds });
         if (!isJsonType(mediaType(headers))) throw new RelayError('unsupported_media_type', 'Zoom events are JSON; expected Content-Type application/json');
         const body = parseJson(rawBody);
         const event = stringField(body, 'event');
