@@ -71,7 +71,9 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
     for (const envName of secretEnvsOf(route.verify)) {
       const value = env[envName];
       if (value === undefined || value === '') {
-        missing.push({ path: `routes.${name}.verify.secretEnv`, message: `environment variable ${envName} is not set (secrets are read from the environment; on Cloud Functions mount the Secret Manager secret as ${envName})` });
+        // Name the key that references it (secretEnv, publicKeyEnv, ...).
+        const key = Object.entries(route.verify).find(([, v]) => v === envName || (Array.isArray(v) && v.includes(envName)))?.[0] ?? 'secretEnv';
+        missing.push({ path: `routes.${name}.verify.${key}`, message: `environment variable ${envName} is not set (secrets are read from the environment; on Cloud Functions mount the Secret Manager secret as ${envName})` });
       } else {
         secrets.set(envName, value);
       }

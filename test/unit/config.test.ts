@@ -87,6 +87,13 @@ describe('config', () => {
     ).toEqual([expect.stringContaining('routes.a.verify.secretEnv: environment variable OLD is not set')]);
   });
 
+  it('names the key that references a missing variable', () => {
+    const verify = { scheme: 'standard-webhooks', secretEnv: 'WH_SECRET', publicKeyEnv: ['WH_PUBLIC'] };
+    expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { verify, forward: [{ target: 't' }] } } }, { WH_SECRET: 'whsec_x' })).toEqual([
+      expect.stringMatching(/^routes\.a\.verify\.publicKeyEnv: environment variable WH_PUBLIC is not set/),
+    ]);
+  });
+
   it('refuses inline secrets: secretEnv must be an environment variable name', () => {
     expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { verify: { scheme: 'bearer', secretEnv: 'my secret!' }, forward: [{ target: 't' }] } } }).join()).toContain(
       'routes.a.verify.secretEnv',
