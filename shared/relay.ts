@@ -10,7 +10,7 @@ import { RelayError } from './errors.js';
 import { DEFAULT_FORWARDED, outboundHeaders, responseHeaders } from './forward/headers.js';
 import { deadlineSignal, forward, resolveTarget, withQuery, type ForwardDeps, type ResolvedTarget, type TargetResponse } from './forward/forward.js';
 import { errorResponse, json, routeNameOf, type RelayRequest, type RelayResponse } from './http.js';
-import { silentLogger, traceFields, type Logger } from './log.js';
+import { silentLogger, traceFields, type LogFields, type Logger } from './log.js';
 import { createGate, type Gate } from './admit.js';
 import { forwardHeadersOf } from './verify/registry.js';
 import { ReplayStore } from './verify/replay.js';
@@ -64,7 +64,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     });
   }
 
-  async function relayRoute(route: CompiledRoute, request: RelayRequest, log: Logger): Promise<RelayResponse> {
+  async function relayRoute(route: CompiledRoute, request: RelayRequest, log: Logger, outcome: LogFields): Promise<RelayResponse> {
     const declared = Number(request.headers['content-length']);
     if (declared > route.config.maxBodyBytes || request.rawBody.length > route.config.maxBodyBytes) {
       throw new RelayError('payload_too_large', `Body exceeds this route's limit of ${route.config.maxBodyBytes} bytes`);
@@ -100,7 +100,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
           ),
         ),
       );
-      const response = answer(route, results, log, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+      const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
       delivered = response.status >= 200 && response.status < 300;
       return response;
     } finally {
@@ -109,10 +109,13 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     }
   }
 
-  function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, fields: { idempotencyKey: string; latencyMs: number }): RelayResponse {
+  function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, outcome: LogFields, fields: { idempotencyKey: string; latencyMs: number }): RelayResponse {
     results.forEach((result, i) => {
       const target = route.forward[i]!.target.name;
-      if (result.status === 'fulfilled') {
+      if (results.length === 1 && result.status === 'fulfilled' && result.value.status < 400) {
+        // The common case gets one log line per request: the target's figures ride on "Request answered".
+        Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs });
+      } else if (result.status === 'fulfilled') {
         const { status, attempts } = result.value;
         log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields });
       } else {
@@ -142,6 +145,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const name = routeNameOf(request.path);
       const log = logger.child({ ...traceFields(request.headers, projectId), route: name });
       let response: RelayResponse;
+      const outcome: LogFields = {};
       try {
         if (name === 'healthz') {
           response = request.method === 'GET' || request.method === 'HEAD' ? json(200, { status: 'ok' }) : errorResponse(new RelayError('method_not_allowed', 'Use GET /healthz'), { allow: 'GET, HEAD' });
@@ -152,7 +156,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
         if (request.method !== 'POST') {
           response = errorResponse(new RelayError('method_not_allowed', `Route "${name}" accepts POST only`), { allow: 'POST' });
         } else {
-          response = await relayRoute(route, request, log);
+          response = await relayRoute(route, request, log, outcome);
         }
       } catch (error) {
         response = errorResponse(error);
@@ -160,7 +164,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
         // details are the error's non-secret facts (reason, timestamp, issues) for operators.
         log.log(severity, 'Request refused', { ...(error instanceof RelayError ? error.details : {}), status: response.status, error });
       }
-      log.info('Request answered', { method: request.method, status: response.status, latencyMs: Math.round(performance.now() - started) });
+      log.info('Request answered', { ...outcome, method: request.method, status: response.status, latencyMs: Math.round(performance.now() - started) });
       return response;
     },
   };

@@ -76,6 +76,9 @@ describe('webhook relay to a token-verifying target', () => {
     expect(s.targets.svc!.rejected).toHaveLength(0);
     const log = s.logs.find((l) => l.includes('Request answered'))!;
     expect(JSON.parse(log)['logging.googleapis.com/trace']).toBe('projects/local-project/traces/0af7651916cd43dd8448eb211c80319c');
+    // One line per delivered request, carrying route, target, attempts, status and latency.
+    expect(s.logs).toHaveLength(1);
+    expect(JSON.parse(log)).toMatchObject({ severity: 'INFO', route: 'github', target: 'svc', attempts: 1, status: 200, targetStatus: 200, idempotencyKey: 'delivery-123', latencyMs: expect.any(Number), targetLatencyMs: expect.any(Number) });
   });
 
   it('puts the token in X-Serverless-Authorization when the target asks, leaving Authorization out', async () => {
