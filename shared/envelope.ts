@@ -32,6 +32,8 @@ export const envelopeSchema = z
     target: z.string().min(1).optional(),
     /** Several targets by name: one delivery each. */
     targets: z.array(z.string().min(1)).min(1).optional(),
+    /** A schedule whose route or forward list names the targets (what Cloud Scheduler jobs publish). */
+    schedule: z.string().min(1).optional(),
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
     /** Path (and query) on the target; default: the route entry's path, else "/". */
     path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
@@ -52,8 +54,8 @@ export const envelopeSchema = z
       .default({ kind: 'external' }),
   })
   .strict()
-  .refine((e) => [e.route, e.target, e.targets].filter((x) => x !== undefined).length === 1, {
-    message: 'expected exactly one of `route`, `target` or `targets`',
+  .refine((e) => [e.route, e.target, e.targets, e.schedule].filter((x) => x !== undefined).length === 1, {
+    message: 'expected exactly one of `route`, `target`, `targets` or `schedule`',
   })
   .refine((e) => e.body === undefined || e.bodyBase64 === undefined, { message: 'expected at most one of `body` or `bodyBase64`' });
 

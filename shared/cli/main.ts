@@ -22,6 +22,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   'consumer-key': async () => (await import('./consumer-key.js')).consumerKeyCommand,
   dlq: async () => (await import('./dlq.js')).dlqCommand,
   schedule: async () => (await import('./schedule.js')).scheduleCommand,
+  deploy: async () => (await import('./deploy.js')).deployCommand(),
 };
 
 function help(out: (line: string) => void): void {

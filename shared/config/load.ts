@@ -53,10 +53,10 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /**
- * Validates a parsed config object and reads the secrets it references from `env`.
- * Throws {@link ConfigError} listing every problem at once.
+ * Validates a parsed config object without reading any secret (what
+ * `run-relay deploy` needs). Throws {@link ConfigError} listing every problem.
  */
-export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env, source = '(inline)'): LoadedConfig {
+export function validateConfig(input: unknown, source = '(inline)'): RelayConfig {
   const result = configSchema.safeParse(input);
   if (!result.success) {
     throw new ConfigError(
@@ -64,7 +64,15 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
       result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describeIssue(issue, input) })),
     );
   }
-  const config = result.data;
+  return result.data;
+}
+
+/**
+ * Validates a parsed config object and reads the secrets it references from `env`.
+ * Throws {@link ConfigError} listing every problem at once.
+ */
+export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env, source = '(inline)'): LoadedConfig {
+  const config = validateConfig(input, source);
   const secrets = new Map<string, string>();
   const missing: { path: string; message: string }[] = [];
   for (const [name, route] of Object.entries(config.routes)) {
@@ -83,12 +91,13 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
   return { config, secrets, source };
 }
 
-/**
- * Loads the config named by `RELAY_CONFIG` (default `relay.config.yaml` in the
- * working directory). `.json` files are parsed as JSON, anything else as YAML.
- */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
-  const path = resolve(cwd, env.RELAY_CONFIG || DEFAULT_CONFIG_PATH);
+/** The path `RELAY_CONFIG` names (default `relay.config.yaml`), resolved against `cwd`. */
+export function configPath(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  return resolve(cwd, env.RELAY_CONFIG || DEFAULT_CONFIG_PATH);
+}
+
+/** Reads and parses a config file (`.json` as JSON, anything else as YAML), not yet validated. */
+export function readConfigFile(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -96,11 +105,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
     throw new ConfigError(path, [{ path: '', message: `cannot read config (${reason}); set RELAY_CONFIG to its path` }]);
   }
-  let input: unknown;
   try {
-    input = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    return extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
     throw new ConfigError(path, [{ path: '', message: `cannot parse: ${(error as Error).message}` }]);
   }
-  return parseConfig(input, env, path);
+}
+
+/**
+ * Loads the config named by `RELAY_CONFIG` (default `relay.config.yaml` in the
+ * working directory) and reads its secrets from `env`.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+  const path = configPath(env, cwd);
+  return parseConfig(readConfigFile(path), env, path);
 }

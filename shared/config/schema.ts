@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { contractSchema } from '../contract/contract.js';
+import { cloudRunSchema, DEPLOY_DEFAULTS, deploySchema } from '../deploy/deploy-schema.js';
 import { identitySchema } from '../identity/identity-schema.js';
 import { verifySchema } from '../verify/registry.js';
 import { checkDeliveryRefs, destinationSchema, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
@@ -48,6 +49,8 @@ export const targetSchema = z
     retry: retrySchema.default({ retries: 4, minDelayMs: 200, maxDelayMs: 5_000 }),
     /** Credential minting this target's ID tokens; default Application Default Credentials. */
     identity: identitySchema.optional(),
+    /** For `run-relay deploy`: the Cloud Run service behind this target, when the URL does not say; or `manual`. */
+    cloudRun: cloudRunSchema.optional(),
   })
   .strict();
 
@@ -87,6 +90,8 @@ export const configSchema = z
     pubsub: pubsubSchema.default(PUBSUB_DEFAULTS),
     topics: z.record(z.string().min(3), topicSchema).default({}),
     schedules: z.record(routeName, scheduleSchema).default({}),
+    /** Read only by `run-relay deploy`: names, sizes, secrets, delivery policy. */
+    deploy: deploySchema.default(DEPLOY_DEFAULTS),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -7,7 +7,7 @@
 export const DL_PREFIX = 'relay-dl-';
 
 export interface DeadLetterReason {
-  /** Stable reason code: target_rejected, target_invalid_response, request_not_sendable, invalid_envelope, unknown_route, unknown_target, unknown_source. */
+  /** Stable reason code: target_rejected, target_invalid_response, request_not_sendable, invalid_envelope, unknown_route, unknown_schedule, unknown_target, unknown_source. */
   reason: string;
   /** One line for humans. */
   detail: string;

@@ -13,6 +13,7 @@ import { envelopeBody, envelopeMessage, EnvelopeError, ENVELOPE_ATTRIBUTE, isHea
 import { RelayError } from '../errors.js';
 import { deadlineSignal, forward, resolveTarget, type ForwardDeps, type ResolvedTarget } from '../forward/forward.js';
 import { IDEMPOTENCY_KEY_HEADER, NEVER_FORWARDED } from '../forward/headers.js';
+import { topicSubscriptionName } from '../deploy/names.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
 import { deadLetterAttributes, type DeadLetterReason } from './dead-letter.js';
@@ -57,7 +58,11 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   const logger = deps.logger ?? silentLogger;
   const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
   const topicBySubscription = new Map<string, string>();
-  for (const [topic, t] of Object.entries(config.topics)) for (const s of t.subscriptions) topicBySubscription.set(s, topic);
+  for (const [topic, t] of Object.entries(config.topics)) {
+    for (const s of t.subscriptions) topicBySubscription.set(s, topic);
+    // The push subscription `run-relay deploy` creates for the topic, when the config lists none.
+    topicBySubscription.set(topicSubscriptionName(config, topic), topic);
+  }
 
   function plainTopicOf(message: PubSubMessage): string | undefined {
     if (message.attributes[ENVELOPE_ATTRIBUTE]) return undefined;
@@ -115,10 +120,21 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     if (envelope.targets !== undefined) {
       return fromDestinations(envelope.targets.map((target) => ({ target, path: envelope.path ?? '/', method: envelope.method ?? 'POST' })), base);
     }
-    const route = config.routes[envelope.route!];
-    if (!route) return { kind: 'dead', why: { reason: 'unknown_route', detail: `No route named "${envelope.route}" in the config`, route: envelope.route } };
-    const destinations = route.forward.map((f) => ({ target: f.target, path: envelope.path ?? f.path, method: envelope.method ?? f.method }));
-    return fromDestinations(destinations, { ...base, origin: { ...envelope.origin, name: envelope.origin.name ?? envelope.route } });
+    let routeName = envelope.route;
+    let forward: readonly Destination[] | undefined;
+    if (envelope.schedule !== undefined) {
+      const schedule = config.schedules[envelope.schedule];
+      if (!schedule) return { kind: 'dead', why: { reason: 'unknown_schedule', detail: `No schedule named "${envelope.schedule}" in the config` } };
+      routeName = schedule.route;
+      forward = schedule.forward;
+    }
+    if (routeName !== undefined) {
+      const route = config.routes[routeName];
+      if (!route) return { kind: 'dead', why: { reason: 'unknown_route', detail: `No route named "${routeName}" in the config`, route: routeName } };
+      forward = route.forward;
+    }
+    const destinations = forward!.map((f) => ({ target: f.target, path: envelope.path ?? f.path, method: envelope.method ?? f.method }));
+    return fromDestinations(destinations, { ...base, origin: { ...envelope.origin, name: envelope.origin.name ?? envelope.schedule ?? envelope.route } });
   }
 
   async function park(message: PubSubMessage, why: DeadLetterReason, data: Buffer, log: Logger): Promise<Outcome> {

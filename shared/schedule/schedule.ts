@@ -29,6 +29,24 @@ export function scheduleEnvelopes(config: RelayConfig, name: string, tickKey?: s
   return schedule.forward!.map((d) => ({ ...common, target: d.target, path: d.path, method: d.method, ...(tickKey ? { idempotencyKey: deriveKey(tickKey, d.target) } : {}) }));
 }
 
+/**
+ * The one envelope a Cloud Scheduler job publishes for schedule `name`: it
+ * names the schedule, and the `pubsub` function fans it out to the
+ * schedule's route or forward list. Scheduler's payload is fixed, so there is
+ * no key: each tick's Pub/Sub message id is its event key.
+ */
+export function schedulerJobEnvelope(config: RelayConfig, name: string): EnvelopeInput {
+  const schedule = config.schedules[name];
+  if (!schedule) throw new Error(`No schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
+  return {
+    v: 1,
+    schedule: name,
+    headers: { 'content-type': schedule.contentType, 'x-relay-schedule': name },
+    ...(schedule.body ? { body: schedule.body } : {}),
+    origin: { kind: 'schedule', name },
+  };
+}
+
 /** The key of the cron tick in the minute of `at`: the same for anyone firing that minute. */
 export function tickKey(name: string, at: Date): string {
   return `schedule:${name}:${new Date(Math.floor(at.getTime() / 60_000) * 60_000).toISOString()}`;

@@ -1,0 +1,38 @@
+/**
+ * Running gcloud: the one side effect of `run-relay deploy`, passed in as a
+ * function so tests hand in a fake cloud and the CLI the real binary.
+ */
+import { execFile } from 'node:child_process';
+import type { Command } from './command.js';
+
+export interface GcloudResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type Gcloud = (command: Command) => Promise<GcloudResult>;
+
+/** Runs the real `gcloud` (or `bin`), never through a shell; output is capped at 64 MiB. */
+export function gcloudBinary(options: { bin?: string; env?: NodeJS.ProcessEnv } = {}): Gcloud {
+  const bin = options.bin ?? 'gcloud';
+  return (command) =>
+    new Promise((resolve) => {
+      execFile(bin, [...command], { env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+        const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 127) : 0;
+        const missingBinary = (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+        resolve({ code, stdout: String(stdout), stderr: missingBinary ? `${bin} is not installed or not on PATH (install the Google Cloud CLI)` : String(stderr) });
+      });
+    });
+}
+
+/** True when gcloud said the thing it was asked about does not exist. */
+export function isNotFound(result: GcloudResult): boolean {
+  return result.code !== 0 && /NOT_FOUND|not found|does not exist|status=\[404\]/i.test(result.stderr);
+}
+
+/** gcloud's message without its "ERROR: (gcloud.x)" prefix noise, at most `max` lines. */
+export function gcloudMessage(result: GcloudResult, max = 12): string {
+  const lines = result.stderr.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+  return (lines.length > max ? [...lines.slice(0, max), `… (${lines.length - max} more lines)`] : lines).join('\n') || `(exit code ${result.code}, no message)`;
+}
