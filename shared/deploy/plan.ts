@@ -88,8 +88,8 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
       manual.push({
         id: `invoker ${name}`,
         title: `Let ${caller ?? 'the runtime account'} invoke target "${name}" (${target.url})`,
-        why: `targets.${name}.cloudRun is manual: deploy does not know which Cloud Run service this is. Fill in SERVICE, REGION and PROJECT.`,
-        command: ['run', 'services', 'add-iam-policy-binding', 'SERVICE', '--region=REGION', '--project=PROJECT', `--member=${member}`, `--role=${INVOKER}`],
+        why: `targets.${name}.cloudRun is manual: deploy does not know which Cloud Run service this is. Fill in PROJECT (id or number), REGION and SERVICE.`,
+        command: ['run', 'services', 'add-iam-policy-binding', 'projects/PROJECT/locations/REGION/services/SERVICE', `--member=${member}`, `--role=${INVOKER}`],
       });
       continue;
     }

@@ -63,7 +63,7 @@ export function checkDeployable(config: RelayConfig, options: { project: string;
     const found = targetService(target, options.project);
     if (found.kind === 'unknown') {
       const caller = target.identity?.impersonate ?? runtime;
-      const grant = ['run', 'services', 'add-iam-policy-binding', 'SERVICE', '--region=REGION', '--project=PROJECT', `--member=serviceAccount:${caller}`, '--role=roles/run.invoker'];
+      const grant = ['run', 'services', 'add-iam-policy-binding', 'projects/PROJECT/locations/REGION/services/SERVICE', `--member=serviceAccount:${caller}`, '--role=roles/run.invoker'];
       issues.push({
         path: `${path}.url`,
         message:
