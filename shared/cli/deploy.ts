@@ -69,6 +69,12 @@ export function deployCommand(deps: DeployDeps = {}): Command {
       const shippedPath = inSource.split(sep).join('/');
       if (!isShipped(source, shippedPath)) throw new CliError(`the config ${shippedPath} is excluded by ${source}/.gcloudignore, so it would not ship with the functions`);
 
+      let hash: string;
+      try {
+        hash = sourceHash(source);
+      } catch (error) {
+        throw new CliError((error as Error).message);
+      }
       let plan: Plan;
       try {
         const config = validateConfig(readConfigFile(file), file);
@@ -79,7 +85,7 @@ export function deployCommand(deps: DeployDeps = {}): Command {
           projectNumber,
           source: relative(cwd, source) || '.',
           configPath: shippedPath,
-          sourceHash: sourceHash(source),
+          sourceHash: hash,
           webhookAccess: values['no-invoker-iam-check'] ? 'no-invoker-iam-check' : 'public',
         });
       } catch (error) {

@@ -28,7 +28,11 @@ const functionSchema = (defaults: { memory: string; maxInstances: number }) =>
     .object({
       memory: memory.default(defaults.memory),
       /** vCPUs; at least 1 lets an instance serve `concurrency` requests at once. */
-      cpu: z.union([z.literal('0.5'), z.literal('1'), z.literal('2'), z.literal('4')]).default('1'),
+      cpu: z
+        .union([z.enum(['0.5', '1', '2', '4']), z.union([z.literal(0.5), z.literal(1), z.literal(2), z.literal(4)]).transform(String)], {
+          error: 'expected 0.5, 1, 2 or 4 (vCPUs)',
+        })
+        .default('1'),
       concurrency: z.number().int().min(1).max(1000).default(80),
       /** Request timeout in seconds; default: derived from the route deadlines (webhook) or the ack deadline (pubsub). */
       timeoutSeconds: z.number().int().min(1).max(3600).optional(),

@@ -26,9 +26,9 @@ export function gcloudBinary(options: { bin?: string; env?: NodeJS.ProcessEnv } 
     });
 }
 
-/** True when gcloud said the thing it was asked about does not exist. */
+/** True when gcloud said the thing it was asked about does not exist (`run services describe` says "Cannot find service [x]"). */
 export function isNotFound(result: GcloudResult): boolean {
-  return result.code !== 0 && /NOT_FOUND|not found|does not exist|status=\[404\]/i.test(result.stderr);
+  return result.code !== 0 && /NOT_FOUND|not found|does not exist|status=\[404\]|Cannot find service/i.test(result.stderr);
 }
 
 /** gcloud's message without its "ERROR: (gcloud.x)" prefix noise, at most `max` lines. */

@@ -42,7 +42,14 @@ async function readState(step: Step, gcloud: Gcloud): Promise<State> {
   throw new StepFailure(step, step.read, result);
 }
 
-const IAM_NOT_YET = /does not exist|not found|INVALID_ARGUMENT.*(?:member|service account)/i;
+/**
+ * gcloud's words for "IAM does not see this account yet": the granted account named as missing, or refused as a
+ * member. A missing secret or service is "not found" too, but waiting does not make it appear: not retried.
+ */
+function accountNotYetVisible(stderr: string, command: Command): boolean {
+  const account = command.find((word) => word.startsWith('--member=serviceAccount:'))?.slice('--member=serviceAccount:'.length);
+  return /INVALID_ARGUMENT.*(?:member|service account)/i.test(stderr) || (account !== undefined && stderr.includes(account) && /does not exist|not found/i.test(stderr));
+}
 
 async function run(step: Step, command: Command, options: RunOptions, retryIam: boolean): Promise<void> {
   const sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -52,7 +59,7 @@ async function run(step: Step, command: Command, options: RunOptions, retryIam: 
     if (result.code === 0) return;
     // A service account created seconds ago (or a service agent of a just-enabled API) is not yet visible to IAM.
     const agent = command.some((word) => word.includes('@gcp-sa-'));
-    if ((retryIam || agent) && attempt < 6 && command.includes('add-iam-policy-binding') && IAM_NOT_YET.test(result.stderr)) {
+    if ((retryIam || agent) && attempt < 6 && command.includes('add-iam-policy-binding') && accountNotYetVisible(result.stderr, command)) {
       options.out(`      … IAM does not see the new account yet; trying again in 10 s (${attempt}/5)`);
       await sleep(10_000);
       continue;

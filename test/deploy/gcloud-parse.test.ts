@@ -79,7 +79,12 @@ async function pool<T, R>(items: T[], limit: number, work: (item: T) => Promise<
 describe('every planned gcloud command parses', () => {
   it('is accepted by the real gcloud as printed: reads, creates, updates, removals and manual steps of every example plan', async () => {
     if (!(await gcloudAvailable())) return;
-    const plans = [examplePlan('template'), examplePlan('full'), examplePlan('full', { webhookAccess: 'no-invoker-iam-check' })];
+    // A config without secrets takes the --clear-secrets path.
+    const noSecrets = planDeployment(
+      validateConfig({ targets: { t: { url: 'https://t-123456789012.us-central1.run.app' } }, routes: { open: { mode: 'async', verify: { scheme: 'none' }, forward: [{ target: 't' }] } } }),
+      { project: 'my-proj', projectNumber: '123456789012', region: 'us-central1', configPath: 'relay.config.yaml', sourceHash: 'x' },
+    );
+    const plans = [examplePlan('template'), examplePlan('full'), examplePlan('full', { webhookAccess: 'no-invoker-iam-check' }), noSecrets];
     const lines = new Set<string>();
     for (const plan of plans) {
       // What the operator sees, exactly as printed...
@@ -89,7 +94,7 @@ describe('every planned gcloud command parses', () => {
     }
     lines.add(commandInRefusal());
     expect(lines.size).toBeGreaterThan(60);
-    const results = await pool([...lines], 3, async (line) => ({ line, ...(await runInShell(line)) }));
+    const results = await pool([...lines], 2, async (line) => ({ line, ...(await runInShell(line)) }));
     const refused = results.filter((r) => !r.output.includes(NO_CREDENTIALS));
     expect(refused.map((r) => `${r.line}\n  -> exit ${r.code}: ${r.output.split('\n').slice(0, 3).join(' | ')}`)).toEqual([]);
     // gcloud stops with an error (no credentials) on every one: nothing ran.

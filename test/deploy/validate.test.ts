@@ -171,3 +171,13 @@ describe('which Cloud Run service a target is', () => {
     expect(targetService({ url: 'https://x.example.com', cloudRun: 'manual' } as never, 'p')).toEqual({ kind: 'manual' });
   });
 });
+
+describe('deploy settings', () => {
+  it('takes cpu as a number or a string, and refuses a size Cloud Run does not offer', async () => {
+    const { validateConfig } = await import('../../shared/config/load.js');
+    const base = { targets: { t: { url: 'https://t-123456789.us-central1.run.app' } } };
+    expect(validateConfig({ ...base, deploy: { webhook: { cpu: 2 }, pubsub: { cpu: '0.5' } } }).deploy).toMatchObject({ webhook: { cpu: '2' }, pubsub: { cpu: '0.5' } });
+    expect(validateConfig(base).deploy.webhook).toMatchObject({ cpu: '1', memory: '512Mi', concurrency: 80, minInstances: 0, maxInstances: 100 });
+    expect(() => validateConfig({ ...base, deploy: { webhook: { cpu: 3 } } })).toThrow(/deploy\.webhook\.cpu: expected 0\.5, 1, 2 or 4/);
+  });
+});

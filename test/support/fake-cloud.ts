@@ -48,10 +48,12 @@ for (const group of IAM_GROUPS) for (const verb of IAM_VERBS) FLAGS[`${group} ${
 const INVOKER = 'roles/run.invoker';
 const map = (value: string | true | undefined) =>
   Object.fromEntries(typeof value === 'string' && value !== '' ? value.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]) : []);
+const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+/** `10s`, `7d`, ... as the API prints durations (`604800s`). */
 const duration = (value: string) => {
   const [, n, unit] = /^(\d+)([smhd])$/.exec(value) ?? [];
-  if (!n) throw new Answer(2, `ERROR: (gcloud) unrecognized duration ${value}`);
-  return `${Number(n) * { s: 1, m: 60, h: 3600, d: 86400 }[unit as 's']!}s`;
+  if (!n || !unit) throw new Answer(2, `ERROR: (gcloud) unrecognized duration ${value}`);
+  return `${Number(n) * SECONDS[unit]!}s`;
 };
 
 /** True for commands that only read (describe, get-iam-policy, list). */
@@ -171,11 +173,12 @@ export class FakeCloud {
       if (off.length > 0) throw fail(`PERMISSION_DENIED: ${off[0]}.googleapis.com has not been used in project ${p} before or it is disabled.`);
     };
     const arg = args[0] ?? '';
-    if (args.length !== (command === 'services enable' ? args.length || 1 : command === 'services list' ? 0 : 1)) throw unknown('arguments');
+    // `services enable` takes one or more APIs, `services list` none, everything else exactly one resource.
+    if (command === 'services enable' ? args.length === 0 : args.length !== (command === 'services list' ? 0 : 1)) throw unknown('arguments');
 
     if (IAM_VERBS.includes(verb)) {
       const [key, missing] = this.iamTarget(group, arg, f, project, flag);
-      gated(key.slice(key.indexOf(':') + 1).split('/')[0]!.replace(/^.*@([^.]+)\..*$/, '$1'));
+      gated(key.startsWith('account:') ? key.split('@')[1]!.split('.')[0]! : key.slice(key.indexOf(':') + 1).split('/')[0]!);
       const resource = need(key, missing);
       if (verb === 'get-iam-policy') return print({ ...(resource.policy.length ? { bindings: resource.policy } : {}), etag: 'BwYfake=', version: 1 });
       const member = flag('member');

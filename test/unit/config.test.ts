@@ -23,7 +23,7 @@ describe('config', () => {
   it('loads the example from the README as written, with its documented defaults', () => {
     const { config, secrets } = parseConfig(parse(readFileSync(resolve(root, 'relay.config.yaml'), 'utf8')), { GITHUB_WEBHOOK_SECRET: 's3cret' });
     expect(config.targets.orders).toEqual({
-      url: 'https://orders-abc123-uc.a.run.app',
+      url: 'https://orders-123456789012.us-central1.run.app',
       tokenHeader: 'authorization',
       timeoutMs: 10000,
       retry: { retries: 4, minDelayMs: 200, maxDelayMs: 5000 },

@@ -13,7 +13,7 @@ describe('relay envelopes', () => {
   it.each([
     ['not json', /not JSON/],
     ['{"v":2,"target":"svc"}', /v: expected "v": 1/],
-    ['{"v":1}', /exactly one of `route`, `target` or `targets`/],
+    ['{"v":1}', /exactly one of `route`, `target`, `targets` or `schedule`/],
     ['{"v":1,"route":"r","target":"t"}', /exactly one of/],
     ['{"v":1,"target":"t","body":"a","bodyBase64":"YQ=="}', /at most one of `body` or `bodyBase64`/],
     ['{"v":1,"target":"t","path":"no-slash"}', /path: expected a path starting with "\/"/],
