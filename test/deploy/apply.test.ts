@@ -225,7 +225,7 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     expect(grants(cloud)).toEqual(['project:shop-prod roles/owner user:owner@example.com']);
     // Only removals of what the plan made: no API disabled, no secret or target service deleted.
     for (const call of cloud.mutations()) {
-      expect(call.includes('remove-iam-policy-binding') || ['functions', 'pubsub', 'iam', 'scheduler'].includes(call[0]!) && call.includes('delete')).toBe(true);
+      expect(call.includes('remove-iam-policy-binding') || (['functions', 'pubsub', 'iam', 'scheduler'].includes(call[0]!) && call.includes('delete'))).toBe(true);
     }
     expect(cloud.mutations().filter((c) => c[1] === 'topics' && c[2] === 'delete').map((c) => c[3])).toEqual(['relay-deliveries']);
     expect(r.text()).toContain('= kept: not created by this relay');
