@@ -8,10 +8,11 @@ import { envelopeMessage } from '../envelope.js';
 import { schedulerJobEnvelope } from '../schedule/schedule.js';
 import type { Command } from './command.js';
 import { functionStep, type FunctionSpec } from './function-step.js';
-import { deployNames, functionUrl, OWNER_LABEL, schedulerJobName, topicSubscriptionName } from './names.js';
-import { bindingStep, type ManualStep, type Plan, type Step } from './step.js';
-import { apisStep, schedulerJobStep, serviceAccountStep, subscriptionStep, topicStep, webhookAccessStep } from './resource-steps.js';
-import { serviceResource, targetService } from './target-service.js';
+import { secretSteps, targetAccessSteps } from './access-steps.js';
+import { deployNames, functionUrl, OWNER_LABEL, schedulerJobName } from './names.js';
+import { pushSteps, topicSteps } from './pubsub-steps.js';
+import { apisStep, schedulerJobStep, serviceAccountStep, webhookAccessStep } from './resource-steps.js';
+import type { ManualStep, Plan, PlanContext, Step } from './step.js';
 import { checkDeployable, secretEnvs } from './validate.js';
 
 export interface PlanOptions {
@@ -28,8 +29,6 @@ export interface PlanOptions {
   webhookAccess?: 'public' | 'no-invoker-iam-check';
 }
 
-const INVOKER = 'roles/run.invoker';
-
 /** True when anything in the config travels over Pub/Sub (async routes, mapped topics, schedules). */
 export function usesPubSub(config: RelayConfig): boolean {
   return Object.values(config.routes).some((r) => r.mode === 'async') || Object.keys(config.topics).length > 0 || Object.keys(config.schedules).length > 0;
@@ -41,8 +40,18 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
   checkDeployable(config, options);
   const names = deployNames(config, project);
   const label = `${OWNER_LABEL}=${config.deploy.name}`;
-  const p = `--project=${project}`;
-  const runtimeMember = `serviceAccount:${names.runtimeAccount}`;
+  const { deliveryTopic, deliveryDeadlineMs } = config.pubsub;
+  const ackDeadline = Math.min(600, Math.ceil(deliveryDeadlineMs / 1000) + 30);
+  const ctx: PlanContext = {
+    project,
+    projectNumber,
+    region,
+    names,
+    label,
+    runtimeMember: `serviceAccount:${names.runtimeAccount}`,
+    pubsubServiceAgent: `serviceAccount:service-${projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`,
+    ackDeadline,
+  };
   const pubsub = usesPubSub(config);
   const secrets = secretEnvs(config);
   const steps: Step[] = [];
@@ -65,129 +74,16 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
     );
   }
 
-  // Invoker on each target service only; through an impersonated account, that account calls the target.
-  for (const [name, target] of Object.entries(config.targets)) {
-    const found = targetService(target, project);
-    const caller = target.identity?.impersonate;
-    const member = `serviceAccount:${caller ?? names.runtimeAccount}`;
-    if (caller) {
-      steps.push(
-        bindingStep({
-          id: `impersonate ${caller} for ${name}`,
-          section: 'Target access',
-          title: `The runtime account may mint ID tokens as ${caller}`,
-          why: `targets.${name}.identity.impersonate: the relay asks IAM Credentials for ${caller}'s ID tokens (iam.serviceAccounts.getOpenIdToken on that account only).`,
-          group: ['iam', 'service-accounts'],
-          resource: [caller, `--project=${accountProject(caller, project)}`],
-          role: 'roles/iam.serviceAccountOpenIdTokenCreator',
-          member: runtimeMember,
-        }),
-      );
-    }
-    if (found.kind === 'manual') {
-      manual.push({
-        id: `invoker ${name}`,
-        title: `Let ${caller ?? 'the runtime account'} invoke target "${name}" (${target.url})`,
-        why: `targets.${name}.cloudRun is manual: deploy does not know which Cloud Run service this is. Fill in PROJECT (id or number), REGION and SERVICE.`,
-        command: ['run', 'services', 'add-iam-policy-binding', 'projects/PROJECT/locations/REGION/services/SERVICE', `--member=${member}`, `--role=${INVOKER}`],
-      });
-      continue;
-    }
-    if (found.kind !== 'service') continue; // checkDeployable has refused it
-    const s = found.service;
-    steps.push(
-      bindingStep({
-        id: `invoker ${name}`,
-        section: 'Target access',
-        title: `${caller ?? 'The runtime account'} may invoke Cloud Run service ${s.service} (target "${name}")`,
-        why: `The relay calls ${target.url} with an ID token for ${caller ?? 'its runtime account'}; Cloud Run lets it in only with ${INVOKER} on this service (${s.from === 'url' ? 'service, region and project read from the URL' : `targets.${name}.cloudRun`}).`,
-        group: ['run', 'services'],
-        resource: [serviceResource(s)],
-        role: INVOKER,
-        member,
-      }),
-    );
-  }
+  const access = targetAccessSteps(config, ctx);
+  steps.push(...access.steps);
+  manual.push(...access.manual);
 
-  const secretFlags: string[] = [];
-  // One grant per secret, however many variables mount versions of it.
-  const bySecret = new Map<string, { secret: string; secretProject: string; uses: string[] }>();
-  for (const [env, path] of secrets) {
-    const ref = config.deploy.secrets[env] ?? env;
-    const [id, version = 'latest'] = ref.split(':') as [string, string?];
-    const match = /^projects\/([^/]+)\/secrets\/(.+)$/.exec(id);
-    const secretProject = match ? match[1]! : project;
-    const secret = match ? match[2]! : id;
-    secretFlags.push(`${env}=${match ? id : secret}:${version}`);
-    const key = `${secretProject}/${secret}`;
-    const entry = bySecret.get(key) ?? { secret, secretProject, uses: [] };
-    entry.uses.push(`${env} (${path}, version ${version})`);
-    bySecret.set(key, entry);
-  }
-  for (const { secret, secretProject, uses } of bySecret.values()) {
-    steps.push({
-      ...bindingStep({
-        id: `secret ${secretProject}/${secret}`,
-        section: 'Secrets',
-        title: `The runtime account may read secret ${secret}${secretProject === project ? '' : ` in ${secretProject}`}`,
-        why: `Mounted in both functions as ${uses.join(', ')}. The secret's value is yours to set: deploy never reads or writes it.`,
-        group: ['secrets'],
-        resource: [secret, `--project=${secretProject}`],
-        role: 'roles/secretmanager.secretAccessor',
-        member: runtimeMember,
-      }),
-      hint: `the secret must exist before deploy grants access to it: printf %s "$VALUE" | gcloud secrets create ${secret} --project=${secretProject} --replication-policy=automatic --data-file=-`,
-    });
-  }
+  const secretPart = secretSteps(config, ctx);
+  steps.push(...secretPart.steps);
+  const secretFlags = secretPart.flags;
 
-  const { deliveryTopic, deadLetterTopic, deadLetterSubscription, deliveryDeadlineMs } = config.pubsub;
-  const ackDeadline = Math.min(600, Math.ceil(deliveryDeadlineMs / 1000) + 30);
-  const pubsubServiceAgent = `serviceAccount:service-${projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
   if (pubsub) {
-    steps.push(topicStep(project, deliveryTopic, label, 'Async routes, fan-out, schedules and replays publish envelopes here; the pubsub function delivers them.'));
-    steps.push(topicStep(project, deadLetterTopic, label, 'Messages that cannot be delivered are parked here, by the relay or by Pub/Sub after the last attempt.'));
-    steps.at(-1)!.destroy!.deadLetters = true;
-    for (const topic of Object.keys(config.topics)) {
-      steps.push(topicStep(project, topic, label, `topics.${topic}: its messages are relayed to ${config.topics[topic]!.forward.map((f) => f.target).join(', ')}. Created when missing; an existing topic is used as it is and --destroy leaves it.`));
-    }
-    // Before anything can dead-letter: a topic without a subscription drops what is published to it.
-    steps.push(
-      subscriptionStep({
-        project,
-        name: deadLetterSubscription,
-        topic: deadLetterTopic,
-        label,
-        why: 'Holds parked messages for `npm run relay -- dlq list|show|replay`; never expires, keeps messages 7 days.',
-        ackDeadline: 60,
-      }),
-    );
-    steps.at(-1)!.destroy!.deadLetters = true;
-    for (const topic of [deliveryTopic, deadLetterTopic]) {
-      steps.push(
-        bindingStep({
-          id: `publisher ${topic}`,
-          section: 'Topics',
-          title: `The runtime account may publish to ${topic}`,
-          why: topic === deliveryTopic ? 'The webhook function publishes async events here; the pubsub function publishes fan-out envelopes.' : 'The pubsub function parks undeliverable messages here.',
-          group: ['pubsub', 'topics'],
-          resource: [topic, p],
-          role: 'roles/pubsub.publisher',
-          member: runtimeMember,
-        }),
-      );
-    }
-    steps.push(
-      bindingStep({
-        id: `dead-letter publisher ${deadLetterTopic}`,
-        section: 'Topics',
-        title: `Pub/Sub's service agent may publish to ${deadLetterTopic}`,
-        why: 'Dead-lettering: after the last delivery attempt Pub/Sub itself moves the message here, as its service agent.',
-        group: ['pubsub', 'topics'],
-        resource: [deadLetterTopic, p],
-        role: 'roles/pubsub.publisher',
-        member: pubsubServiceAgent,
-      }),
-    );
+    steps.push(...topicSteps(config, ctx));
   }
 
   const maxRouteDeadline = Math.max(30_000, ...Object.values(config.routes).map((r) => r.deadlineMs));
@@ -216,7 +112,6 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
   notes.push(`Webhook URL: ${webhookUrl}/ROUTE (routes: ${Object.keys(config.routes).join(', ') || 'none'})`);
 
   if (pubsub) {
-    const pubsubUrl = functionUrl(names.pubsubFunction, projectNumber, region);
     steps.push(
       functionStep({
         ...common,
@@ -229,71 +124,7 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
         why: 'Delivers envelopes and mapped topics\' messages. Not public: only the push subscriptions below, as the push account, may invoke it.',
       }),
     );
-    steps.push(
-      bindingStep({
-        id: `invoker ${names.pubsubFunction}`,
-        section: 'Functions',
-        title: `The push account may invoke ${names.pubsubFunction}`,
-        why: 'Pub/Sub pushes with an ID token for the push account; that account can invoke this function and nothing else.',
-        group: ['run', 'services'],
-        resource: [names.pubsubFunction, `--region=${region}`, p],
-        role: INVOKER,
-        member: `serviceAccount:${names.pushAccount}`,
-      }),
-    );
-    steps.push(
-      bindingStep({
-        id: `token creator ${names.pushAccount}`,
-        section: 'Delivery',
-        title: `Pub/Sub's service agent may sign push tokens as ${names.pushAccount}`,
-        why: 'Authenticated push: Pub/Sub mints the push account\'s ID token for each push (needed on projects created before April 2021; harmless after). On this account only.',
-        group: ['iam', 'service-accounts'],
-        resource: [names.pushAccount, p],
-        role: 'roles/iam.serviceAccountTokenCreator',
-        member: pubsubServiceAgent,
-      }),
-    );
-    const feeds: { subscription: string; topic: string; why: string }[] = [
-      { subscription: names.deliverySubscription, topic: deliveryTopic, why: 'Pushes envelopes to the pubsub function with the relay\'s retry, ack deadline and dead-letter policy.' },
-      ...Object.keys(config.topics).map((topic) => ({
-        subscription: topicSubscriptionName(config, topic),
-        topic,
-        why: `Pushes topics.${topic}'s messages to the pubsub function with the same policies.`,
-      })),
-    ];
-    for (const feed of feeds) {
-      steps.push(
-        subscriptionStep({
-          project,
-          name: feed.subscription,
-          topic: feed.topic,
-          label,
-          why: feed.why,
-          ackDeadline,
-          push: {
-            endpoint: `${pubsubUrl}/projects/${project}/topics/${feed.topic}`,
-            audience: pubsubUrl,
-            account: names.pushAccount,
-            deadLetterTopic,
-            maxDeliveryAttempts: config.deploy.maxDeliveryAttempts,
-            minRetryDelay: config.deploy.minRetryDelaySeconds,
-            maxRetryDelay: config.deploy.maxRetryDelaySeconds,
-          },
-        }),
-      );
-      steps.push(
-        bindingStep({
-          id: `dead-letter subscriber ${feed.subscription}`,
-          section: 'Delivery',
-          title: `Pub/Sub's service agent may forward dead letters from ${feed.subscription}`,
-          why: 'Dead-lettering also needs the service agent to acknowledge the message on its source subscription.',
-          group: ['pubsub', 'subscriptions'],
-          resource: [feed.subscription, p],
-          role: 'roles/pubsub.subscriber',
-          member: pubsubServiceAgent,
-        }),
-      );
-    }
+    steps.push(...pushSteps(config, ctx));
     notes.push(`Pub/Sub: ack deadline ${ackDeadline} s, redelivery after ${config.deploy.minRetryDelaySeconds}-${config.deploy.maxRetryDelaySeconds} s, dead-lettered after ${config.deploy.maxDeliveryAttempts} attempts`);
   }
 
@@ -317,11 +148,6 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
   }
 
   return { project, projectNumber, region, steps, manual, notes };
-}
-
-/** The project of `name@PROJECT.iam.gserviceaccount.com`; other accounts (default compute, ...) are looked up in `fallback`. */
-function accountProject(email: string, fallback: string): string {
-  return /^[^@]+@([a-z][-a-z0-9]+)\.iam\.gserviceaccount\.com$/.exec(email)?.[1] ?? fallback;
 }
 
 function memoryMiB(memory: string): number {

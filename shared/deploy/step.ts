@@ -4,6 +4,7 @@
  * `compare` decides whether anything needs doing at all.
  */
 import type { Command } from './command.js';
+import type { DeployNames } from './names.js';
 
 export type Section = 'APIs' | 'Identity' | 'Target access' | 'Secrets' | 'Topics' | 'Functions' | 'Delivery' | 'Schedules';
 
@@ -42,6 +43,22 @@ export interface Step {
     /** Kept unless `--destroy` is also given `--delete-dead-letters`: parked messages live here. */
     deadLetters?: boolean;
   };
+}
+
+/** What every part of a plan shares: where it deploys, the names, and the members it grants to. */
+export interface PlanContext {
+  project: string;
+  projectNumber: string;
+  region: string;
+  names: DeployNames;
+  /** The owner label, `run-relay=<deploy.name>`. */
+  label: string;
+  /** `serviceAccount:<runtime account>`. */
+  runtimeMember: string;
+  /** `serviceAccount:` Pub/Sub's service agent of the project. */
+  pubsubServiceAgent: string;
+  /** Ack deadline of the push subscriptions, in seconds. */
+  ackDeadline: number;
 }
 
 /** Something the plan cannot do for the operator: printed, never run. */

@@ -4,23 +4,11 @@ import { createDeliverer } from '../../shared/delivery/deliver.js';
 import { envelopeMessage } from '../../shared/envelope.js';
 import { createHttpFetch } from '../../shared/forward/http-fetch.js';
 import { createTokenCache } from '../../shared/identity/token-cache.js';
-import type { OutgoingMessage, Publisher } from '../../shared/pubsub/publisher.js';
 import { schedulerJobEnvelope } from '../../shared/schedule/schedule.js';
 import { listen, sendJson } from '../emulators/http-util.js';
+import { recordingPublisher } from '../support/recording-publisher.js';
 
 const tokens = createTokenCache({ source: { fetchIdToken: async () => 'test-token' } });
-
-function recordingPublisher() {
-  const published: { topic: string; message: OutgoingMessage }[] = [];
-  const publisher: Publisher = {
-    async publish(topic, message) {
-      published.push({ topic, message });
-      return `fan-${published.length}`;
-    },
-    async close() {},
-  };
-  return { publisher, published };
-}
 
 describe('the envelope a Cloud Scheduler job publishes', () => {
   it('names the schedule, carries its body and headers, and no key (each tick has its own message id)', () => {

@@ -9,24 +9,12 @@ import { createDeliverer } from '../../shared/delivery/deliver.js';
 import { createHttpFetch } from '../../shared/forward/http-fetch.js';
 import { createTokenCache } from '../../shared/identity/token-cache.js';
 import { createLogger } from '../../shared/log.js';
-import type { OutgoingMessage, Publisher } from '../../shared/pubsub/publisher.js';
 import { pubSubPublisher } from '../../shared/pubsub/publisher.js';
 import type { PulledMessage, Puller } from '../../shared/pubsub/pull.js';
 import { listen, sendJson } from '../emulators/http-util.js';
+import { recordingPublisher } from '../support/recording-publisher.js';
 
 const tokens = createTokenCache({ source: { fetchIdToken: async () => 'test-token' } });
-
-function recordingPublisher() {
-  const published: { topic: string; message: OutgoingMessage }[] = [];
-  const publisher: Publisher = {
-    async publish(topic, message) {
-      published.push({ topic, message });
-      return String(published.length);
-    },
-    async close() {},
-  };
-  return { publisher, published };
-}
 
 describe('answers that cannot be used', () => {
   it('parks a delivery whose answer cannot be read instead of redelivering it: the target may already have acted', async () => {
