@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { secretEnvsOf } from '../verify/registry.js';
+import { secretRefsOf } from '../verify/registry.js';
 import { configSchema, MISSING_VERIFY_MESSAGE, type RelayConfig } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = 'relay.config.yaml';
@@ -75,16 +75,12 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
   const config = validateConfig(input, source);
   const secrets = new Map<string, string>();
   const missing: { path: string; message: string }[] = [];
-  for (const [name, route] of Object.entries(config.routes)) {
-    for (const envName of secretEnvsOf(route.verify)) {
-      const value = env[envName];
-      if (value === undefined || value === '') {
-        // Name the key that references it (secretEnv, publicKeyEnv, ...).
-        const key = Object.entries(route.verify).find(([, v]) => v === envName || (Array.isArray(v) && v.includes(envName)))?.[0] ?? 'secretEnv';
-        missing.push({ path: `routes.${name}.verify.${key}`, message: `environment variable ${envName} is not set (secrets are read from the environment; on Cloud Functions mount the Secret Manager secret as ${envName})` });
-      } else {
-        secrets.set(envName, value);
-      }
+  for (const { env: envName, path } of secretRefsOf(config.routes)) {
+    const value = env[envName];
+    if (value === undefined || value === '') {
+      missing.push({ path, message: `environment variable ${envName} is not set (secrets are read from the environment; on Cloud Functions mount the Secret Manager secret as ${envName})` });
+    } else {
+      secrets.set(envName, value);
     }
   }
   if (missing.length > 0) throw new ConfigError(source, missing);

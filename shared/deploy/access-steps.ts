@@ -5,7 +5,7 @@
  */
 import type { RelayConfig } from '../config/schema.js';
 import { bindingStep, type ManualStep, type PlanContext, type Step } from './step.js';
-import { serviceResource, targetService } from './target-service.js';
+import { manualInvokerGrant, serviceResource, targetService } from './target-service.js';
 import { secretEnvs } from './validate.js';
 
 const INVOKER = 'roles/run.invoker';
@@ -44,7 +44,7 @@ export function targetAccessSteps(config: RelayConfig, ctx: PlanContext): { step
         id: `invoker ${name}`,
         title: `Let ${caller ?? 'the runtime account'} invoke target "${name}" (${target.url})`,
         why: `targets.${name}.cloudRun is manual: deploy does not know which Cloud Run service this is. Fill in PROJECT (id or number), REGION and SERVICE.`,
-        command: ['run', 'services', 'add-iam-policy-binding', 'projects/PROJECT/locations/REGION/services/SERVICE', `--member=${member}`, `--role=${INVOKER}`],
+        command: manualInvokerGrant(caller ?? names.runtimeAccount),
       });
       continue;
     }

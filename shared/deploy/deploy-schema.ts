@@ -23,23 +23,23 @@ export const cloudRunSchema = z.union([
 
 const memory = z.string().regex(/^\d+(?:Mi|Gi)$/, 'expected a memory size such as 512Mi or 1Gi');
 
-const functionSchema = (defaults: { memory: string; maxInstances: number }) =>
-  z
-    .object({
-      memory: memory.default(defaults.memory),
-      /** vCPUs; at least 1 lets an instance serve `concurrency` requests at once. */
-      cpu: z
-        .union([z.enum(['0.5', '1', '2', '4']), z.union([z.literal(0.5), z.literal(1), z.literal(2), z.literal(4)]).transform(String)], {
-          error: 'expected 0.5, 1, 2 or 4 (vCPUs)',
-        })
-        .default('1'),
-      concurrency: z.number().int().min(1).max(1000).default(80),
-      /** Request timeout in seconds; default: derived from the route deadlines (webhook) or the ack deadline (pubsub). */
-      timeoutSeconds: z.number().int().min(1).max(3600).optional(),
-      minInstances: z.number().int().min(0).max(1000).default(0),
-      maxInstances: z.number().int().min(1).max(3000).default(defaults.maxInstances),
-    })
-    .strict();
+/** `deploy.webhook` and `deploy.pubsub`: one function's size and scaling. */
+const functionSchema = z
+  .object({
+    memory: memory.default('512Mi'),
+    /** vCPUs; at least 1 lets an instance serve `concurrency` requests at once. */
+    cpu: z
+      .union([z.enum(['0.5', '1', '2', '4']), z.union([z.literal(0.5), z.literal(1), z.literal(2), z.literal(4)]).transform(String)], {
+        error: 'expected 0.5, 1, 2 or 4 (vCPUs)',
+      })
+      .default('1'),
+    concurrency: z.number().int().min(1).max(1000).default(80),
+    /** Request timeout in seconds; default: derived from the route deadlines (webhook) or the ack deadline (pubsub). */
+    timeoutSeconds: z.number().int().min(1).max(3600).optional(),
+    minInstances: z.number().int().min(0).max(1000).default(0),
+    maxInstances: z.number().int().min(1).max(3000).default(100),
+  })
+  .strict();
 
 /**
  * `deploy.secrets.<ENV>`: the Secret Manager secret mounted as that
@@ -58,8 +58,9 @@ export const deploySchema = z
   .object({
     /** Prefix of everything deploy creates: functions NAME-webhook and NAME-pubsub, service accounts NAME and NAME-push. */
     name: z.string().regex(/^[a-z](?:[-a-z0-9]{4,23}[a-z0-9])$/, 'expected 6-25 lower-case letters, digits or "-", starting with a letter').default('run-relay'),
-    webhook: functionSchema({ memory: '512Mi', maxInstances: 100 }).default(() => functionSchema({ memory: '512Mi', maxInstances: 100 }).parse({})),
-    pubsub: functionSchema({ memory: '512Mi', maxInstances: 100 }).default(() => functionSchema({ memory: '512Mi', maxInstances: 100 }).parse({})),
+    // prefault: an absent block is parsed as {}, so it gets every default above.
+    webhook: functionSchema.prefault({}),
+    pubsub: functionSchema.prefault({}),
     secrets: z.record(z.string(), secretRef).default({}),
     /** The push subscription's redelivery backoff, in seconds. */
     minRetryDelaySeconds: z.number().int().min(0).max(600).default(10),

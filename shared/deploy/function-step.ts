@@ -5,7 +5,7 @@
  */
 import type { FunctionSettings } from './deploy-schema.js';
 import { SOURCE_LABEL } from './names.js';
-import type { Step } from './step.js';
+import { ownedBy, type Json, type Step } from './step.js';
 
 export interface FunctionSpec {
   project: string;
@@ -29,8 +29,6 @@ export interface FunctionSpec {
 
 export const RUNTIME = 'nodejs22';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = Record<string, any>;
 
 /** Env vars the platform adds to every gen2 function: not drift. */
 const PLATFORM_ENV = new Set(['LOG_EXECUTION_ID']);
@@ -64,7 +62,7 @@ export function functionStep(spec: FunctionSpec): Step {
     create: [deploy],
     destroy: {
       commands: [['functions', 'delete', spec.name, ...scope, '--quiet']],
-      owned: (current) => ((current as Json | undefined)?.labels ?? {})[spec.label.split('=')[0]!] === spec.label.split('=')[1],
+      owned: ownedBy(spec.label),
     },
   };
 }

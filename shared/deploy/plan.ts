@@ -13,7 +13,7 @@ import { deployNames, functionUrl, OWNER_LABEL, schedulerJobName } from './names
 import { pushSteps, topicSteps } from './pubsub-steps.js';
 import { apisStep, schedulerJobStep, serviceAccountStep, webhookAccessStep } from './resource-steps.js';
 import type { ManualStep, Plan, PlanContext, Step } from './step.js';
-import { checkDeployable, secretEnvs } from './validate.js';
+import { checkDeployable } from './validate.js';
 
 export interface PlanOptions {
   project: string;
@@ -53,14 +53,14 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
     ackDeadline,
   };
   const pubsub = usesPubSub(config);
-  const secrets = secretEnvs(config);
+  const secretPart = secretSteps(config, ctx);
   const steps: Step[] = [];
   const manual: ManualStep[] = [];
   const notes: string[] = [];
 
   const apis = ['cloudfunctions', 'run', 'cloudbuild', 'artifactregistry', 'iam'];
   if (Object.values(config.targets).some((t) => t.identity?.impersonate)) apis.push('iamcredentials');
-  if (secrets.size > 0) apis.push('secretmanager');
+  if (secretPart.flags.length > 0) apis.push('secretmanager');
   if (pubsub) apis.push('pubsub');
   if (Object.keys(config.schedules).length > 0) apis.push('cloudscheduler');
   steps.push(apisStep(project, apis.map((a) => `${a}.googleapis.com`)));
@@ -78,9 +78,7 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
   steps.push(...access.steps);
   manual.push(...access.manual);
 
-  const secretPart = secretSteps(config, ctx);
   steps.push(...secretPart.steps);
-  const secretFlags = secretPart.flags;
 
   if (pubsub) {
     steps.push(...topicSteps(config, ctx));
@@ -93,7 +91,7 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
     // Half the memory for V8's heap: the relay stays well inside its limit under load (see README, Operations).
     NODE_OPTIONS: `--max-old-space-size=${Math.floor(memoryMiB(fn.memory) / 2)}`,
   });
-  const common = { project, region, source: options.source ?? '.', sourceHash: options.sourceHash, serviceAccount: names.runtimeAccount, secrets: secretFlags, label };
+  const common = { project, region, source: options.source ?? '.', sourceHash: options.sourceHash, serviceAccount: names.runtimeAccount, secrets: secretPart.flags, label };
   const webhookUrl = functionUrl(names.webhookFunction, projectNumber, region);
   const webhookTimeout = config.deploy.webhook.timeoutSeconds ?? Math.min(3600, Math.max(60, Math.ceil(maxRouteDeadline / 1000) + 10));
   steps.push(

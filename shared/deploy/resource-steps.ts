@@ -3,18 +3,8 @@
  * topics, subscriptions, the webhook's public access and scheduler jobs.
  * Each reads the resource as JSON and compares only what the plan sets.
  */
-import { bindingStep, type Step } from './step.js';
+import { bindingStep, ownedBy, type Json, type Step } from './step.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = Record<string, any>; // gcloud's JSON, read defensively
-
-const labelsOf = (current: unknown): Record<string, string> => ((current as Json | undefined)?.labels ?? {}) as Record<string, string>;
-
-/** True when a resource carries the owner label `label` (`run-relay=<name>`). */
-export function ownedBy(label: string): (current: unknown) => boolean {
-  const [key, value] = label.split('=') as [string, string];
-  return (current) => labelsOf(current)[key] === value;
-}
 
 /** `gcloud services enable` for every API not yet enabled. Never undone: other things may use them. */
 export function apisStep(project: string, apis: string[]): Step {

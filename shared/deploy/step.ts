@@ -79,6 +79,16 @@ export interface Plan {
   notes: string[];
 }
 
+/** gcloud's JSON output, read defensively by each step's compare. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = Record<string, any>;
+
+/** True for a resource carrying the owner label `label` (`run-relay=<name>`): what `--destroy` may remove. */
+export function ownedBy(label: string): (current: unknown) => boolean {
+  const [key, value] = label.split('=') as [string, string];
+  return (current) => (((current as Json | undefined)?.labels ?? {}) as Record<string, string>)[key] === value;
+}
+
 /** An IAM policy as `get-iam-policy --format=json` prints it. */
 interface Policy {
   bindings?: { role?: string; members?: string[]; condition?: unknown }[];

@@ -5,6 +5,7 @@
  * operator (`cloudRun: manual`).
  */
 import type { TargetConfig } from '../config/schema.js';
+import type { Command } from './command.js';
 
 export interface CloudRunService {
   service: string;
@@ -43,6 +44,11 @@ export function targetService(target: TargetConfig, project: string): TargetServ
     ? `${host} is a Cloud Run URL of the hashed form, which does not say the service, region or project`
     : `${host} is not a Cloud Run URL of the form SERVICE-PROJECTNUMBER.REGION.run.app`;
   return { kind: 'unknown', why };
+}
+
+/** The invoker grant an operator runs by hand for a service deploy cannot name: PROJECT, REGION and SERVICE to fill in. */
+export function manualInvokerGrant(account: string): Command {
+  return ['run', 'services', 'add-iam-policy-binding', 'projects/PROJECT/locations/REGION/services/SERVICE', `--member=serviceAccount:${account}`, '--role=roles/run.invoker'];
 }
 
 /** The `--project`-free resource name gcloud accepts for a service in any project, by id or number. */

@@ -6,10 +6,10 @@
  */
 import type { RelayConfig } from '../config/schema.js';
 import { isLoopbackHost } from '../config/schema.js';
-import { secretEnvsOf } from '../verify/registry.js';
+import { secretRefsOf } from '../verify/registry.js';
 import { renderCommand } from './command.js';
 import { deployNames, schedulerJobName } from './names.js';
-import { targetService } from './target-service.js';
+import { manualInvokerGrant, targetService } from './target-service.js';
 
 export interface DeployIssue {
   path: string;
@@ -30,12 +30,7 @@ export const REGION = /^[a-z]+-[a-z]+\d+$/;
 /** Every environment variable the config's routes read a secret from, with the first key path naming it. */
 export function secretEnvs(config: RelayConfig): Map<string, string> {
   const found = new Map<string, string>();
-  for (const [name, route] of Object.entries(config.routes)) {
-    for (const env of secretEnvsOf(route.verify)) {
-      const key = Object.entries(route.verify).find(([, v]) => v === env || (Array.isArray(v) && v.includes(env)))?.[0] ?? 'secretEnv';
-      if (!found.has(env)) found.set(env, `routes.${name}.verify.${key}`);
-    }
-  }
+  for (const { env, path } of secretRefsOf(config.routes)) if (!found.has(env)) found.set(env, path);
   return found;
 }
 
@@ -63,7 +58,7 @@ export function checkDeployable(config: RelayConfig, options: { project: string;
     const found = targetService(target, options.project);
     if (found.kind === 'unknown') {
       const caller = target.identity?.impersonate ?? runtime;
-      const grant = ['run', 'services', 'add-iam-policy-binding', 'projects/PROJECT/locations/REGION/services/SERVICE', `--member=serviceAccount:${caller}`, '--role=roles/run.invoker'];
+      const grant = manualInvokerGrant(caller);
       issues.push({
         path: `${path}.url`,
         message:

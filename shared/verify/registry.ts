@@ -40,6 +40,20 @@ export function secretEnvsOf(options: VerifyOptions): string[] {
   return definitionFor(options.scheme).secretEnvs(options);
 }
 
+/**
+ * Every mention of a secret environment variable in the routes, in route
+ * order, with the key path naming it (`routes.github.verify.secretEnv`).
+ */
+export function secretRefsOf(routes: Record<string, { verify: VerifyOptions }>): { env: string; path: string }[] {
+  return Object.entries(routes).flatMap(([name, route]) =>
+    secretEnvsOf(route.verify).map((env) => {
+      // Name the key that references it (secretEnv, publicKeyEnv, ...).
+      const key = Object.entries(route.verify).find(([, v]) => v === env || (Array.isArray(v) && v.includes(env)))?.[0] ?? 'secretEnv';
+      return { env, path: `routes.${name}.verify.${key}` };
+    }),
+  );
+}
+
 /** Sender headers the scheme passes on to targets. */
 export function forwardHeadersOf(options: VerifyOptions): readonly string[] {
   return definitionFor(options.scheme).forwardHeaders;
