@@ -3,7 +3,7 @@
  * request, and the relay's response back into an Express response.
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
-import type { RelayRequest, RelayResponse } from '../shared/http.js';
+import { splitTarget, type RelayRequest, type RelayResponse } from '../shared/http.js';
 
 /** Lower-cases header names and joins repeated values, as the core expects. */
 export function toRelayRequest(req: Request): RelayRequest {
@@ -11,11 +11,12 @@ export function toRelayRequest(req: Request): RelayRequest {
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
-  const queryAt = req.originalUrl.indexOf('?');
+  // The front door has read the target with the same function (and refused one too long to split).
+  const { path, query } = splitTarget(req.originalUrl) ?? { path: '/', query: '' };
   return {
     method: req.method,
-    path: req.path,
-    query: queryAt >= 0 ? req.originalUrl.slice(queryAt) : '',
+    path,
+    query,
     headers,
     rawBody: req.rawBody ?? Buffer.alloc(0),
     remoteAddress: req.socket.remoteAddress,

@@ -1,17 +1,17 @@
 /**
  * Entry point: registers every function of the relay with the Functions
- * Framework. Deployed with `--entry-point=webhook` (and, later, others).
- * The config is read here, once per instance; a bad config stops start-up
- * with a message naming each bad key.
+ * Framework (`--target=webhook` or `--target=pubsub`). The config is read
+ * here, once per instance; a bad config stops start-up with a message naming
+ * each bad key. The front door is installed before the framework builds its
+ * server, with the policy of the function this instance serves.
  */
-import { installJsonFrameworkErrors, setEarlyBodyLimit } from './framework-errors.js';
 import { cloudEvent, http } from '@google-cloud/functions-framework';
 import { ConfigError } from '../shared/config/load.js';
-import { createRuntime, routeBodyLimit, type Runtime } from './runtime.js';
+import { pubsubDoorPolicy, webhookDoorPolicy } from '../shared/door/policy.js';
+import { installFrontDoor } from './front-door.js';
+import { createRuntime, frameworkTarget, type Runtime } from './runtime.js';
 import { webhookHandler } from './webhook.js';
 import { pubsubHandler } from './pubsub.js';
-
-installJsonFrameworkErrors();
 
 let runtime: Runtime;
 try {
@@ -24,6 +24,7 @@ try {
   throw error;
 }
 
-setEarlyBodyLimit(routeBodyLimit(runtime.loaded.config));
+const { config } = runtime.loaded;
+installFrontDoor({ policy: frameworkTarget(process.argv, process.env) === 'pubsub' ? pubsubDoorPolicy(config) : webhookDoorPolicy(config) });
 http('webhook', webhookHandler(runtime.relay));
 cloudEvent('pubsub', pubsubHandler(runtime.deliverer, runtime.logger));

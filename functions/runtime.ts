@@ -8,7 +8,6 @@ import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { createHttpFetch } from '../shared/forward/http-fetch.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
 import type { IdTokenSource } from '../shared/identity/token-source.js';
-import { routeNameOf } from '../shared/http.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createRelay, type Relay } from '../shared/relay.js';
 import { createDeliverer, type Deliverer } from '../shared/delivery/deliver.js';
@@ -58,10 +57,16 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   return { loaded, logger, tokens, relay, publisher, deliverer };
 }
 
-/** The body limit for a request path: its route's `maxBodyBytes`, if the path names a route. */
-export function routeBodyLimit(config: LoadedConfig['config']): (path: string) => number | undefined {
-  return (path) => {
-    const name = routeNameOf(path);
-    return Object.hasOwn(config.routes, name) ? config.routes[name]!.maxBodyBytes : undefined;
-  };
+/**
+ * The function this process serves, as the Functions Framework reads it:
+ * `--target=NAME` / `--target NAME` on the command line, else FUNCTION_TARGET
+ * (set by Cloud Functions). Undefined when neither says.
+ */
+export function frameworkTarget(argv: readonly string[], env: NodeJS.ProcessEnv): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg.startsWith('--target=')) return arg.slice('--target='.length);
+    if (arg === '--target') return argv[i + 1];
+  }
+  return env.FUNCTION_TARGET || undefined;
 }

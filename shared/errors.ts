@@ -14,7 +14,11 @@ export const ERROR_CODES = {
   credential_expired: { status: 401, retryable: false },
   not_found: { status: 404, retryable: false },
   method_not_allowed: { status: 405, retryable: false },
+  /** The sender did not finish sending its body within the route's time limit. */
+  request_timeout: { status: 408, retryable: false },
   payload_too_large: { status: 413, retryable: false },
+  /** The request line's path and query are longer than the relay reads. */
+  uri_too_long: { status: 414, retryable: false },
   unsupported_media_type: { status: 415, retryable: false },
   unprocessable: { status: 422, retryable: false },
   /** The body does not fit the route's payload contract; the answer lists the issues. */

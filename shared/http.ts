@@ -23,9 +23,42 @@ export interface RelayResponse {
   body: Buffer | string;
 }
 
-/** The route a request path names: `/github`, `//github/` and `/github/` all name `github`. */
+/** Longest request target (path and query) the relay reads; longer ones are refused with 414 before any other work. */
+export const MAX_REQUEST_TARGET = 2048;
+
+/**
+ * Splits an HTTP request target into path and query in one linear pass,
+ * the one reading every part of the relay uses (body limits, routing, the
+ * query passed on). Origin form `/github?x=1`, absolute form
+ * `http://host/github` and a stray fragment `/github#x` all give path
+ * `/github`. Returns undefined when the target is longer than `max`.
+ */
+export function splitTarget(url: string, max = MAX_REQUEST_TARGET): { path: string; query: string } | undefined {
+  if (url.length > max) return undefined;
+  let start = 0;
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    // Absolute form: skip "scheme://authority"; a target without "/" after it is the root.
+    const scheme = url.indexOf('://');
+    if (scheme > 0) {
+      const slash = url.indexOf('/', scheme + 3);
+      start = slash < 0 ? url.length : slash;
+    }
+  }
+  let end = url.indexOf('#', start);
+  if (end < 0) end = url.length;
+  const queryAt = url.indexOf('?', start);
+  const pathEnd = queryAt >= 0 && queryAt < end ? queryAt : end;
+  const path = start === pathEnd ? '/' : url.slice(start, pathEnd);
+  return { path, query: pathEnd < end ? url.slice(pathEnd, end) : '' };
+}
+
+/** The route a request path names: `/github`, `//github/` and `/github/` all name `github`. Linear in the path's length. */
 export function routeNameOf(path: string): string {
-  return path.replace(/^\/+|\/+$/g, '');
+  let start = 0;
+  let end = path.length;
+  while (start < end && path.charCodeAt(start) === 47) start++;
+  while (end > start && path.charCodeAt(end - 1) === 47) end--;
+  return path.slice(start, end);
 }
 
 /** A JSON answer. */

@@ -9,6 +9,13 @@ import { identitySchema } from '../identity/identity-schema.js';
 import { verifySchema } from '../verify/registry.js';
 import { checkDeliveryRefs, destinationSchema, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
 
+/** Encodings a route may opt in to with `acceptEncodings`. */
+export const CONTENT_ENCODINGS = ['gzip', 'deflate', 'br'] as const;
+export type ContentEncoding = (typeof CONTENT_ENCODINGS)[number];
+
+/** Paths the relay answers itself (health) or refuses (what browsers and crawlers ask for). */
+const RESERVED_ROUTE_NAMES = new Set(['healthz', 'favicon.ico', 'robots.txt']);
+
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 /** True for hostnames that can only mean this machine. */
@@ -61,8 +68,10 @@ export const routeSchema = z
   .object({
     verify: verifySchema,
     forward: z.array(forwardSchema).min(1, 'expected at least one forward entry'),
-    /** Largest body accepted, in bytes. */
+    /** Largest body accepted, in bytes (after decoding, when `acceptEncodings` lets a compressed body in). */
     maxBodyBytes: z.number().int().min(1).max(32 * 1024 * 1024).default(1024 * 1024),
+    /** `Content-Encoding`s this route decodes; any other encoding is refused with 415. Default: none. */
+    acceptEncodings: z.array(z.enum(CONTENT_ENCODINGS)).default([]),
     /** Time budget for the whole relay of one request, retries included. */
     deadlineMs: millis(100, 3_600_000).default(30_000),
     /** Extra sender headers (lower-case names) to pass on, beyond the built-in allowlist. */
@@ -79,7 +88,7 @@ export const routeSchema = z
 const routeName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a route name of letters, digits, ".", "_" or "-"')
-  .refine((name) => name !== 'healthz', 'the route name "healthz" is reserved');
+  .refine((name) => !RESERVED_ROUTE_NAMES.has(name.toLowerCase()), { error: (issue) => `the route name "${String(issue.input)}" is reserved` });
 
 export const configSchema = z
   .object({

@@ -335,8 +335,8 @@ describe('webhook function: bad input', () => {
       code: 'payload_too_large',
     },
     {
-      name: 'unparseable JSON',
-      request: (u) => fetch(`${u}/github`, { method: 'POST', body: '{"a":', headers: { 'content-type': 'application/json' } }),
+      name: 'unparseable JSON with a valid signature on a route with a contract',
+      request: (u) => fetch(`${u}/github`, { method: 'POST', body: '{"a":', headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': githubSignature(SECRET, '{"a":') } }),
       status: 400,
       code: 'bad_request',
     },
@@ -353,7 +353,7 @@ describe('webhook function: bad input', () => {
       metadata,
       env,
       targets: { svc: {} },
-      routes: { github: githubRoute('svc', { maxBodyBytes: 1024 }), open: { verify: { scheme: 'bearer', secretEnv: 'RELAY_BEARER' }, forward: [{ target: 'svc' }] } },
+      routes: { github: githubRoute('svc', { maxBodyBytes: 1024, contract: { events: { push: { type: 'object' } } } }), open: { verify: { scheme: 'bearer', secretEnv: 'RELAY_BEARER' }, forward: [{ target: 'svc' }] } },
     });
     const res = await request(stack.url);
     expect(res.status).toBe(status);

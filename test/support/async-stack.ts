@@ -10,11 +10,12 @@ import type { AddressInfo } from 'node:net';
 import type { PubSub } from '@google-cloud/pubsub';
 import { cloudEvent, http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { installJsonFrameworkErrors } from '../../functions/framework-errors.js';
+import { installFrontDoor } from '../../functions/front-door.js';
 import { pubsubHandler } from '../../functions/pubsub.js';
 import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { webhookHandler } from '../../functions/webhook.js';
 import { parseConfig } from '../../shared/config/load.js';
+import { pubsubDoorPolicy, webhookDoorPolicy, type DoorPolicy } from '../../shared/door/policy.js';
 import { ensureSubscription, ensureTopic, pushEndpointFor } from '../../shared/pubsub/admin.js';
 import { openPubSub, pubSubPublisher } from '../../shared/pubsub/publisher.js';
 import { openPuller, type Puller } from '../../shared/pubsub/pull.js';
@@ -53,8 +54,10 @@ export interface AsyncStack {
 
 let counter = 0;
 
-async function serve(name: string): Promise<{ server: Server; url: string }> {
+async function serve(name: string, policy: DoorPolicy): Promise<{ server: Server; url: string }> {
+  const uninstall = installFrontDoor({ policy });
   const server: Server = getTestServer(name);
+  uninstall();
   // The emulator's push client keeps idle connections longer than Node's 5 s default; a push sent on a
   // connection Node has just closed was seen to strand the message (never redelivered). Outlive the client.
   server.keepAliveTimeout = 10 * 60_000;
@@ -63,7 +66,6 @@ async function serve(name: string): Promise<{ server: Server; url: string }> {
 }
 
 export async function startAsyncStack(options: AsyncStackOptions): Promise<AsyncStack> {
-  installJsonFrameworkErrors();
   const n = `${process.pid}-${++counter}-${Date.now() % 100000}`;
   const topics = { delivery: `deliveries-${n}`, deadLetter: `dead-letters-${n}`, deadLetterSubscription: `dead-letters-inbox-${n}` };
   const targets: Record<string, PrivateTarget> = {};
@@ -88,8 +90,8 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
   const runtime = createRuntime({ loaded, write: (line) => logs.push(line), publisher });
   http(`webhook-${n}`, webhookHandler(runtime.relay));
   cloudEvent(`pubsub-${n}`, pubsubHandler(runtime.deliverer, runtime.logger));
-  const webhook = await serve(`webhook-${n}`);
-  const fn = await serve(`pubsub-${n}`);
+  const webhook = await serve(`webhook-${n}`, webhookDoorPolicy(loaded.config));
+  const fn = await serve(`pubsub-${n}`, pubsubDoorPolicy(loaded.config));
   const pubsub = await openPubSub({ projectId: PROJECT });
   const [minBackoff, maxBackoff] = options.backoffSeconds === null ? [undefined, undefined] : (options.backoffSeconds ?? [1, 2]);
   // Subscriptions made by pushTopic whose names do not carry this stack's suffix; deleted on close as well.

@@ -8,10 +8,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { installJsonFrameworkErrors, setEarlyBodyLimit } from '../../functions/framework-errors.js';
-import { createRuntime, routeBodyLimit, type Runtime } from '../../functions/runtime.js';
+import { installFrontDoor } from '../../functions/front-door.js';
+import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { webhookHandler } from '../../functions/webhook.js';
 import { parseConfig } from '../../shared/config/load.js';
+import { webhookDoorPolicy } from '../../shared/door/policy.js';
 import { startMetadataServer, type MetadataServer } from '../emulators/metadata-server.js';
 import { startPrivateTarget, type Behaviour, type PrivateTarget } from '../emulators/private-target.js';
 
@@ -43,7 +44,6 @@ export async function useMetadataServer(): Promise<MetadataServer> {
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
-  installJsonFrameworkErrors();
   const ownMetadata = !options.metadata;
   const metadata = options.metadata ?? (await useMetadataServer());
   const targets: Record<string, PrivateTarget> = {};
@@ -55,10 +55,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const loaded = parseConfig({ targets: targetConfigs, routes: options.routes }, options.env ?? {});
   const logs: string[] = [];
   const runtime = createRuntime({ loaded, write: (line) => logs.push(line) });
-  const previousLimit = setEarlyBodyLimit(routeBodyLimit(loaded.config));
   const name = `webhook-test-${++counter}`;
   http(name, webhookHandler(runtime.relay));
+  // The app built by getTestServer keeps the guard installed while it was made.
+  const uninstall = installFrontDoor({ policy: webhookDoorPolicy(loaded.config) });
   const server: Server = getTestServer(name);
+  uninstall();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -68,7 +70,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     runtime,
     logs,
     async close() {
-      setEarlyBodyLimit(previousLimit);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all(Object.values(targets).map((t) => t.close()));

@@ -34,6 +34,7 @@ describe('config', () => {
       maxBodyBytes: 1024 * 1024,
       deadlineMs: 30000,
       forwardHeaders: [],
+      acceptEncodings: [],
       mode: 'sync',
     });
     expect(secrets.get('GITHUB_WEBHOOK_SECRET')).toBe('s3cret');
