@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   target_invalid_response: { status: 502, retryable: false },
   /** The outbound request cannot be sent as given (e.g. a header value HTTP does not allow); retrying cannot help. */
   request_not_sendable: { status: 502, retryable: false },
+  /** The target is refused on this instance for now: its circuit is open or its `maxConcurrency` is reached; answered with `Retry-After`. */
+  target_unavailable: { status: 503, retryable: true },
   /** A dependency the relay needs (a secret, a publisher) is not available right now. */
   unavailable: { status: 503, retryable: true },
   /** The overall deadline passed before the target answered. */
@@ -48,6 +50,8 @@ export interface RelayErrorOptions {
   details?: Record<string, unknown>;
   /** Extra fields for the caller's error body (e.g. contract issues); never secrets. */
   expose?: Record<string, unknown>;
+  /** When to try again, in seconds: sent as `Retry-After`. */
+  retryAfterSeconds?: number;
 }
 
 /** An error with a stable code, the HTTP status it maps to, and whether to retry it. */
@@ -56,12 +60,14 @@ export class RelayError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;
   readonly expose: Record<string, unknown>;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: RelayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details ?? {};
     this.expose = options.expose ?? {};
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   get status(): number {

@@ -3,7 +3,7 @@
  * `functions/` turn framework requests into these and back.
  */
 import type { HeaderMap } from './verify/scheme.js';
-import { toErrorResponse } from './errors.js';
+import { RelayError, toErrorResponse } from './errors.js';
 
 export interface RelayRequest {
   method: string;
@@ -69,5 +69,6 @@ export function json(status: number, value: unknown, headers: Record<string, str
 /** The JSON error answer for any thrown value: `{error: {code, message}}`, never a stack. */
 export function errorResponse(error: unknown, headers: Record<string, string> = {}): RelayResponse {
   const { status, body } = toErrorResponse(error);
-  return json(status, body, headers);
+  const retryAfter: Record<string, string> = error instanceof RelayError && error.retryAfterSeconds !== undefined ? { 'retry-after': String(Math.max(1, error.retryAfterSeconds)) } : {};
+  return json(status, body, { ...retryAfter, ...headers });
 }

@@ -12,6 +12,7 @@ import { deadlineSignal, forward, resolveTarget, withQuery, type ForwardDeps, ty
 import { errorResponse, json, routeNameOf, type RelayRequest, type RelayResponse } from './http.js';
 import { silentLogger, traceFields, type LogFields, type Logger } from './log.js';
 import { createGate, type Gate } from './admit.js';
+import { createTargetGuards, type TargetGuards } from './forward/target-guard.js';
 import { forwardHeadersOf } from './verify/registry.js';
 import { ReplayStore } from './verify/replay.js';
 
@@ -30,6 +31,8 @@ export interface RelayDeps extends ForwardDeps {
   env?: NodeJS.ProcessEnv;
   /** Where `mode: async` routes publish; required only if such a route exists. */
   publisher?: Publisher;
+  /** Per-target circuits and caps, shared with the deliverer; default built from the config. */
+  guards?: TargetGuards;
 }
 
 interface CompiledRoute {
@@ -53,6 +56,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
   const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
   const routes = new Map<string, CompiledRoute>();
   const replay = deps.replay ?? new ReplayStore();
+  const guards = deps.guards ?? createTargetGuards(config.targets, { logger, now });
   const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', env: deps.env };
   for (const [name, route] of Object.entries(config.routes)) {
     routes.set(name, {
@@ -93,10 +97,15 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     try {
       const results = await Promise.allSettled(
         route.forward.map((f) =>
-          forward(
-            { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
-            { ...deps, logger: log.child({ target: f.target.name }) },
-            deadline.signal,
+          guards.run(
+            f.target.name,
+            () =>
+              forward(
+                { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
+                { ...deps, logger: log.child({ target: f.target.name }) },
+                deadline.signal,
+              ),
+            { wait: true, signal: deadline.signal, route: route.name },
           ),
         ),
       );

@@ -6,7 +6,9 @@ import { z } from 'zod';
 import { contractSchema } from '../contract/contract.js';
 import { cloudRunSchema, DEPLOY_DEFAULTS, deploySchema } from '../deploy/deploy-schema.js';
 import { identitySchema } from '../identity/identity-schema.js';
+import { CIRCUIT_DEFAULTS, type CircuitOptions } from '../forward/circuit.js';
 import { verifySchema } from '../verify/registry.js';
+import { DEDUPE_STORE_DEFAULTS, dedupeSchema, dedupeStoreSchema } from './dedupe-schema.js';
 import { checkDeliveryRefs, destinationSchema, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
 
 /** Encodings a route may opt in to with `acceptEncodings`. */
@@ -45,6 +47,22 @@ export const retrySchema = z
   .strict()
   .refine((r) => r.minDelayMs <= r.maxDelayMs, { message: 'expected minDelayMs <= maxDelayMs', path: ['maxDelayMs'] });
 
+/** `targets.<name>.circuit`: `true` or `{}` for the defaults, or any of the keys (see shared/forward/circuit.ts). */
+export const circuitSchema = z
+  .union([
+    z.literal(true),
+    z
+      .object({
+        failureRate: z.number().gt(0).max(1).default(CIRCUIT_DEFAULTS.failureRate),
+        minimumCalls: z.number().int().min(1).max(100_000).default(CIRCUIT_DEFAULTS.minimumCalls),
+        windowMs: millis(1_000, 3_600_000).default(CIRCUIT_DEFAULTS.windowMs),
+        coolDownMs: millis(100, 3_600_000).default(CIRCUIT_DEFAULTS.coolDownMs),
+        probes: z.number().int().min(1).max(100).default(CIRCUIT_DEFAULTS.probes),
+      })
+      .strict(),
+  ])
+  .transform((c): CircuitOptions => (c === true ? { ...CIRCUIT_DEFAULTS } : c));
+
 export const targetSchema = z
   .object({
     url: targetUrl,
@@ -58,6 +76,12 @@ export const targetSchema = z
     identity: identitySchema.optional(),
     /** For `run-relay deploy`: the Cloud Run service behind this target, when the URL does not say; or `manual`. */
     cloudRun: cloudRunSchema.optional(),
+    /** Per-instance circuit breaker; off unless given. */
+    circuit: circuitSchema.optional(),
+    /** Most calls in flight to this target per instance; default unbounded. */
+    maxConcurrency: z.number().int().min(1).max(10_000).optional(),
+    /** Durable de-duplication of deliveries to this target (see dedupeSchema). */
+    dedupe: dedupeSchema.optional(),
   })
   .strict();
 
@@ -82,6 +106,8 @@ export const routeSchema = z
     events: z.array(z.string().min(1)).min(1, 'expected at least one event type (omit `events` to forward all)').optional(),
     /** `sync` forwards and answers with the target's answer; `async` publishes to Pub/Sub and answers 202. */
     mode: z.enum(['sync', 'async']).default('sync'),
+    /** Durable de-duplication on the sender's delivery id, across instances (see dedupeSchema). */
+    dedupe: dedupeSchema.optional(),
   })
   .strict();
 
@@ -99,6 +125,8 @@ export const configSchema = z
     pubsub: pubsubSchema.default(PUBSUB_DEFAULTS),
     topics: z.record(z.string().min(3), topicSchema).default({}),
     schedules: z.record(routeName, scheduleSchema).default({}),
+    /** Where `dedupe: { store: firestore }` keeps its keys. */
+    dedupeStore: dedupeStoreSchema.default(DEDUPE_STORE_DEFAULTS),
     /** Read only by `run-relay deploy`: names, sizes, secrets, delivery policy. */
     deploy: deploySchema.default(DEPLOY_DEFAULTS),
   })

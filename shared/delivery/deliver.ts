@@ -14,6 +14,7 @@ import { RelayError } from '../errors.js';
 import { deadlineSignal, forward, resolveTarget, type ForwardDeps, type ResolvedTarget } from '../forward/forward.js';
 import { IDEMPOTENCY_KEY_HEADER, NEVER_FORWARDED } from '../forward/headers.js';
 import { topicSubscriptionName } from '../deploy/names.js';
+import { createTargetGuards, type TargetGuards } from '../forward/target-guard.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
 import { deadLetterAttributes, type DeadLetterReason } from './dead-letter.js';
@@ -26,6 +27,8 @@ import { planEnvelopes } from './plan.js';
 export interface DelivererDeps extends ForwardDeps {
   publisher: Publisher;
   logger?: Logger;
+  /** Per-target circuits and caps, shared with the webhook relay; default built from the config. */
+  guards?: TargetGuards;
 }
 
 export type Outcome =
@@ -57,6 +60,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   const settings = config.pubsub;
   const logger = deps.logger ?? silentLogger;
   const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
+  const guards = deps.guards ?? createTargetGuards(config.targets, { logger, now: deps.now });
   const topicBySubscription = new Map<string, string>();
   for (const [topic, t] of Object.entries(config.topics)) {
     for (const s of t.subscriptions) topicBySubscription.set(s, topic);
@@ -153,10 +157,11 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     let status: number;
     let attempts: number;
     try {
-      const response = await forward(
-        { target: d.target, method: d.method, path: d.path, headers: { ...d.headers, [IDEMPOTENCY_KEY_HEADER]: d.idempotencyKey }, body: d.body },
-        { ...deps, logger: log },
-        deadline.signal,
+      // An open circuit or a full cap refuses at once (target_unavailable): a nack, and Pub/Sub's backoff spaces the retry.
+      const response = await guards.run(
+        d.target.name,
+        () => forward({ target: d.target, method: d.method, path: d.path, headers: { ...d.headers, [IDEMPOTENCY_KEY_HEADER]: d.idempotencyKey }, body: d.body }, { ...deps, logger: log }, deadline.signal),
+        { wait: false, signal: deadline.signal, route: d.route },
       );
       ({ status, attempts } = response);
     } catch (error) {

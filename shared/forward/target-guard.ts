@@ -1,0 +1,99 @@
+/**
+ * The one hook the sync route and the `pubsub` deliverer share around a
+ * per-target call: the target's concurrency cap and circuit breaker
+ * (`targets.<name>.maxConcurrency`, `targets.<name>.circuit`). A target with
+ * neither runs its call untouched. State is per instance.
+ *
+ * Refusals are a RelayError `target_unavailable` (503, retryable) with
+ * `retryAfterSeconds`, so the sender or Pub/Sub tries again later: a refused
+ * call never turns a deliverable event into a lost one.
+ */
+import type { TargetConfig } from '../config/schema.js';
+import { RelayError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { Circuit, type CallOutcome } from './circuit.js';
+import { ConcurrencyLimit, LimitReachedError } from './concurrency.js';
+import { RETRYABLE_STATUSES, type TargetResponse } from './forward.js';
+
+/** Errors that say the target is unhealthy; the rest (no token, unsendable request) say nothing about it. */
+const TARGET_FAILURES = new Set(['target_unreachable', 'target_retryable_status', 'deadline_exceeded']);
+
+/** How one forward call counts for the circuit: only what a retry could fix is a failure. */
+export function outcomeOf(result: PromiseSettledResult<TargetResponse>): CallOutcome {
+  if (result.status === 'fulfilled') return RETRYABLE_STATUSES.has(result.value.status) ? 'failure' : 'success';
+  const code = (result.reason as { code?: unknown })?.code;
+  return typeof code === 'string' && TARGET_FAILURES.has(code) ? 'failure' : 'ignored';
+}
+
+export interface GuardCall {
+  /** Sync requests wait for a free slot until `signal` aborts; Pub/Sub deliveries do not wait. */
+  wait: boolean;
+  signal: AbortSignal;
+  /** For the log line when a circuit opens. */
+  route?: string;
+}
+
+export interface TargetGuards {
+  /** Runs `call` for target `name` under its cap and circuit. */
+  run(name: string, call: () => Promise<TargetResponse>, options: GuardCall): Promise<TargetResponse>;
+  /** The circuit of `name`, when it has one (for tests and operators). */
+  circuit(name: string): Circuit | undefined;
+}
+
+export interface TargetGuardsDeps {
+  logger?: Logger;
+  /** ms since the epoch; default Date.now. */
+  now?: () => number;
+}
+
+/** Builds the guards of every target once, at start-up. */
+export function createTargetGuards(targets: Record<string, TargetConfig>, deps: TargetGuardsDeps = {}): TargetGuards {
+  const logger = deps.logger ?? silentLogger;
+  const guards = new Map<string, { circuit?: Circuit; limit?: ConcurrencyLimit; lastRoute?: string }>();
+  for (const [name, target] of Object.entries(targets)) {
+    if (!target.circuit && target.maxConcurrency === undefined) continue;
+    const guard: { circuit?: Circuit; limit?: ConcurrencyLimit; lastRoute?: string } = {};
+    if (target.maxConcurrency !== undefined) guard.limit = new ConcurrencyLimit(target.maxConcurrency);
+    if (target.circuit) {
+      guard.circuit = new Circuit(target.circuit, {
+        now: deps.now,
+        onChange: ({ state, from, calls, failures }) => {
+          // One line when it opens and one when it closes; half-open is the quiet middle.
+          if (state === 'open' && from !== 'half-open') logger.warn('Circuit opened: calls to the target are refused until it recovers', { target: name, route: guard.lastRoute, failures, calls, coolDownMs: target.circuit!.coolDownMs });
+          if (state === 'closed') logger.info('Circuit closed: the target answers again', { target: name, route: guard.lastRoute, probes: target.circuit!.probes });
+        },
+      });
+    }
+    guards.set(name, guard);
+  }
+
+  return {
+    circuit: (name) => guards.get(name)?.circuit,
+    async run(name, call, options) {
+      const guard = guards.get(name);
+      if (!guard) return call();
+      let release: (() => void) | undefined;
+      if (guard.limit) {
+        try {
+          release = await guard.limit.acquire({ wait: options.wait, signal: options.signal });
+        } catch (error) {
+          if (!(error instanceof LimitReachedError)) throw error;
+          throw new RelayError('target_unavailable', `Target ${name} has ${error.limit} calls in flight on this instance (maxConcurrency); retry later`, { retryAfterSeconds: 1, details: { target: name, reason: 'max_concurrency' } });
+        }
+      }
+      try {
+        const permit = guard.circuit?.acquire();
+        if (permit && !permit.allowed) {
+          throw new RelayError('target_unavailable', `Target ${name} is failing; its circuit is open, retry later`, { retryAfterSeconds: Math.ceil(permit.retryAfterMs / 1000), details: { target: name, reason: 'circuit_open' } });
+        }
+        guard.lastRoute = options.route;
+        const [result] = await Promise.allSettled([call()]);
+        if (permit) permit.report(outcomeOf(result));
+        if (result.status === 'rejected') throw result.reason;
+        return result.value;
+      } finally {
+        release?.();
+      }
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { validateConfig } from '../../shared/config/load.js';
+import { RelayError } from '../../shared/errors.js';
+import { createTargetGuards, outcomeOf } from '../../shared/forward/target-guard.js';
+import type { TargetResponse } from '../../shared/forward/forward.js';
+import { errorResponse } from '../../shared/http.js';
+
+const answer = (status: number): TargetResponse => ({ status, headers: new Headers(), body: Buffer.alloc(0), attempts: 1 });
+const signal = new AbortController().signal;
+
+describe('target guards', () => {
+  it.each([
+    [{ status: 'fulfilled', value: answer(200) }, 'success'],
+    [{ status: 'fulfilled', value: answer(404) }, 'success'],
+    [{ status: 'fulfilled', value: answer(503) }, 'failure'],
+    [{ status: 'fulfilled', value: answer(429) }, 'failure'],
+    [{ status: 'rejected', reason: new RelayError('target_unreachable', 'x') }, 'failure'],
+    [{ status: 'rejected', reason: new RelayError('deadline_exceeded', 'x') }, 'failure'],
+    [{ status: 'rejected', reason: new RelayError('token_unavailable', 'x') }, 'ignored'],
+    [{ status: 'rejected', reason: new RelayError('request_not_sendable', 'x') }, 'ignored'],
+  ] as const)('counts %j as %s', (result, expected) => {
+    expect(outcomeOf(result as PromiseSettledResult<TargetResponse>)).toBe(expected);
+  });
+
+  it('runs a target with neither setting untouched', async () => {
+    const config = validateConfig({ targets: { t: { url: 'https://t.example' } } });
+    const guards = createTargetGuards(config.targets);
+    expect(guards.circuit('t')).toBeUndefined();
+    expect((await guards.run('t', async () => answer(503), { wait: false, signal })).status).toBe(503);
+  });
+
+  it('refuses with target_unavailable and Retry-After once the circuit is open, and logs one line', async () => {
+    const config = validateConfig({ targets: { t: { url: 'https://t.example', circuit: { minimumCalls: 2, coolDownMs: 10_000 } } } });
+    const lines: unknown[] = [];
+    const logger = { warn: (m: string, f: unknown) => lines.push([m, f]), info: (m: string, f: unknown) => lines.push([m, f]) };
+    const clock = { now: 0 };
+    const guards = createTargetGuards(config.targets, { logger: logger as never, now: () => clock.now });
+    let calls = 0;
+    const failing = async () => (calls++, answer(502));
+    await guards.run('t', failing, { wait: false, signal, route: 'r' });
+    await guards.run('t', failing, { wait: false, signal, route: 'r' });
+    const refused = await guards.run('t', failing, { wait: false, signal }).catch((e: unknown) => e);
+    expect(calls).toBe(2);
+    expect(refused).toBeInstanceOf(RelayError);
+    const response = errorResponse(refused);
+    expect(response.status).toBe(503);
+    expect(response.headers['retry-after']).toBe('10');
+    expect(JSON.parse(String(response.body)).error.code).toBe('target_unavailable');
+    expect(lines).toEqual([['Circuit opened: calls to the target are refused until it recovers', { target: 't', route: 'r', failures: 2, calls: 2, coolDownMs: 10_000 }]]);
+  });
+
+  it('nacks a delivery past maxConcurrency at once but lets a sync request wait for the slot', async () => {
+    const config = validateConfig({ targets: { t: { url: 'https://t.example', maxConcurrency: 1 } } });
+    const guards = createTargetGuards(config.targets);
+    let finish!: () => void;
+    const first = guards.run('t', () => new Promise((r) => (finish = () => r(answer(200)))), { wait: true, signal });
+    const refused = await guards.run('t', async () => answer(200), { wait: false, signal }).catch((e: unknown) => e);
+    expect((refused as RelayError).code).toBe('target_unavailable');
+    const waiting = guards.run('t', async () => answer(201), { wait: true, signal });
+    finish();
+    expect((await first).status).toBe(200);
+    expect((await waiting).status).toBe(201);
+  });
+
+  it('reads `circuit: true` as the documented defaults', () => {
+    const config = validateConfig({ targets: { t: { url: 'https://t.example', circuit: true } } });
+    expect(config.targets.t!.circuit).toEqual({ failureRate: 0.5, minimumCalls: 20, windowMs: 30_000, coolDownMs: 30_000, probes: 3 });
+  });
+});
