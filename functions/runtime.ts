@@ -7,6 +7,9 @@ import { lazySource, resolveTokenSource, type ResolveOptions } from '../shared/i
 import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { createHttpFetch } from '../shared/forward/http-fetch.js';
 import { createTargetGuards } from '../shared/forward/target-guard.js';
+import { firestoreDedupeStore } from '../shared/dedupe/firestore-store.js';
+import type { DedupeStore } from '../shared/dedupe/store.js';
+import { usesDedupeStore } from '../shared/config/dedupe-schema.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
 import type { IdTokenSource } from '../shared/identity/token-source.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -34,6 +37,8 @@ export interface RuntimeOptions {
   identity?: ResolveOptions;
   /** Default: the real Pub/Sub publisher, loaded on first publish. */
   publisher?: Publisher;
+  /** Default, when a route or target has `dedupe:`: Firestore (`dedupeStore:`), loaded on first use. */
+  dedupeStore?: DedupeStore;
 }
 
 /** Builds everything a function instance needs; throws ConfigError for a bad config. */
@@ -55,8 +60,10 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const httpFetch = options.fetch ?? createHttpFetch();
   // One set of circuits and caps per instance, whichever function calls the target.
   const guards = createTargetGuards(loaded.config.targets, { logger });
-  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, guards });
-  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, guards });
+  const { dedupeStore: store } = loaded.config;
+  const dedupeStore = options.dedupeStore ?? (usesDedupeStore(loaded.config) ? firestoreDedupeStore({ projectId: loaded.config.projectId, database: store.database, collection: store.collection, env }) : undefined);
+  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, guards, dedupeStore });
+  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, guards, dedupeStore });
   return { loaded, logger, tokens, relay, publisher, deliverer };
 }
 

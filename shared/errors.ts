@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   request_not_sendable: { status: 502, retryable: false },
   /** The target is refused on this instance for now: its circuit is open or its `maxConcurrency` is reached; answered with `Retry-After`. */
   target_unavailable: { status: 503, retryable: true },
+  /** Another instance is delivering the same event (durable `dedupe`) and had not finished within this request's deadline; answered with `Retry-After`. */
+  delivery_in_progress: { status: 503, retryable: true },
   /** A dependency the relay needs (a secret, a publisher) is not available right now. */
   unavailable: { status: 503, retryable: true },
   /** The overall deadline passed before the target answered. */

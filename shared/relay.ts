@@ -13,6 +13,8 @@ import { errorResponse, json, routeNameOf, type RelayRequest, type RelayResponse
 import { silentLogger, traceFields, type LogFields, type Logger } from './log.js';
 import { createGate, type Gate } from './admit.js';
 import { createTargetGuards, type TargetGuards } from './forward/target-guard.js';
+import { dedupeKey, deliverOnce } from './dedupe/dedupe.js';
+import type { DedupeStore } from './dedupe/store.js';
 import { forwardHeadersOf } from './verify/registry.js';
 import { ReplayStore } from './verify/replay.js';
 
@@ -33,7 +35,12 @@ export interface RelayDeps extends ForwardDeps {
   publisher?: Publisher;
   /** Per-target circuits and caps, shared with the deliverer; default built from the config. */
   guards?: TargetGuards;
+  /** Where routes with `dedupe:` reserve delivery ids; required only if such a route exists. */
+  dedupeStore?: DedupeStore;
 }
+
+/** Past the route's deadline, how long a reservation outlives a crashed instance. */
+const LEASE_MARGIN_MS = 10_000;
 
 interface CompiledRoute {
   name: string;
@@ -59,6 +66,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
   const guards = deps.guards ?? createTargetGuards(config.targets, { logger, now });
   const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', env: deps.env };
   for (const [name, route] of Object.entries(config.routes)) {
+    if (route.dedupe && !deps.dedupeStore) throw new Error(`routes.${name}.dedupe needs a de-duplication store, and none was given`);
     routes.set(name, {
       name,
       config: route,
@@ -80,10 +88,27 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const headers = outboundHeaders(request.headers, route.allowHeaders, idempotencyKey, request);
     delete headers[CONSUMER_HEADER];
     if (verified.consumer) headers[CONSUMER_HEADER] = verified.consumer;
+    // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
+    const once = <T extends RelayResponse>(call: () => Promise<T>, signal: AbortSignal, duplicate: () => RelayResponse) => {
+      const dedupe = route.config.dedupe;
+      if (!dedupe || !verified.deliveryId) return call();
+      return deliverOnce(
+        { store: deps.dedupeStore!, key: dedupeKey('route', route.name, verified.deliveryId), config: dedupe, leaseMs: route.config.deadlineMs + LEASE_MARGIN_MS, delivered: (r) => r.status >= 200 && r.status < 300, log, waitSignal: signal },
+        call,
+      ).then((result) => {
+        if (result.kind === 'called') return result.value;
+        if (result.kind === 'duplicate') {
+          log.info('Duplicate delivery answered without forwarding (durable de-duplication)', { deliveryId: verified.deliveryId });
+          return duplicate();
+        }
+        throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', { retryAfterSeconds: 1, details: { deliveryId: verified.deliveryId } });
+      });
+    };
     if (route.config.mode === 'async') {
       let accepted = false;
       try {
-        const response = await acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
+        const accept = () => acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
+        const response = await once(accept, AbortSignal.timeout(route.config.deadlineMs), () => json(202, { accepted: true, duplicate: true, idempotencyKey }));
         accepted = response.status >= 200 && response.status < 300;
         return response;
       } finally {
@@ -95,27 +120,32 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const started = performance.now();
     let delivered = false;
     try {
-      const results = await Promise.allSettled(
-        route.forward.map((f) =>
-          guards.run(
-            f.target.name,
-            () =>
-              forward(
-                { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
-                { ...deps, logger: log.child({ target: f.target.name }) },
-                deadline.signal,
-              ),
-            { wait: true, signal: deadline.signal, route: route.name },
-          ),
-        ),
-      );
-      const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+      const response = await once(() => forwardAll(route, request, headers, idempotencyKey, deadline.signal, log, outcome, started), deadline.signal, () => json(200, { duplicate: true, deliveryId: verified.deliveryId }));
       delivered = response.status >= 200 && response.status < 300;
       return response;
     } finally {
       admission.settle(delivered);
       deadline.clear();
     }
+  }
+
+  /** Every target of the route under its guard, within `signal`; the answer for the sender. */
+  async function forwardAll(route: CompiledRoute, request: RelayRequest, headers: Record<string, string>, idempotencyKey: string, signal: AbortSignal, log: Logger, outcome: LogFields, started: number): Promise<RelayResponse> {
+    const results = await Promise.allSettled(
+      route.forward.map((f) =>
+        guards.run(
+          f.target.name,
+          () =>
+            forward(
+              { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
+              { ...deps, logger: log.child({ target: f.target.name }) },
+              signal,
+            ),
+          { wait: true, signal, route: route.name },
+        ),
+      ),
+    );
+    return answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
   }
 
   function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, outcome: LogFields, fields: { idempotencyKey: string; latencyMs: number }): RelayResponse {

@@ -33,6 +33,8 @@ export const dedupeStoreSchema = z
       .string()
       .regex(/^[a-z][a-z0-9-]{3,61}[a-z0-9]$/, 'expected a Firestore database id (4-63 lower-case letters, digits or "-", starting with a letter)')
       .default('run-relay-dedupe'),
+    /** Firestore location for `run-relay deploy`; default the deploy region. */
+    location: z.string().regex(/^[a-z0-9-]+$/, 'expected a Firestore location such as europe-west1 or eur3').optional(),
     collection: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'expected a collection id of letters, digits, "_" or "-"').default('deliveries'),
   })
   .strict();
@@ -41,3 +43,8 @@ export const DEDUPE_STORE_DEFAULTS = dedupeStoreSchema.parse({});
 
 export type DedupeConfig = z.output<typeof dedupeSchema>;
 export type DedupeStoreConfig = z.output<typeof dedupeStoreSchema>;
+
+/** True when a route or a target opts in to the Firestore store. */
+export function usesDedupeStore(config: { routes: Record<string, { dedupe?: DedupeConfig }>; targets: Record<string, { dedupe?: DedupeConfig }> }): boolean {
+  return [...Object.values(config.routes), ...Object.values(config.targets)].some((x) => x.dedupe?.store === 'firestore');
+}

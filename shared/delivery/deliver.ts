@@ -15,6 +15,8 @@ import { deadlineSignal, forward, resolveTarget, type ForwardDeps, type Resolved
 import { IDEMPOTENCY_KEY_HEADER, NEVER_FORWARDED } from '../forward/headers.js';
 import { topicSubscriptionName } from '../deploy/names.js';
 import { createTargetGuards, type TargetGuards } from '../forward/target-guard.js';
+import { dedupeKey, deliverOnce } from '../dedupe/dedupe.js';
+import type { DedupeStore } from '../dedupe/store.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
 import { deadLetterAttributes, type DeadLetterReason } from './dead-letter.js';
@@ -29,11 +31,18 @@ export interface DelivererDeps extends ForwardDeps {
   logger?: Logger;
   /** Per-target circuits and caps, shared with the webhook relay; default built from the config. */
   guards?: TargetGuards;
+  /** Where targets (or webhook routes) with `dedupe:` remember delivered keys; required only if such a target or route exists. */
+  dedupeStore?: DedupeStore;
 }
+
+/** Past the delivery deadline, how long a reservation outlives a crashed instance. */
+const LEASE_MARGIN_MS = 10_000;
 
 export type Outcome =
   | { kind: 'delivered'; target: string; status: number; attempts: number; idempotencyKey: string }
   | { kind: 'fanned_out'; deliveries: number }
+  /** Already delivered within the dedupe window (durable de-duplication): acked without calling the target. */
+  | { kind: 'duplicate'; target: string; idempotencyKey: string }
   | { kind: 'dead_lettered'; reason: string; target?: string };
 
 export interface Deliverer {
@@ -61,6 +70,20 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   const logger = deps.logger ?? silentLogger;
   const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
   const guards = deps.guards ?? createTargetGuards(config.targets, { logger, now: deps.now });
+  for (const [name, t] of Object.entries(config.targets)) {
+    if (t.dedupe && !deps.dedupeStore) throw new Error(`targets.${name}.dedupe needs a de-duplication store, and none was given`);
+  }
+  for (const [name, r] of Object.entries(config.routes)) {
+    if (r.dedupe && r.mode === 'async' && !deps.dedupeStore) throw new Error(`routes.${name}.dedupe needs a de-duplication store, and none was given`);
+  }
+
+  /** The target's own `dedupe`, else that of the async webhook route the envelope came from. */
+  function dedupeOf(d: Single) {
+    if (d.target.config.dedupe) return d.target.config.dedupe;
+    const origin = d.envelope.origin;
+    if (origin?.kind === 'webhook' && origin.name !== undefined && Object.hasOwn(config.routes, origin.name)) return config.routes[origin.name]!.dedupe;
+    return undefined;
+  }
   const topicBySubscription = new Map<string, string>();
   for (const [topic, t] of Object.entries(config.topics)) {
     for (const s of t.subscriptions) topicBySubscription.set(s, topic);
@@ -152,7 +175,25 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     return { kind: 'dead_lettered', reason: why.reason, target: why.target };
   }
 
+  /** Delivers `d` once per key when its target or route asks for durable de-duplication; else as is. */
   async function deliver(message: PubSubMessage, d: Single, log: Logger): Promise<Outcome> {
+    const dedupe = dedupeOf(d);
+    if (!dedupe) return deliverNow(message, d, log);
+    const once = await deliverOnce(
+      { store: deps.dedupeStore!, key: dedupeKey('target', d.target.name, d.idempotencyKey), config: dedupe, leaseMs: settings.deliveryDeadlineMs + LEASE_MARGIN_MS, delivered: (o) => o.kind === 'delivered', log },
+      () => deliverNow(message, d, log),
+    );
+    if (once.kind === 'called') return once.value;
+    if (once.kind === 'duplicate') {
+      log.info('Already delivered; acked without calling the target (durable de-duplication)', { idempotencyKey: d.idempotencyKey });
+      return { kind: 'duplicate', target: d.target.name, idempotencyKey: d.idempotencyKey };
+    }
+    // Another delivery of the same key is under way: a nack, so Pub/Sub brings this one back once that one settled.
+    log.info('Same delivery in flight elsewhere; Pub/Sub will redeliver', { idempotencyKey: d.idempotencyKey });
+    throw new RelayError('delivery_in_progress', `A delivery of ${d.idempotencyKey} to ${d.target.name} is in flight`);
+  }
+
+  async function deliverNow(message: PubSubMessage, d: Single, log: Logger): Promise<Outcome> {
     const deadline = deadlineSignal(settings.deliveryDeadlineMs);
     let status: number;
     let attempts: number;

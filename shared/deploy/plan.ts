@@ -14,6 +14,7 @@ import { pushSteps, topicSteps } from './pubsub-steps.js';
 import { apisStep, schedulerJobStep, serviceAccountStep, webhookAccessStep } from './resource-steps.js';
 import type { ManualStep, Plan, PlanContext, Step } from './step.js';
 import { checkDeployable } from './validate.js';
+import { dedupeSteps, usesDedupeStore } from './dedupe-steps.js';
 
 export interface PlanOptions {
   project: string;
@@ -63,6 +64,8 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
   if (secretPart.flags.length > 0) apis.push('secretmanager');
   if (pubsub) apis.push('pubsub');
   if (Object.keys(config.schedules).length > 0) apis.push('cloudscheduler');
+  const dedupe = usesDedupeStore(config);
+  if (dedupe) apis.push('firestore');
   steps.push(apisStep(project, apis.map((a) => `${a}.googleapis.com`)));
 
   steps.push(
@@ -83,6 +86,7 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
   if (pubsub) {
     steps.push(...topicSteps(config, ctx));
   }
+  if (dedupe) steps.push(...dedupeSteps(config, ctx));
 
   const maxRouteDeadline = Math.max(30_000, ...Object.values(config.routes).map((r) => r.deadlineMs));
   const environment = (fn: FunctionSpec['settings']) => ({
@@ -126,6 +130,8 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
     notes.push(`Pub/Sub: ack deadline ${ackDeadline} s, redelivery after ${config.deploy.minRetryDelaySeconds}-${config.deploy.maxRetryDelaySeconds} s, dead-lettered after ${config.deploy.maxDeliveryAttempts} attempts`);
   }
 
+  notes.push(...concurrencyNotes(config, pubsub));
+
   for (const name of Object.keys(config.schedules)) {
     const schedule = config.schedules[name]!;
     const message = envelopeMessage(schedulerJobEnvelope(config, name));
@@ -146,6 +152,23 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
   }
 
   return { project, projectNumber, region, steps, manual, notes };
+}
+
+/** `maxConcurrency` is per instance: the bound across the deployment is the cap times each function's maxInstances. */
+function concurrencyNotes(config: RelayConfig, pubsub: boolean): string[] {
+  const notes: string[] = [];
+  for (const [name, target] of Object.entries(config.targets)) {
+    const cap = target.maxConcurrency;
+    if (cap === undefined) continue;
+    const parts = [`webhook ${cap} × ${config.deploy.webhook.maxInstances} instances`];
+    let bound = cap * config.deploy.webhook.maxInstances;
+    if (pubsub) {
+      parts.push(`pubsub ${cap} × ${config.deploy.pubsub.maxInstances} instances`);
+      bound += cap * config.deploy.pubsub.maxInstances;
+    }
+    notes.push(`Target ${name}: maxConcurrency ${cap} per instance; at most ${bound} calls in flight in all (${parts.join(' + ')})`);
+  }
+  return notes;
 }
 
 function memoryMiB(memory: string): number {

@@ -16,6 +16,7 @@ function grants(plan: Plan) {
           resource: c[at + 1]!,
           member: c.find((w) => w.startsWith('--member='))!.slice('--member='.length),
           role: c.find((w) => w.startsWith('--role='))!.slice('--role='.length),
+          condition: c.find((w) => w.startsWith('--condition='))?.slice('--condition='.length),
         };
       }),
   );
@@ -30,11 +31,23 @@ describe('the plan for the full example config', () => {
     await expect(printed(plan)).toMatchFileSnapshot('__snapshots__/full.plan.txt');
   });
 
-  it('grants no role on the project itself, to anyone', () => {
+  it('grants no unconditioned role on the project, to anyone: the one project binding is limited to the relay\'s Firestore database', () => {
     for (const command of allCommands(plan)) {
+      if (command[0] === 'projects' && command[1] === 'get-iam-policy') continue;
+      if (command[0] === 'projects' && /-iam-policy-binding$/.test(command[1]!)) {
+        expect(command, renderCommand(command)).toContain('--condition=expression=resource.name=="projects/shop-prod/databases/run-relay-dedupe",title=run-relay run-relay-dedupe');
+        continue;
+      }
       expect(command.slice(0, 2).join(' '), renderCommand(command)).not.toMatch(/^(projects|organizations|resource-manager)/);
     }
+    expect(grants(plan).filter((g) => g.group === 'projects')).toEqual([
+      { group: 'projects', resource: 'shop-prod', member: RUNTIME, role: 'roles/datastore.user', condition: 'expression=resource.name=="projects/shop-prod/databases/run-relay-dedupe",title=run-relay run-relay-dedupe' },
+    ]);
     expect(grants(plan).length).toBeGreaterThan(10);
+  });
+
+  it('prints the deployment-wide bound of a per-instance maxConcurrency', () => {
+    expect(plan.notes).toContain('Target orders: maxConcurrency 20 per instance; at most 600 calls in flight in all (webhook 20 × 20 instances + pubsub 20 × 10 instances)');
   });
 
   it('gives the runtime account the invoker role only on the target services, and nothing else beyond secrets, its topics and the impersonated account', () => {
@@ -45,6 +58,7 @@ describe('the plan for the full example config', () => {
     ]);
     expect(runtime.filter((g) => g.role !== 'roles/run.invoker').map((g) => `${g.group} ${g.resource} ${g.role}`).sort()).toEqual([
       'iam service-accounts ledger-caller@finance-prod.iam.gserviceaccount.com roles/iam.serviceAccountOpenIdTokenCreator',
+      'projects shop-prod roles/datastore.user',
       'pubsub topics relay-dead-letters roles/pubsub.publisher',
       'pubsub topics relay-deliveries roles/pubsub.publisher',
       'secrets LEGACY_BEARER roles/secretmanager.secretAccessor',

@@ -1,0 +1,91 @@
+/**
+ * Delivers at most once per key across instances, within a window, on a
+ * {@link DedupeStore}: reserve the key (create-if-absent) before the call,
+ * mark it delivered when the call delivered, release it when it did not (so
+ * the sender's retry or Pub/Sub's redelivery goes through).
+ *
+ * When the store cannot be reached the route's or target's `onStoreError`
+ * decides: `deliver` (default) calls anyway and logs (a duplicate is better
+ * than a loss); `refuse` answers a retryable `unavailable` (503 / nack), so
+ * the event waits for the store rather than being lost.
+ */
+import type { DedupeConfig } from '../config/dedupe-schema.js';
+import { RelayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { DedupeStore } from './store.js';
+
+export type Once<T> =
+  | { kind: 'called'; value: T }
+  /** Delivered before, within the window: not called. */
+  | { kind: 'duplicate' }
+  /** Another delivery of the key is in flight (and did not settle while this one could wait): not called. */
+  | { kind: 'in-flight' };
+
+export interface OnceOptions<T> {
+  store: DedupeStore;
+  key: string;
+  config: DedupeConfig;
+  /** Longest the reservation holds if this instance dies mid-call: the call's deadline plus a margin. */
+  leaseMs: number;
+  /** Whether the call's outcome counts as delivered (2xx, stored). */
+  delivered(value: T): boolean;
+  log: Logger;
+  /** When given, an in-flight duplicate polls until the other settles or this aborts; else it gives up at once. */
+  waitSignal?: AbortSignal;
+  /** Between polls, ms; default 250. */
+  pollMs?: number;
+}
+
+/** The store key of a route's delivery id or a target's per-delivery key: unambiguous whatever the names hold. */
+export function dedupeKey(kind: 'route' | 'target', name: string, id: string): string {
+  return JSON.stringify([kind, name, id]);
+}
+
+/** Runs `call` unless `key` was delivered or is in flight elsewhere; see the module comment. A rejected call releases the key. */
+export async function deliverOnce<T>(options: OnceOptions<T>, call: () => Promise<T>): Promise<Once<T>> {
+  const { store, key, config, log } = options;
+  const reserveOptions = { leaseMs: options.leaseMs, windowMs: config.windowMs };
+  for (;;) {
+    let reservation;
+    try {
+      reservation = await store.reserve(key, reserveOptions);
+    } catch (error) {
+      if (config.onStoreError === 'refuse') {
+        log.error('De-duplication store unavailable; refusing until it is back (onStoreError: refuse)', { error, dedupeKey: key });
+        throw new RelayError('unavailable', 'The de-duplication store is unavailable; retry later', { cause: error, retryAfterSeconds: 5 });
+      }
+      log.error('De-duplication store unavailable; delivering without de-duplication (onStoreError: deliver)', { error, dedupeKey: key });
+      return { kind: 'called', value: await call() };
+    }
+    if (reservation.state === 'delivered') return { kind: 'duplicate' };
+    if (reservation.state === 'in-flight') {
+      const signal = options.waitSignal;
+      if (!signal || signal.aborted) return { kind: 'in-flight' };
+      await sleep(options.pollMs ?? 250, signal);
+      continue;
+    }
+    let delivered = false;
+    try {
+      const value = await call();
+      delivered = options.delivered(value);
+      return { kind: 'called', value };
+    } finally {
+      await reservation.settle(delivered).catch((error: unknown) => {
+        // Not fatal: a key not marked may let one duplicate through; a key not released lapses after its lease.
+        log.warn(delivered ? 'Could not mark the key delivered; a later duplicate may get through' : 'Could not release the key; a retry waits for its lease to lapse', { error, dedupeKey: key, leaseMs: options.leaseMs });
+      });
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { dedupeSchema } from '../../shared/config/dedupe-schema.js';
+import { dedupeKey, deliverOnce, type OnceOptions } from '../../shared/dedupe/dedupe.js';
+import { MemoryDedupeStore } from '../../shared/dedupe/memory-store.js';
+import { RelayError } from '../../shared/errors.js';
+import { silentLogger } from '../../shared/log.js';
+
+function setup(config: Record<string, unknown> = {}) {
+  const clock = { now: 1_000_000 };
+  const store = new MemoryDedupeStore(() => clock.now);
+  const options = (extra: Partial<OnceOptions<number>> = {}): OnceOptions<number> => ({
+    store,
+    key: dedupeKey('route', 'github', 'd-1'),
+    config: dedupeSchema.parse({ store: 'firestore', window: '1h', ...config }),
+    leaseMs: 30_000,
+    delivered: (status) => status < 300,
+    log: silentLogger,
+    ...extra,
+  });
+  return { clock, store, options };
+}
+
+describe('deliver once', () => {
+  it('calls once, then answers duplicate for the window, then calls again once it has passed', async () => {
+    const { clock, options } = setup();
+    let calls = 0;
+    const call = async () => (calls++, 200);
+    expect(await deliverOnce(options(), call)).toEqual({ kind: 'called', value: 200 });
+    clock.now += 3_599_000;
+    expect(await deliverOnce(options(), call)).toEqual({ kind: 'duplicate' });
+    clock.now += 1_000;
+    expect(await deliverOnce(options(), call)).toEqual({ kind: 'called', value: 200 });
+    expect(calls).toBe(2);
+  });
+
+  it('releases the key when the call did not deliver, so the retry goes through', async () => {
+    const { options } = setup();
+    expect(await deliverOnce(options(), async () => 503)).toEqual({ kind: 'called', value: 503 });
+    await expect(deliverOnce(options(), async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await deliverOnce(options(), async () => 200)).toEqual({ kind: 'called', value: 200 });
+  });
+
+  it('gives up at once on a key in flight elsewhere when it may not wait', async () => {
+    const { options, store } = setup();
+    await store.reserve(options().key, { leaseMs: 30_000, windowMs: 3_600_000 });
+    expect(await deliverOnce(options(), async () => 200)).toEqual({ kind: 'in-flight' });
+  });
+
+  it('waits for an in-flight delivery and answers duplicate once it delivered', async () => {
+    const { options, store } = setup();
+    const other = await store.reserve(options().key, { leaseMs: 30_000, windowMs: 3_600_000 });
+    if (other.state !== 'reserved') throw new Error('unreachable');
+    setTimeout(() => void other.settle(true), 30);
+    expect(await deliverOnce(options({ waitSignal: AbortSignal.timeout(2_000), pollMs: 10 }), async () => 200)).toEqual({ kind: 'duplicate' });
+  });
+
+  it('takes over a reservation whose lease lapsed (its instance died)', async () => {
+    const { options, store, clock } = setup();
+    await store.reserve(options().key, { leaseMs: 30_000, windowMs: 3_600_000 });
+    clock.now += 30_000;
+    expect(await deliverOnce(options(), async () => 200)).toEqual({ kind: 'called', value: 200 });
+  });
+
+  it('delivers without de-duplication when the store is down, by default', async () => {
+    const { options, store } = setup();
+    store.failing = new Error('UNAVAILABLE');
+    expect(await deliverOnce(options(), async () => 200)).toEqual({ kind: 'called', value: 200 });
+  });
+
+  it('refuses with a retryable 503 when the store is down and onStoreError is refuse', async () => {
+    const { options, store } = setup({ onStoreError: 'refuse' });
+    store.failing = new Error('UNAVAILABLE');
+    let calls = 0;
+    const error = await deliverOnce(options(), async () => (calls++, 200)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayError);
+    expect([(error as RelayError).code, (error as RelayError).status, (error as RelayError).retryable, calls]).toEqual(['unavailable', 503, true, 0]);
+  });
+
+  it.each([
+    ['30s', 'expected a window between 1m and 30d'],
+    ['24 hours', 'expected a duration'],
+  ])('refuses window %j', (window, message) => {
+    const result = dedupeSchema.safeParse({ store: 'firestore', window });
+    expect(result.success).toBe(false);
+    expect(result.error!.issues[0]!.message).toContain(message);
+  });
+
+  it('reads `window: 24h` as 86 400 000 ms and defaults to delivering when the store is down', () => {
+    expect(dedupeSchema.parse({ store: 'firestore', window: '24h' })).toEqual({ store: 'firestore', windowMs: 86_400_000, onStoreError: 'deliver' });
+  });
+});
