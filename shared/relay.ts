@@ -89,7 +89,8 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     delete headers[CONSUMER_HEADER];
     if (verified.consumer) headers[CONSUMER_HEADER] = verified.consumer;
     // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
-    const once = <T extends RelayResponse>(call: () => Promise<T>, signal: AbortSignal, duplicate: () => RelayResponse) => {
+    // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
+    const once = <T extends RelayResponse>(call: () => Promise<T>, signal: AbortSignal) => {
       const dedupe = route.config.dedupe;
       if (!dedupe || !verified.deliveryId) return call();
       return deliverOnce(
@@ -99,7 +100,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
         if (result.kind === 'called') return result.value;
         if (result.kind === 'duplicate') {
           log.info('Duplicate delivery answered without forwarding (durable de-duplication)', { deliveryId: verified.deliveryId });
-          return duplicate();
+          return json(200, { duplicate: true, deliveryId: verified.deliveryId });
         }
         throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', { retryAfterSeconds: 1, details: { deliveryId: verified.deliveryId } });
       });
@@ -108,7 +109,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       let accepted = false;
       try {
         const accept = () => acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
-        const response = await once(accept, AbortSignal.timeout(route.config.deadlineMs), () => json(202, { accepted: true, duplicate: true, idempotencyKey }));
+        const response = await once(accept, AbortSignal.timeout(route.config.deadlineMs));
         accepted = response.status >= 200 && response.status < 300;
         return response;
       } finally {
@@ -120,7 +121,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const started = performance.now();
     let delivered = false;
     try {
-      const response = await once(() => forwardAll(route, request, headers, idempotencyKey, deadline.signal, log, outcome, started), deadline.signal, () => json(200, { duplicate: true, deliveryId: verified.deliveryId }));
+      const response = await once(() => forwardAll(route, request, headers, idempotencyKey, deadline.signal, log, outcome, started), deadline.signal);
       delivered = response.status >= 200 && response.status < 300;
       return response;
     } finally {

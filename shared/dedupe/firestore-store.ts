@@ -22,7 +22,7 @@ export interface FirestoreStoreOptions {
   env?: NodeJS.ProcessEnv;
   /** ms since the epoch; default Date.now. */
   now?: () => number;
-  /** Bound on one store call, ms; past it the call rejects (an outage), default 5 000. */
+  /** Bound on one store call once the client is loaded, ms; past it the call rejects (an outage), default 5 000. */
   timeoutMs?: number;
 }
 
@@ -116,6 +116,7 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
 
   return {
     async reserve(key, o) {
+      await open(); // loading the library is not an outage: the bound starts after it
       const found = await withTimeout(reserve(key, o), timeoutMs, 'a reservation');
       if (found.state !== 'reserved') return found;
       return { state: 'reserved', settle: (delivered) => withTimeout(found.settle(delivered), timeoutMs, delivered ? 'marking a key delivered' : 'a release') };

@@ -50,7 +50,7 @@ describe('circuit breaker on a real target', () => {
     const refused = await post(stack);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
-    expect((await refused.json()).error.code).toBe('target_unavailable');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('target_unavailable');
     for (let i = 0; i < 20; i++) await post(stack);
     expect(target.state.calls).toBe(4);
 

@@ -18,7 +18,8 @@ export interface PubSubEmulator {
 }
 
 
-async function answers(host: string): Promise<boolean> {
+/** True when an emulator answers `GET /` on `host`. */
+export async function answers(host: string): Promise<boolean> {
   try {
     const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(1000) });
     return res.ok;
@@ -27,7 +28,8 @@ async function answers(host: string): Promise<boolean> {
   }
 }
 
-function stop(child: ChildProcess): Promise<void> {
+/** Stops a detached emulator's whole process group (gcloud starts Java underneath). */
+export function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.pid === undefined) return resolve();
     const timer = setTimeout(() => {
