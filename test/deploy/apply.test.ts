@@ -25,7 +25,7 @@ const PUBLIC = 'public shop-relay-webhook';
  * A first apply of the full example: created are the 12 things that did not exist; the APIs step and the 14 grants
  * read an existing list or policy and add to it, so they count as updated; the public grant is already in place.
  */
-const FIRST_APPLY = { created: 12, updated: 15, unchanged: 1 };
+const FIRST_APPLY = { created: 13, updated: 17, unchanged: 1 };
 
 /** An empty shop-prod (no API enabled unless `apis`) and what the example relies on but does not create: secrets, target services, the impersonated account. */
 function emptyCloud(options: { secrets?: [string, string][]; apis?: string[] } = {}): FakeCloud {
@@ -64,22 +64,26 @@ const byId = (plan: Plan, id: string): Step => {
 const grants = (cloud: FakeCloud) => cloud.bindings().map((b) => `${b.resource} ${b.role} ${b.member}`).sort();
 
 describe('run-relay deploy against a fake Google Cloud', () => {
-  it('creates every step of the full example on an empty project, in plan order, granting the runtime account nothing project-wide', async () => {
+  it('creates every step of the full example on an empty project, in plan order, granting the runtime account nothing unconditioned project-wide', async () => {
     const plan = examplePlan();
     const cloud = emptyCloud();
     const r = recorder();
     const summary = await applyPlan(plan, { gcloud: cloud.gcloud, out: r.out, sleep: r.sleep });
 
     expect(summary).toEqual(FIRST_APPLY);
-    expect(plan.steps.length).toBe(28);
+    expect(plan.steps.length).toBe(31);
     // Each step read, then created, strictly in the plan's order; no retry, no extra command.
     expect(cloud.calls).toEqual(plan.steps.flatMap((s) => (s.id === PUBLIC ? [s.read] : [s.read, ...s.create])));
     expect(r.sleeps).toEqual([]);
-    expect(r.text()).toContain('Done: 12 created, 15 updated, 1 unchanged.');
+    expect(r.text()).toContain('Done: 13 created, 17 updated, 1 unchanged.');
     expect(r.text()).toContain('Let the runtime account invoke target "legacy"');
 
-    // Least privilege: the project policy is untouched, invoker only on the targets and the relay's own functions.
-    expect(cloud.get('project:shop-prod').policy).toEqual([{ role: 'roles/owner', members: ['user:owner@example.com'] }]);
+    // Least privilege: on the project only Firestore access conditioned on the relay's database; invoker only on the targets and the relay's own functions.
+    expect(cloud.get('project:shop-prod').policy).toEqual([
+      { role: 'roles/owner', members: ['user:owner@example.com'] },
+      { role: 'roles/datastore.user', members: [RUNTIME], condition: { expression: 'resource.name=="projects/shop-prod/databases/run-relay-dedupe"', title: 'run-relay run-relay-dedupe' } },
+    ]);
+    expect(cloud.get('firestore:shop-prod/run-relay-dedupe').json).toMatchObject({ type: 'FIRESTORE_NATIVE', locationId: 'europe-west1', ttls: { deliveries: 'expireAt' } });
     expect(grants(cloud).filter((g) => g.includes(' roles/run.invoker '))).toEqual([
       `run:987654321098/us-east1/ledger roles/run.invoker ${LEDGER_CALLER}`,
       `run:finance-prod/europe-west1/billing-api roles/run.invoker ${RUNTIME}`,
@@ -89,6 +93,7 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     ]);
     expect(grants(cloud).filter((g) => g.endsWith(` ${RUNTIME}`))).toEqual([
       `account:ledger-caller@finance-prod.iam.gserviceaccount.com roles/iam.serviceAccountOpenIdTokenCreator ${RUNTIME}`,
+      `project:shop-prod roles/datastore.user ${RUNTIME}`,
       `run:finance-prod/europe-west1/billing-api roles/run.invoker ${RUNTIME}`,
       `run:shop-prod/europe-west1/orders roles/run.invoker ${RUNTIME}`,
       `secret:shop-prod/LEGACY_BEARER roles/secretmanager.secretAccessor ${RUNTIME}`,
@@ -115,10 +120,10 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     const r = recorder();
     const summary = await applyPlan(plan, { gcloud: cloud.gcloud, out: r.out });
 
-    expect(summary).toEqual({ created: 0, updated: 0, unchanged: 28 });
+    expect(summary).toEqual({ created: 0, updated: 0, unchanged: 31 });
     expect(cloud.calls).toEqual(plan.steps.map((s) => s.read));
     expect(cloud.mutations()).toEqual([]);
-    expect(r.text()).toContain('Nothing to change: all 28 steps were already in place.');
+    expect(r.text()).toContain('Nothing to change: all 31 steps were already in place.');
   });
 
   it('lists exactly the drifted steps on check, fixes only those on apply, and checks clean afterwards', async () => {
@@ -141,11 +146,11 @@ describe('run-relay deploy against a fake Google Cloud', () => {
       ['subscription shop-relay-deliveries', ['ack deadline is 10, want 90']],
       ['job shop-relay-hourly-sync', ['schedule is 0 */2 * * *, want 0 * * * *']],
     ]);
-    expect(r.text()).toContain('5 of 28 steps differ from the plan');
+    expect(r.text()).toContain('5 of 31 steps differ from the plan');
     expect(cloud.mutations()).toEqual([]);
 
     const summary = await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} });
-    expect(summary).toEqual({ created: 0, updated: 5, unchanged: 23 });
+    expect(summary).toEqual({ created: 0, updated: 5, unchanged: 26 });
     expect(cloud.mutations()).toEqual(check.differences.flatMap((d) => d.step.update ?? d.step.create));
     expect(cloud.mutations().map((c) => c.slice(0, 3).join(' '))).toEqual([
       'iam service-accounts enable',
@@ -157,7 +162,7 @@ describe('run-relay deploy against a fake Google Cloud', () => {
 
     const after = recorder();
     expect((await checkPlan(plan, { gcloud: cloud.gcloud, out: after.out })).differences).toEqual([]);
-    expect(after.text()).toContain('No drift: all 28 steps match the plan.');
+    expect(after.text()).toContain('No drift: all 31 steps match the plan.');
   });
 
   it('stops at a failing step without running later ones, shows the command and gcloud\'s message, and a re-run skips what is in place', async () => {
@@ -178,14 +183,14 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     expect(cloud.calls.filter((c) => later.includes(JSON.stringify(c)))).toEqual([]);
     expect(r.text()).toContain(`command: ${renderCommand(failing)}`);
     expect(r.text()).toContain(message);
-    expect(r.text()).toContain(`Stopped at step ${index + 1} of 28; steps 1-${index} are in place.`);
+    expect(r.text()).toContain(`Stopped at step ${index + 1} of 31; steps 1-${index} are in place.`);
     expect(cloud.keys('topic')).toEqual([]);
 
     cloud.clearFailures();
     cloud.calls.length = 0;
     const again = await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} });
     expect(again.unchanged).toBe(index + 1);
-    expect(again.created + again.updated).toBe(28 - index - 1);
+    expect(again.created + again.updated).toBe(plan.steps.length - index - 1);
     expect(cloud.mutations()).toEqual(plan.steps.slice(index).filter((s) => s.id !== PUBLIC).flatMap((s) => s.create));
   });
 
@@ -209,7 +214,7 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     const cloud = emptyCloud();
     cloud.seedTopic('shop-prod', 'inventory-changes', { team: 'inventory' });
     const first = await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} });
-    expect(first).toEqual({ ...FIRST_APPLY, created: 11, unchanged: 2 });
+    expect(first).toEqual({ ...FIRST_APPLY, created: 12, unchanged: 2 });
     cloud.calls.length = 0;
 
     const r = recorder();
@@ -245,7 +250,7 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     const cloud = emptyCloud();
     const summary = await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} });
 
-    expect(summary).toEqual({ created: 12, updated: 16, unchanged: 0 });
+    expect(summary).toEqual({ created: 13, updated: 18, unchanged: 0 });
     expect(cloud.calls).toContainEqual(['run', 'services', 'update', 'shop-relay-webhook', '--region=europe-west1', '--project=shop-prod', '--no-invoker-iam-check', '--quiet']);
     const deploy = cloud.calls.find((c) => c[1] === 'deploy' && c[2] === 'shop-relay-webhook')!;
     expect(deploy).toContain('--no-allow-unauthenticated');
@@ -254,7 +259,7 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     expect(cloud.get('run:shop-prod/europe-west1/shop-relay-webhook').json.metadata.annotations).toEqual({ 'run.googleapis.com/invoker-iam-disabled': 'true' });
 
     cloud.calls.length = 0;
-    expect(await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} })).toEqual({ created: 0, updated: 0, unchanged: 28 });
+    expect(await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} })).toEqual({ created: 0, updated: 0, unchanged: 31 });
     expect(cloud.mutations()).toEqual([]);
   });
 
@@ -317,11 +322,11 @@ describe('run-relay deploy command line', () => {
     const cloud = emptyCloud();
     const apply = await cli(cloud, [...base, '--apply']);
     expect(apply.code).toBe(0);
-    expect(apply.output).toContain('Done: 12 created, 15 updated, 1 unchanged.');
+    expect(apply.output).toContain('Done: 13 created, 17 updated, 1 unchanged.');
 
     const check = await cli(cloud, [...base, '--check']);
     expect(check.code).toBe(0);
-    expect(check.output).toContain('No drift: all 28 steps match the plan.');
+    expect(check.output).toContain('No drift: all 31 steps match the plan.');
 
     cloud.get('subscription:shop-prod/shop-relay-deliveries').json.ackDeadlineSeconds = 10;
     const drifted = await cli(cloud, [...base, '--check']);

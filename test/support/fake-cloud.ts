@@ -2,7 +2,7 @@
  * An in-memory Google Cloud for `run-relay deploy` tests. It interprets the
  * gcloud argv shapes the deploy plan produces, keeps state (APIs, accounts,
  * IAM policies, secrets, topics, subscriptions, functions and their Cloud Run
- * services, scheduler jobs) and answers with JSON shaped like real gcloud's.
+ * services, scheduler jobs, Firestore databases and TTL policies) and answers with JSON shaped like real gcloud's.
  * Anything else (an unknown command or flag) answers exit 2 "unrecognized",
  * so a test fails loudly instead of passing against a command it never ran.
  */
@@ -11,7 +11,7 @@ import type { Gcloud, GcloudResult } from '../../shared/deploy/gcloud.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = Record<string, any>;
-export interface Binding { role: string; members: string[] }
+export interface Binding { role: string; members: string[]; condition?: { expression: string; title: string } }
 /** What a resource describes as, and its IAM policy (empty for those that have none). */
 export interface Resource { json: Json; policy: Binding[] }
 type Flags = Record<string, string | true>;
@@ -22,7 +22,7 @@ class Answer {
 
 /** The APIs a command group needs enabled in a project the fake gates (see the constructor). */
 const NEEDS: Record<string, string[]> = {
-  iam: ['iam'], run: ['run'], secrets: ['secretmanager'], pubsub: ['pubsub'], scheduler: ['cloudscheduler'],
+  iam: ['iam'], run: ['run'], secrets: ['secretmanager'], pubsub: ['pubsub'], scheduler: ['cloudscheduler'], firestore: ['firestore'],
   functions: ['cloudfunctions', 'cloudbuild', 'artifactregistry', 'run'],
 };
 const IAM_GROUPS = ['projects', 'iam service-accounts', 'run services', 'secrets', 'pubsub topics', 'pubsub subscriptions'];
@@ -42,7 +42,11 @@ const FLAGS: Record<string, string> = {
   'scheduler jobs describe': 'location', 'scheduler jobs delete': 'location',
   'scheduler jobs create pubsub': 'location schedule time-zone topic message-body attributes description',
   'scheduler jobs update pubsub': 'location schedule time-zone topic message-body update-attributes description',
+  'firestore databases describe': 'database', 'firestore databases create': 'database location type',
+  'firestore fields ttls list': 'collection-group database', 'firestore fields ttls update': 'collection-group database enable-ttl async',
 };
+/** Commands that take no positional argument. */
+const NO_ARGS = new Set(['services list', 'firestore databases describe', 'firestore databases create', 'firestore fields ttls list']);
 for (const group of IAM_GROUPS) for (const verb of IAM_VERBS) FLAGS[`${group} ${verb}`] = group.startsWith('pubsub') ? 'member role' : 'member role condition region';
 
 const INVOKER = 'roles/run.invoker';
@@ -174,7 +178,7 @@ export class FakeCloud {
     };
     const arg = args[0] ?? '';
     // `services enable` takes one or more APIs, `services list` none, everything else exactly one resource.
-    if (command === 'services enable' ? args.length === 0 : args.length !== (command === 'services list' ? 0 : 1)) throw unknown('arguments');
+    if (command === 'services enable' ? args.length === 0 : args.length !== (NO_ARGS.has(command) ? 0 : 1)) throw unknown('arguments');
 
     if (IAM_VERBS.includes(verb)) {
       const [key, missing] = this.iamTarget(group, arg, f, project, flag);
@@ -183,8 +187,12 @@ export class FakeCloud {
       if (verb === 'get-iam-policy') return print({ ...(resource.policy.length ? { bindings: resource.policy } : {}), etag: 'BwYfake=', version: 1 });
       const member = flag('member');
       const role = flag('role');
-      if (!group.startsWith('pubsub') && f.condition !== 'None') throw new Answer(2, `ERROR: (${name}) Adding a binding without specifying a condition to a policy containing conditions is prohibited in non-interactive mode (fake cloud: pass --condition=None).`);
-      const binding = resource.policy.find((b) => b.role === role);
+      // A condition (`expression=...,title=...`) is accepted on project bindings, the only ones the plan conditions.
+      const conditioned = group === 'projects' && typeof f.condition === 'string' && f.condition !== 'None';
+      if (!group.startsWith('pubsub') && f.condition !== 'None' && !conditioned) throw new Answer(2, `ERROR: (${name}) Adding a binding without specifying a condition to a policy containing conditions is prohibited in non-interactive mode (fake cloud: pass --condition=None).`);
+      const condition = conditioned ? (map(f.condition) as { expression: string; title: string }) : undefined;
+      if (condition && (!condition.expression || !condition.title)) throw new Answer(2, `ERROR: (${name}) --condition needs expression and title`);
+      const binding = resource.policy.find((b) => b.role === role && b.condition?.expression === condition?.expression);
       if (verb === 'remove-iam-policy-binding') {
         if (!binding?.members.includes(member)) throw fail('Policy binding with the specified principal, role, and condition not found!');
         binding.members = binding.members.filter((m) => m !== member);
@@ -195,7 +203,7 @@ export class FakeCloud {
       if (member.startsWith('serviceAccount:') && email.endsWith('.iam.gserviceaccount.com') && !email.includes('@gcp-sa-') && !this.resources.has(`account:${email}`)) {
         throw fail(`INVALID_ARGUMENT: Service account ${email} does not exist.`);
       }
-      if (!binding) resource.policy.push({ role, members: [member] });
+      if (!binding) resource.policy.push({ role, members: [member], ...(condition ? { condition } : {}) });
       else if (!binding.members.includes(member)) binding.members.push(member);
       return print({ bindings: resource.policy });
     }
@@ -275,6 +283,28 @@ export class FakeCloud {
       return;
     }
     if (group === 'functions') return this.functions(verb, arg, f, project(), flag, need, fail, gated, print);
+    if (command.startsWith('firestore ')) {
+      const p = project();
+      gated(p);
+      const database = flag('database');
+      const key = `firestore:${p}/${database}`;
+      const missing = `NOT_FOUND: Project '${p}' or database '${database}' does not exist.`;
+      if (command === 'firestore databases describe') return print(need(key, missing).json);
+      if (command === 'firestore databases create') {
+        absent(key, `Database already exists: projects/${p}/databases/${database}`);
+        const json = { name: `projects/${p}/databases/${database}`, locationId: flag('location'), type: f.type === 'datastore-mode' ? 'DATASTORE_MODE' : 'FIRESTORE_NATIVE', ttls: {} as Json };
+        this.resources.set(key, { json, policy: [] });
+        return;
+      }
+      const db = need(key, missing).json;
+      const group = flag('collection-group');
+      if (command === 'firestore fields ttls list') {
+        return print(Object.entries(db.ttls as Json).filter(([g]) => g === group).map(([g, field]) => ({ name: `projects/${p}/databases/${database}/collectionGroups/${g}/fields/${field}`, ttlConfig: { state: 'ACTIVE' } })));
+      }
+      if (f['enable-ttl'] !== true) throw unknown('ttls update without --enable-ttl');
+      (db.ttls as Json)[group] = arg;
+      return;
+    }
     if (group.startsWith('scheduler jobs')) {
       const p = project();
       gated(p);
