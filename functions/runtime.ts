@@ -6,7 +6,7 @@ import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
 import { lazySource, resolveTokenSource, type ResolveOptions } from '../shared/identity/resolve.js';
 import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { createHttpFetch } from '../shared/forward/http-fetch.js';
-import { createTargetGuards } from '../shared/forward/target-guard.js';
+import { createTargetGuards, type TargetGuards } from '../shared/forward/target-guard.js';
 import { firestoreDedupeStore } from '../shared/dedupe/firestore-store.js';
 import type { DedupeStore } from '../shared/dedupe/store.js';
 import { usesDedupeStore } from '../shared/config/dedupe-schema.js';
@@ -24,6 +24,8 @@ export interface Runtime {
   relay: Relay;
   publisher: Publisher;
   deliverer: Deliverer;
+  /** This instance's per-target circuits and caps, shared by both functions. */
+  guards: TargetGuards;
 }
 
 export interface RuntimeOptions {
@@ -64,7 +66,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const dedupeStore = options.dedupeStore ?? (usesDedupeStore(loaded.config) ? firestoreDedupeStore({ projectId: loaded.config.projectId, database: store.database, collection: store.collection, env }) : undefined);
   const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, guards, dedupeStore });
   const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, guards, dedupeStore });
-  return { loaded, logger, tokens, relay, publisher, deliverer };
+  return { loaded, logger, tokens, relay, publisher, deliverer, guards };
 }
 
 /**

@@ -8,16 +8,13 @@
  *
  * Run alone: `npm run chaos` (or `npx tsx test/chaos/chaos.ts [N]`).
  */
-import { createHash } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
-import { sendJson } from '../emulators/http-util.js';
 import { startMetadataServer } from '../emulators/metadata-server.js';
 import { startOutageProxy } from '../emulators/outage-proxy.js';
-import type { Behaviour, ReceivedRequest } from '../emulators/private-target.js';
 import { startAsyncStack, type AsyncStack } from '../support/async-stack.js';
 import { startPubSubEmulator } from '../support/pubsub-emulator.js';
 import { readDeadLetter } from '../../shared/delivery/dead-letter.js';
 import { parseEnvelope } from '../../shared/envelope.js';
+import { chaotic } from './chaotic.js';
 
 export interface ChaosOptions {
   webhooks?: number;
@@ -49,28 +46,6 @@ export interface ChaosCounts {
   injectedFailures: number;
   targetCalls: number;
   seconds: number;
-}
-
-const refusesForGood = (key: string) => createHash('sha256').update(key).digest()[0]! < 3; // ~1.2%
-
-function chaotic(rate: number, stats: { failures: number; calls: number }, delivered: Map<string, number>): Behaviour {
-  return (req: ReceivedRequest, res: ServerResponse) => {
-    stats.calls++;
-    const key = String(req.headers['idempotency-key']);
-    if (refusesForGood(key)) return sendJson(res, 422, { error: 'refused for good' });
-    const roll = Math.random();
-    if (roll < rate / 2) {
-      stats.failures++;
-      return sendJson(res, 503, { error: 'flaky' });
-    }
-    if (roll < rate) {
-      stats.failures++;
-      res.socket?.resetAndDestroy();
-      return;
-    }
-    delivered.set(key, (delivered.get(key) ?? 0) + 1);
-    sendJson(res, 200, { ok: true });
-  };
 }
 
 function backoff(setting: string | undefined): [number, number] | null {
@@ -202,7 +177,21 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--circuit')) {
+  // Calls reaching a target down for 60 s, without and with `circuit: true`.
+  const { runCircuitOutage } = await import('./circuit-outage.js');
+  for (const circuit of [false, true]) console.log(JSON.stringify(await runCircuitOutage({ circuit, log: (line) => console.log(`[chaos --circuit] ${line}`) })));
+  process.exit(0);
+} else if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--dedupe')) {
+  // Two instances, duplicates made on purpose; `--no-store` for the same run without the Firestore store.
+  const { runDedupeChaos } = await import('./dedupe-chaos.js');
+  const webhooks = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 300);
+  const counts = await runDedupeChaos({ webhooks, store: !process.argv.includes('--no-store'), log: (line) => console.log(`[chaos --dedupe] ${line}`) });
+  console.log(JSON.stringify(counts, null, 2));
+  const ok = counts.lost === 0 && counts.expectedDeliveries === counts.delivered + counts.deadLettered && (!counts.store || counts.keysDeliveredTwice === 0);
+  console.log(ok ? `OK: ${counts.expectedDeliveries} deliveries = ${counts.delivered} delivered + ${counts.deadLettered} dead-lettered, 0 lost, ${counts.keysDeliveredTwice} keys delivered twice` : 'FAILED');
+  process.exit(ok ? 0 : 1);
+} else if (import.meta.url === `file://${process.argv[1]}`) {
   const webhooks = Number(process.argv[2] ?? 1000);
   const counts = await runChaos({ webhooks, log: (line) => console.log(`[chaos] ${line}`) });
   console.log(JSON.stringify(counts, null, 2));

@@ -1,0 +1,29 @@
+/** The chaos runs' target behaviour, shared by chaos.ts and dedupe-chaos.ts. */
+import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { sendJson } from '../emulators/http-util.js';
+import type { Behaviour, ReceivedRequest } from '../emulators/private-target.js';
+
+const refusesForGood = (key: string) => createHash('sha256').update(key).digest()[0]! < 3; // ~1.2%
+
+/** A target behaviour failing `rate` of calls (503 or reset), refusing ~1% for good, counting 200s per key in `delivered`. */
+export function chaotic(rate: number, stats: { failures: number; calls: number }, delivered: Map<string, number>): Behaviour {
+  return (req: ReceivedRequest, res: ServerResponse) => {
+    stats.calls++;
+    const key = String(req.headers['idempotency-key']);
+    if (refusesForGood(key)) return sendJson(res, 422, { error: 'refused for good' });
+    const roll = Math.random();
+    if (roll < rate / 2) {
+      stats.failures++;
+      return sendJson(res, 503, { error: 'flaky' });
+    }
+    if (roll < rate) {
+      stats.failures++;
+      res.socket?.resetAndDestroy();
+      return;
+    }
+    delivered.set(key, (delivered.get(key) ?? 0) + 1);
+    sendJson(res, 200, { ok: true });
+  };
+}
+
