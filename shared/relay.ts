@@ -136,13 +136,13 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       route.forward.map((f) =>
         guards.run(
           f.target.name,
-          () =>
+          (guarded) =>
             forward(
               { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
-              { ...deps, logger: log.child({ target: f.target.name }) },
-              signal,
+              { ...deps, fetch: guarded.fetch, logger: log.child({ target: f.target.name }) },
+              guarded.signal,
             ),
-          { wait: true, signal, route: route.name },
+          { wait: true, signal, route: route.name, fetch: deps.fetch },
         ),
       ),
     );

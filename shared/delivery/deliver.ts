@@ -201,8 +201,8 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
       // An open circuit or a full cap refuses at once (target_unavailable): a nack, and Pub/Sub's backoff spaces the retry.
       const response = await guards.run(
         d.target.name,
-        () => forward({ target: d.target, method: d.method, path: d.path, headers: { ...d.headers, [IDEMPOTENCY_KEY_HEADER]: d.idempotencyKey }, body: d.body }, { ...deps, logger: log }, deadline.signal),
-        { wait: false, signal: deadline.signal, route: d.route },
+        (guarded) => forward({ target: d.target, method: d.method, path: d.path, headers: { ...d.headers, [IDEMPOTENCY_KEY_HEADER]: d.idempotencyKey }, body: d.body }, { ...deps, fetch: guarded.fetch, logger: log }, guarded.signal),
+        { wait: false, signal: deadline.signal, route: d.route, fetch: deps.fetch },
       );
       ({ status, attempts } = response);
     } catch (error) {

@@ -31,11 +31,24 @@ export interface GuardCall {
   signal: AbortSignal;
   /** For the log line when a circuit opens. */
   route?: string;
+  /** How the call reaches the target; default global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** What the guarded call must use: its attempts go through `fetch`, and it stops when `signal` aborts. */
+export interface Guarded {
+  fetch: typeof fetch;
+  signal: AbortSignal;
 }
 
 export interface TargetGuards {
-  /** Runs `call` for target `name` under its cap and circuit. */
-  run(name: string, call: () => Promise<TargetResponse>, options: GuardCall): Promise<TargetResponse>;
+  /**
+   * Runs `call` for target `name` under its cap and circuit. A call admitted
+   * while the circuit was closed makes no further attempt once it has opened
+   * (the retry loop ends with `target_unavailable`): retries in flight do not
+   * keep hammering a target the circuit has given up on.
+   */
+  run(name: string, call: (guarded: Guarded) => Promise<TargetResponse>, options: GuardCall): Promise<TargetResponse>;
   /** The circuit of `name`, when it has one (for tests and operators). */
   circuit(name: string): Circuit | undefined;
 }
@@ -71,7 +84,8 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
     circuit: (name) => guards.get(name)?.circuit,
     async run(name, call, options) {
       const guard = guards.get(name);
-      if (!guard) return call();
+      const baseFetch = options.fetch ?? fetch;
+      if (!guard) return call({ fetch: baseFetch, signal: options.signal });
       let release: (() => void) | undefined;
       if (guard.limit) {
         try {
@@ -87,7 +101,25 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
           throw new RelayError('target_unavailable', `Target ${name} is failing; its circuit is open, retry later`, { retryAfterSeconds: Math.ceil(permit.retryAfterMs / 1000), details: { target: name, reason: 'circuit_open' } });
         }
         guard.lastRoute = options.route;
-        const [result] = await Promise.allSettled([call()]);
+        let guarded: Guarded = { fetch: baseFetch, signal: options.signal };
+        const circuit = guard.circuit;
+        if (circuit && permit) {
+          const stop = new AbortController();
+          guarded = {
+            signal: AbortSignal.any([options.signal, stop.signal]),
+            fetch: (input, init) => {
+              // Each attempt asks again: the circuit may have opened since this call was let in.
+              const state = circuit.state;
+              if (state === 'open' || (state === 'half-open' && !(permit.allowed && permit.probe))) {
+                const refusal = new RelayError('target_unavailable', `Target ${name} is failing; its circuit opened during this call, retry later`, { retryAfterSeconds: Math.ceil(circuit.options.coolDownMs / 1000), details: { target: name, reason: 'circuit_open' } });
+                stop.abort(refusal);
+                return Promise.reject(refusal);
+              }
+              return baseFetch(input, init);
+            },
+          };
+        }
+        const [result] = await Promise.allSettled([call(guarded)]);
         if (permit) permit.report(outcomeOf(result));
         if (result.status === 'rejected') throw result.reason;
         return result.value;

@@ -62,6 +62,29 @@ describe('target guards', () => {
     expect((await waiting).status).toBe(201);
   });
 
+  it('makes no further attempt for a call let in while closed once the circuit has opened', async () => {
+    const config = validateConfig({ targets: { t: { url: 'https://t.example', circuit: { minimumCalls: 2 } } } });
+    const guards = createTargetGuards(config.targets);
+    let reached = 0;
+    const fetchStub = (async () => (reached++, new Response('down', { status: 503 }))) as typeof fetch;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // A slow call with retries of its own: its first attempt goes out, then it waits before retrying.
+    const slow = guards.run('t', async (g) => {
+      await g.fetch('https://t.example/');
+      await gate;
+      const second = await g.fetch('https://t.example/').catch((e: unknown) => e);
+      if (g.signal.aborted) throw g.signal.reason;
+      return answer((second as Response).status);
+    }, { wait: false, signal, fetch: fetchStub });
+    for (let i = 0; i < 2; i++) await guards.run('t', async (g) => answer((await g.fetch('https://t.example/')).status), { wait: false, signal, fetch: fetchStub });
+    expect(guards.circuit('t')!.state).toBe('open');
+    release();
+    const error = await slow.catch((e: unknown) => e);
+    expect((error as RelayError).code).toBe('target_unavailable');
+    expect(reached).toBe(3);
+  });
+
   it('reads `circuit: true` as the documented defaults', () => {
     const config = validateConfig({ targets: { t: { url: 'https://t.example', circuit: true } } });
     expect(config.targets.t!.circuit).toEqual({ failureRate: 0.5, minimumCalls: 20, windowMs: 30_000, coolDownMs: 30_000, probes: 3 });
