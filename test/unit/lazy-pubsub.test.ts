@@ -18,3 +18,15 @@ describe('lazy loading of the Pub/Sub client', () => {
     await client.close();
   });
 });
+
+const firestoreLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/@google-cloud/firestore/'));
+
+describe('lazy loading of the Firestore client', () => {
+  it('builds a runtime whose routes use `dedupe` without loading @google-cloud/firestore until the first reservation', async () => {
+    const loaded = parseConfig({ targets: { svc: { url: 'http://127.0.0.1:9' } }, routes: { hook: { verify: { scheme: 'none' }, dedupe: { store: 'firestore' }, forward: [{ target: 'svc' }] } } });
+    const runtime = createRuntime({ loaded, write: () => {}, source: { fetchIdToken: async () => 'token' } });
+    const res = await runtime.relay.handle({ method: 'GET', path: '/healthz', query: '', headers: {}, rawBody: Buffer.alloc(0) });
+    expect(res.status).toBe(200);
+    expect(firestoreLoaded()).toBe(false);
+  });
+});
