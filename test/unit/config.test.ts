@@ -59,6 +59,11 @@ describe('config', () => {
     ['negative retries', { t: { ...goodTarget, retry: { retries: -1 } } }, 'targets.t.retry.retries'],
     ['minDelayMs above maxDelayMs', { t: { ...goodTarget, retry: { minDelayMs: 900, maxDelayMs: 100 } } }, 'targets.t.retry.maxDelayMs: expected minDelayMs <= maxDelayMs'],
     ['an unknown key', { t: { ...goodTarget, timeout: 5 } }, 'targets.t: Unrecognized key: "timeout"'],
+    ['a failure rate above 1', { t: { ...goodTarget, circuit: { failureRate: 1.5 } } }, 'targets.t.circuit.failureRate'],
+    ['an unknown circuit key', { t: { ...goodTarget, circuit: { threshold: 3 } } }, 'targets.t.circuit: Unrecognized key: "threshold"'],
+    ['a zero concurrency cap', { t: { ...goodTarget, maxConcurrency: 0 } }, 'targets.t.maxConcurrency'],
+    ['a store other than firestore', { t: { ...goodTarget, dedupe: { store: 'redis' } } }, 'targets.t.dedupe.store: expected `store: firestore`'],
+    ['a window that is not a duration', { t: { ...goodTarget, dedupe: { store: 'firestore', window: '1 day' } } }, 'targets.t.dedupe.window: expected a duration such as 90s, 30m, 24h or 7d'],
   ])('rejects %s, naming the key path', (_name, targets, expected) => {
     expect(issuesOf({ targets, routes: {} }).join('\n')).toContain(expected);
   });
