@@ -19,6 +19,7 @@ import { ReplayStore } from './verify/replay.js';
 export const CONSUMER_HEADER = 'x-relay-consumer';
 import { acceptAsync } from './delivery/accept.js';
 import type { Publisher } from './pubsub/publisher.js';
+import type { Settings } from './settings.js';
 
 export interface RelayDeps extends ForwardDeps {
   logger?: Logger;
@@ -26,8 +27,8 @@ export interface RelayDeps extends ForwardDeps {
   now?: () => number;
   /** This instance's memory of delivered ids; default a new bounded store. */
   replay?: ReplayStore;
-  /** Environment for non-secret scheme settings; default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** Non-secret settings (project id for trace links, Google's certificates URL); see shared/settings.ts. Default: none set. */
+  settings?: Partial<Pick<Settings, 'projectId' | 'googleCertsUrl'>>;
   /** Where `mode: async` routes publish; required only if such a route exists. */
   publisher?: Publisher;
 }
@@ -49,11 +50,11 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
   const { config } = loaded;
   const logger = deps.logger ?? silentLogger;
   const now = deps.now ?? Date.now;
-  const projectId = config.projectId ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.GCLOUD_PROJECT;
+  const projectId = config.projectId ?? deps.settings?.projectId;
   const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
   const routes = new Map<string, CompiledRoute>();
   const replay = deps.replay ?? new ReplayStore();
-  const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', env: deps.env };
+  const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', settings: { googleCertsUrl: deps.settings?.googleCertsUrl } };
   for (const [name, route] of Object.entries(config.routes)) {
     routes.set(name, {
       name,

@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../shared/config/load.js';
 import { createLogger } from '../../shared/log.js';
 import { ensureSubscription, pushEndpointFor } from '../../shared/pubsub/admin.js';
-import { openPubSub, pubSubPublisher } from '../../shared/pubsub/publisher.js';
+import { openPubSub, pubSubOptionsOf, pubSubPublisher } from '../../shared/pubsub/publisher.js';
+import { parseSettings } from '../../shared/settings.js';
 import { runSchedules } from '../../shared/schedule/schedule.js';
 import { startMetadataServer } from '../../test/emulators/metadata-server.js';
 import { startPrivateTarget } from '../../test/emulators/private-target.js';
@@ -125,11 +126,11 @@ await waitFor(`${relayUrl}/healthz`, 'The webhook function');
 
 if (emulator) {
   await waitFor(pubsubUrl, 'The pubsub function');
-  const pubsub = await openPubSub({ projectId, env });
+  const pubsub = await openPubSub(pubSubOptionsOf(projectId, parseSettings(env)));
   const { deliveryTopic, deadLetterTopic, deadLetterSubscription } = loaded.config.pubsub;
   await ensureSubscription(pubsub, { topic: deliveryTopic, name: `${deliveryTopic}-push`, pushEndpoint: pushEndpointFor(pubsubUrl, projectId, deliveryTopic), minBackoffSeconds: 1, maxBackoffSeconds: 10 });
   await ensureSubscription(pubsub, { topic: deadLetterTopic, name: deadLetterSubscription });
-  schedules = runSchedules(loaded.config, { publisher: pubSubPublisher({ projectId, env }), logger: createLogger() });
+  schedules = runSchedules(loaded.config, { publisher: pubSubPublisher(pubSubOptionsOf(projectId, parseSettings(env))), logger: createLogger({ level: parseSettings(env).logLevel }) });
 }
 
 const body = JSON.stringify({ action: 'opened', issue: { number: 1, title: 'Hello from run-relay' } });

@@ -5,7 +5,8 @@
 import { loadConfig } from '../config/load.js';
 import { listDeadLetters, replayDeadLetters, type ParkedMessage } from '../delivery/dead-letters.js';
 import { ensureSubscription } from '../pubsub/admin.js';
-import { openPubSub, pubSubPublisher } from '../pubsub/publisher.js';
+import { openPubSub, pubSubPublisher, pubSubOptionsOf } from '../pubsub/publisher.js';
+import { parseSettings } from '../settings.js';
 import { openPuller } from '../pubsub/pull.js';
 import { CliError, type Command } from './main.js';
 
@@ -37,7 +38,7 @@ export const dlqCommand: Command = {
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new CliError(`expected --limit to be a positive integer, got "${String(values.limit)}"`);
     const { config } = loadConfig(env);
-    const pubsub = await openPubSub({ projectId: config.projectId, env });
+    const pubsub = await openPubSub(pubSubOptionsOf(config.projectId, parseSettings(env)));
     const { deadLetterTopic, deadLetterSubscription, deliveryTopic } = config.pubsub;
     try {
       await ensureSubscription(pubsub, { topic: deadLetterTopic, name: deadLetterSubscription });
@@ -64,7 +65,7 @@ export const dlqCommand: Command = {
           return 0;
         }
         if (!values.all && ids.length === 0) throw new CliError('expected IDs to replay, or --all');
-        const publisher = pubSubPublisher({ projectId: config.projectId, env });
+        const publisher = pubSubPublisher(pubSubOptionsOf(config.projectId, parseSettings(env)));
         try {
           const result = await replayDeadLetters(puller, publisher, { ids, all: values.all === true, defaultTopic: deliveryTopic, limit });
           for (const r of result.replayed) out(`replayed ${r.id} -> ${r.topic} as ${r.newMessageId}`);

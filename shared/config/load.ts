@@ -68,10 +68,11 @@ export function validateConfig(input: unknown, source = '(inline)'): RelayConfig
 }
 
 /**
- * Validates a parsed config object and reads the secrets it references from `env`.
+ * Validates a parsed config object and reads the secrets it references from
+ * `env` (default: none; entry points pass their environment).
  * Throws {@link ConfigError} listing every problem at once.
  */
-export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env, source = '(inline)'): LoadedConfig {
+export function parseConfig(input: unknown, env: Readonly<Record<string, string | undefined>> = {}, source = '(inline)'): LoadedConfig {
   const config = validateConfig(input, source);
   const secrets = new Map<string, string>();
   const missing: { path: string; message: string }[] = [];
@@ -88,7 +89,7 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
 }
 
 /** The path `RELAY_CONFIG` names (default `relay.config.yaml`), resolved against `cwd`. */
-export function configPath(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+export function configPath(env: Readonly<Record<string, string | undefined>>, cwd = process.cwd()): string {
   return resolve(cwd, env.RELAY_CONFIG || DEFAULT_CONFIG_PATH);
 }
 
@@ -112,7 +113,7 @@ export function readConfigFile(path: string): unknown {
  * Loads the config named by `RELAY_CONFIG` (default `relay.config.yaml` in the
  * working directory) and reads its secrets from `env`.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, cwd = process.cwd()): LoadedConfig {
   const path = configPath(env, cwd);
   return parseConfig(readConfigFile(path), env, path);
 }

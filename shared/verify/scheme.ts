@@ -7,6 +7,7 @@
  * and either return what they learned about the delivery or throw a RelayError.
  */
 import type { z } from 'zod';
+import type { Settings } from '../settings.js';
 
 /** Lower-cased request headers; repeated headers are joined with ", " as Node does. */
 export type HeaderMap = Readonly<Record<string, string | undefined>>;
@@ -44,12 +45,15 @@ export interface Verifier {
   verify(input: VerifyInput): Verified | Promise<Verified>;
 }
 
+/** The settings schemes read: where `google-oidc` fetches Google's certificates. */
+export type SchemeSettings = Partial<Pick<Settings, 'googleCertsUrl'>>;
+
 /** What a scheme factory receives besides its options. */
 export interface SchemeContext {
   /** Reads a secret by environment variable name; config loading guarantees it is set. */
   secret(envName: string): string;
-  /** The environment, for settings that are not secrets (e.g. RELAY_GOOGLE_CERTS_URL); default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** Settings that are not secrets, parsed once by the runtime (see shared/settings.ts); each has a default. */
+  settings?: SchemeSettings;
 }
 
 export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
