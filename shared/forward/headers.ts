@@ -28,6 +28,22 @@ export const DEFAULT_FORWARDED = ['content-type', 'user-agent', 'accept', 'trace
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 
+/**
+ * Headers the relay sets on outbound requests itself (the ID token, the
+ * idempotency key, the consumer, the schedule, X-Forwarded-*): a sender's
+ * value never passes, and config refuses them in `forwardHeaders`.
+ */
+export const RELAY_SET_HEADERS: readonly string[] = [
+  'authorization',
+  'x-serverless-authorization',
+  'idempotency-key',
+  'x-relay-consumer',
+  'x-relay-schedule',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+];
+
 export interface ClientInfo {
   /** The peer address the relay saw (the last hop). */
   remoteAddress?: string;

@@ -30,6 +30,8 @@ export const googleOidc = defineScheme({
     .strict(),
   secretEnvs: () => [],
   forwardHeaders: [],
+  signatureHeaders: ['authorization'],
+  signedHeaders: [],
   create(options, context) {
     // settings.googleCertsUrl comes from RELAY_GOOGLE_CERTS_URL (local emulators); default Google's.
     const client = new OAuth2Client({ endpoints: { oauth2FederatedSignonPemCertsUrl: context.settings?.googleCertsUrl || GOOGLE_CERTS_URL } });

@@ -65,8 +65,21 @@ export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
   secretEnvs(options: z.output<Schema>): string[];
   /** Sender headers worth passing on to the target (lower-case). */
   forwardHeaders: readonly string[];
+  /**
+   * Headers that carry the signature or credential (lower-case): never
+   * forwarded, and refused in any route's `forwardHeaders`. A function when
+   * the options name them (`hmac`).
+   */
+  signatureHeaders: HeaderList<z.output<Schema>>;
+  /** Other headers the signature covers (timestamps, delivery ids), lower-case: changing one invalidates the signature. */
+  signedHeaders: HeaderList<z.output<Schema>>;
+  /** How long a delivery id is remembered, in seconds; default 300 (`DEFAULT_TOLERANCE_SECONDS`). */
+  replayWindowSeconds?(options: z.output<Schema>): number;
   create(options: z.output<Schema>, context: SchemeContext): Verifier;
 }
+
+/** A fixed list of header names, or one computed from a route's options. */
+export type HeaderList<Options> = readonly string[] | ((options: Options) => readonly string[]);
 
 /** Identity helper that keeps a scheme definition's option types precise. */
 export function defineScheme<Schema extends z.ZodObject>(definition: SchemeDefinition<Schema>): SchemeDefinition<Schema> {

@@ -151,7 +151,7 @@ describe('challenges and callers', () => {
 
   it('forwards the consumer name of a matched key, never the key, and never a sender-supplied consumer header', async () => {
     const keys = [{ consumer: 'acme', sha256: keyDigest('rrk_acme_key').toString('hex') }];
-    const s = await start({ partner: { verify: { scheme: 'bearer', keys }, forward: [{ target: 'svc' }], forwardHeaders: ['x-relay-consumer'] } });
+    const s = await start({ partner: { verify: { scheme: 'bearer', keys }, forward: [{ target: 'svc' }] } });
     const res = await fetch(`${s.url}/partner`, { method: 'POST', body: '{}', headers: { authorization: 'Bearer rrk_acme_key', 'x-relay-consumer': 'admin', 'content-type': 'application/json' } });
     expect(res.status).toBe(200);
     const [received] = s.targets.svc!.received;
