@@ -27,7 +27,7 @@ afterEach(async () => {
 });
 
 async function start(routes: Record<string, unknown>, behaviour = echo) {
-  stack = await startStack({ metadata, env, targets: { svc: { behaviour, config: { retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0 } } } }, routes });
+  stack = await startStack({ metadata, env, settings: { googleCertsUrl: metadata.pemCertsUrl }, targets: { svc: { behaviour, config: { retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0 } } } }, routes });
   return stack;
 }
 
@@ -161,18 +161,14 @@ describe('challenges and callers', () => {
   });
 
   it('accepts a Google ID token from an allowed service account and forwards its email as the consumer', async () => {
-    process.env.RELAY_GOOGLE_CERTS_URL = metadata.pemCertsUrl;
-    try {
-      const s = await start({ scheduler: { verify: { scheme: 'google-oidc', audience: 'https://relay.example.com/scheduler', serviceAccounts: [metadata.serviceAccount] }, forward: [{ target: 'svc' }] } });
-      const ok = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://relay.example.com/scheduler')}` } });
-      expect(ok.status).toBe(200);
-      expect(s.targets.svc!.received[0]!.headers['x-relay-consumer']).toBe(metadata.serviceAccount);
-      const wrong = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://elsewhere.example.com')}` } });
-      expect(wrong.status).toBe(401);
-      expect(s.targets.svc!.received).toHaveLength(1);
-    } finally {
-      delete process.env.RELAY_GOOGLE_CERTS_URL;
-    }
+    // The certificates URL reaches the verifier as a setting, not through the process's environment.
+    const s = await start({ scheduler: { verify: { scheme: 'google-oidc', audience: 'https://relay.example.com/scheduler', serviceAccounts: [metadata.serviceAccount] }, forward: [{ target: 'svc' }] } });
+    const ok = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://relay.example.com/scheduler')}` } });
+    expect(ok.status).toBe(200);
+    expect(s.targets.svc!.received[0]!.headers['x-relay-consumer']).toBe(metadata.serviceAccount);
+    const wrong = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://elsewhere.example.com')}` } });
+    expect(wrong.status).toBe(401);
+    expect(s.targets.svc!.received).toHaveLength(1);
   });
 });
 
