@@ -27,7 +27,7 @@ import { assertEveryScheme, FIXTURE_ENV, FIXTURE_SECRET, schemeFixtures, type Sc
 import { startStack, useMetadataServer, type Stack } from '../support/stack.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
-const IN_PROCESS_CASES = 20_000;
+const IN_PROCESS_CASES = 15_000;
 const HTTP_CASES = 2_000;
 const MAX_BODY = 4096;
 const FAKE_TOKEN = 'relay.id.token';
