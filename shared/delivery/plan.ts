@@ -31,7 +31,7 @@ export function requestEnvelope(request: OutboundRequest, origin: Envelope['orig
   return {
     v: 1,
     target: request.target,
-    method: request.method as Envelope['method'],
+    method: request.method,
     path: request.path,
     headers: passableHeaders(request.headers),
     ...(request.body && request.body.length > 0 ? { bodyBase64: request.body.toString('base64') } : {}),

@@ -29,7 +29,7 @@ export interface OutboundEvent {
 
 export interface OutboundRequest {
   target: string;
-  method: string;
+  method: Destination['method'];
   /** Path and query on the target. */
   path: string;
   /** Everything but the token, which the forwarder adds per attempt. */
