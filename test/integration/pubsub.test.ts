@@ -200,8 +200,10 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
 
   it('publishes one tick of a route schedule that the pubsub function fans out to every target of the route', async () => {
     const routes = { fan: { verify: github, mode: 'async', forward: [{ target: 'a', path: '/a' }, { target: 'b', path: '/b' }] } };
-    stack = await startAsyncStack({ metadata, env, targets: { a: {}, b: {} }, routes });
-    const cliEnv = await withConfigFile(stack, { nightly: { cron: '0 3 * * *', timeZone: 'Europe/Paris', route: 'fan', body: '{"job":"nightly"}' } }, routes);
+    // One config for the relay and the CLI, as in production: the tick names the schedule, the pubsub function resolves it.
+    const schedules = { nightly: { cron: '0 3 * * *', timeZone: 'Europe/Paris', route: 'fan', body: '{"job":"nightly"}' } };
+    stack = await startAsyncStack({ metadata, env, targets: { a: {}, b: {} }, routes, schedules });
+    const cliEnv = await withConfigFile(stack, schedules, routes);
     const run = await cli(['schedule', 'run', 'nightly'], cliEnv);
     expect(run.code).toBe(0);
     expect(run.text).toContain('Published a tick of "nightly"');
@@ -217,8 +219,9 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
   });
 
   it('lists and shows parked deliveries, and replays only the one asked for', async () => {
-    stack = await startAsyncStack({ metadata, env, targets: { c: { behaviour: status(409) }, d: { behaviour: status(400) } } });
-    const cliEnv = await withConfigFile(stack, { toC: { cron: '* * * * *', forward: [{ target: 'c', path: '/c' }] }, toD: { cron: '* * * * *', forward: [{ target: 'd' }] } });
+    const schedules = { toC: { cron: '* * * * *', forward: [{ target: 'c', path: '/c' }] }, toD: { cron: '* * * * *', forward: [{ target: 'd' }] } };
+    stack = await startAsyncStack({ metadata, env, targets: { c: { behaviour: status(409) }, d: { behaviour: status(400) } }, schedules });
+    const cliEnv = await withConfigFile(stack, schedules);
     expect((await cli(['schedule', 'run', 'toC'], cliEnv)).code).toBe(0);
     expect((await cli(['schedule', 'run', 'toD'], cliEnv)).code).toBe(0);
     let listed = { code: 0, text: '' };
