@@ -182,6 +182,23 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
     expect(parked.map((p) => p.reason).sort()).toEqual(['invalid_envelope', 'unknown_route']);
     expect(parked.find((p) => p.reason === 'invalid_envelope')!.detail).toContain('v');
   });
+
+  it('parks a 501, an envelope naming route __proto__ and one with a 100 KB path with relay-dl-* reasons, and delivers no consumer a publisher claims', async () => {
+    stack = await startAsyncStack({ metadata, env, targets: { svc: {}, unimpl: { behaviour: status(501), config: { retry: fastRetry } } } });
+    const topic = stack.pubsub.topic(stack.topics.delivery);
+    await topic.publishMessage(envelopeMessage({ v: 1, target: 'unimpl', idempotencyKey: 'k-501' }));
+    await topic.publishMessage(envelopeMessage({ v: 1, route: '__proto__', idempotencyKey: 'k-proto' }));
+    await topic.publishMessage(envelopeMessage({ v: 1, target: 'svc', path: '/' + 'p'.repeat(100_000), idempotencyKey: 'k-long' }));
+    await topic.publishMessage(envelopeMessage({ v: 1, target: 'svc', headers: { 'x-relay-consumer': 'admin', expect: '100-continue', 'x-ok': '1' }, idempotencyKey: 'k-claim' }));
+    await eventually(() => stack!.targets.svc!.received.length === 1, 15_000, 'the claiming envelope to be delivered');
+    const { headers } = stack.targets.svc!.received[0]!;
+    expect([headers['x-relay-consumer'], headers['expect'], headers['x-ok'], headers['idempotency-key']]).toEqual([undefined, undefined, '1', 'k-claim']);
+    let parked: Awaited<ReturnType<typeof listDeadLetters>> = [];
+    await eventually(async () => (parked = await listDeadLetters(stack!.deadLetters)).length === 3, 15_000, 'three parked messages');
+    expect(parked.map((p) => [p.reason, p.status]).sort()).toEqual([['request_not_sendable', undefined], ['target_rejected', 501], ['unknown_route', undefined]]);
+    // The 501 was sent once: not retried in the function, not redelivered by Pub/Sub.
+    expect(stack.targets.unimpl!.received).toHaveLength(1);
+  });
 });
 
 describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emulator', () => {
