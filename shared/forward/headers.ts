@@ -67,7 +67,7 @@ export interface ClientInfo {
  * The sender's headers a webhook event carries on: the allowlisted ones
  * (never credentials, hop-by-hop or relay-set headers), and
  * X-Forwarded-For/-Proto/-Host describing the sender. The idempotency key
- * and consumer are added by {@link outboundRequests} (./outbound.ts).
+ * and consumer are added by `outboundRequests` (./outbound.ts).
  */
 export function senderHeaders(incoming: HeaderMap, allow: Iterable<string>, client: ClientInfo = {}): Record<string, string> {
   const out: Record<string, string> = {};
