@@ -8,6 +8,7 @@ import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
 import { lazySource, resolveTokenSource, type ResolveOptions } from '../shared/identity/resolve.js';
 import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { createHttpFetch } from '../shared/forward/http-fetch.js';
+import { resolveTargets } from '../shared/forward/targets.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
 import type { IdTokenSource } from '../shared/identity/token-source.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -62,8 +63,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const publisher = options.publisher ?? pubSubPublisher(pubSubOptionsOf(loaded.config.projectId, settings));
   // A keep-alive node:http client: several times cheaper per request than undici's fetch under the framework.
   const httpFetch = options.fetch ?? createHttpFetch();
-  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, settings });
-  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher });
+  const targets = resolveTargets(loaded.config.targets);
+  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, settings, targets });
+  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, targets });
   return { settings, loaded, logger, tokens, relay, publisher, deliverer };
 }
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { contractSchema } from '../contract/contract.js';
 import { cloudRunSchema, DEPLOY_DEFAULTS, deploySchema } from '../deploy/deploy-schema.js';
 import { identitySchema } from '../identity/identity-schema.js';
-import { RELAY_SET_HEADERS } from '../forward/headers.js';
+import { RELAY_OWN_HEADERS } from '../forward/headers.js';
 import { SIGNATURE_HEADERS, signatureHeadersOf, verifySchema, type VerifyOptions } from '../verify/registry.js';
 import { checkDeliveryRefs, destinationSchema, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
 
@@ -104,7 +104,7 @@ export function refusedForwardHeader(name: string, verify: VerifyOptions): strin
   }
   const scheme = SIGNATURE_HEADERS.get(name);
   if (scheme) return `"${name}" carries the ${scheme} scheme's signature or credential, which is never forwarded; remove it`;
-  if (RELAY_SET_HEADERS.includes(name)) return `"${name}" is set by the relay itself; a sender's value is never forwarded; remove it`;
+  if (RELAY_OWN_HEADERS.includes(name)) return `"${name}" is set by the relay itself; a sender's value is never forwarded; remove it`;
   return undefined;
 }
 

@@ -15,7 +15,7 @@
 import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config/load.js';
-import { RELAY_SET_HEADERS } from '../../shared/forward/headers.js';
+import { RELAY_OWN_HEADERS } from '../../shared/forward/headers.js';
 import { createTokenCache } from '../../shared/identity/token-cache.js';
 import { createLogger } from '../../shared/log.js';
 import { createRelay } from '../../shared/relay.js';
@@ -106,7 +106,7 @@ function forwardProblem(c: FuzzCase, got: Forwarded[], tokenHeader: string): str
   for (const name of Object.keys(f.headers)) {
     if (name !== tokenHeader && (SIGNATURE_HEADERS.has(name) || own.includes(name))) return `signature header ${name} reached the target`;
   }
-  for (const name of RELAY_SET_HEADERS) {
+  for (const name of RELAY_OWN_HEADERS) {
     const sent = c.headers[name];
     if (sent !== undefined && !name.startsWith('x-forwarded-') && String(f.headers[name]) === String(Array.isArray(sent) ? sent[0] : sent)) return `the sender's ${name} reached the target`;
   }

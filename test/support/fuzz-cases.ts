@@ -5,7 +5,7 @@
  * scheme is fuzzed as soon as it is registered (and fails the typecheck of
  * scheme-fixtures.ts until it has a fixture).
  */
-import { RELAY_SET_HEADERS } from '../../shared/forward/headers.js';
+import { RELAY_OWN_HEADERS } from '../../shared/forward/headers.js';
 import { forwardHeadersOf, SIGNATURE_HEADERS, signatureHeadersOf, signedHeadersOf, verifySchema, type VerifyOptions } from '../../shared/verify/registry.js';
 import { FIXTURE_SECRET, type SchemeFixture, type SchemeName } from './scheme-fixtures.js';
 
@@ -36,7 +36,7 @@ export function rng(seed: number): () => number {
 
 const TYPES = ['application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/octet-stream', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x', ''];
 /** Relay-set headers a sender may try to set (not the credential a bearer route checks). */
-const SMUGGLE = RELAY_SET_HEADERS.filter((h) => h !== 'authorization' && !h.startsWith('x-forwarded-'));
+const SMUGGLE = RELAY_OWN_HEADERS.filter((h) => h !== 'authorization' && !h.startsWith('x-forwarded-'));
 /** The user-agent every case carries (DEFAULT_FORWARDED), so a forwarded request can be traced to its case. */
 export const caseAgent = (index: number) => `fuzz/${index}`;
 
@@ -57,7 +57,7 @@ export function fuzzCases(fixtures: Record<SchemeName, SchemeFixture>, options: 
   const parsed = Object.fromEntries(routes.map((r) => [r, verifySchema.parse(fixtures[r].verify)])) as Record<SchemeName, VerifyOptions>;
   const signatureOf = (r: SchemeName) => signatureHeadersOf(parsed[r]);
   const signedOf = (r: SchemeName) => signedHeadersOf(parsed[r]);
-  const headerPool = [...new Set(['content-type', ...SIGNATURE_HEADERS.keys(), ...RELAY_SET_HEADERS, ...routes.flatMap((r) => [...signatureOf(r), ...signedOf(r), ...forwardHeadersOf(parsed[r])])])];
+  const headerPool = [...new Set(['content-type', ...SIGNATURE_HEADERS.keys(), ...RELAY_OWN_HEADERS, ...routes.flatMap((r) => [...signatureOf(r), ...signedOf(r), ...forwardHeadersOf(parsed[r])])])];
   const authHeaders = [...new Set(routes.flatMap((r) => [...signatureOf(r), ...signedOf(r)]))];
 
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from '../../shared/config/load.js';
-import { RELAY_SET_HEADERS } from '../../shared/forward/headers.js';
+import { RELAY_OWN_HEADERS } from '../../shared/forward/headers.js';
 import { SIGNATURE_HEADERS } from '../../shared/verify/registry.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -121,7 +121,7 @@ describe('config', () => {
     for (const [header] of SIGNATURE_HEADERS) {
       expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { ...goodRoute, forwardHeaders: [header] } } })).toEqual([expect.stringMatching(/^routes\.a\.forwardHeaders\[0\]: /)]);
     }
-    for (const header of RELAY_SET_HEADERS) {
+    for (const header of RELAY_OWN_HEADERS) {
       expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { ...goodRoute, forwardHeaders: [header] } } })).toHaveLength(1);
     }
     const { config } = parseConfig({ targets: { t: goodTarget }, routes: { a: { ...goodRoute, forwardHeaders: ['x-github-event', 'x-request-id'] } } });

@@ -6,7 +6,7 @@
  * and the fuzz test rely on these declarations instead of their own lists.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RELAY_SET_HEADERS } from '../../shared/forward/headers.js';
+import { RELAY_OWN_HEADERS } from '../../shared/forward/headers.js';
 import { forwardHeadersOf, replayWindowSecondsOf, SCHEMES, SIGNATURE_HEADERS, signatureHeadersOf, signedHeadersOf, verifySchema } from '../../shared/verify/registry.js';
 import { startMetadataServer, type MetadataServer } from '../emulators/metadata-server.js';
 import { assertEveryScheme, FIXTURE_ENV, FIXTURE_SECRET, schemeFixtures, type SchemeFixture, type SchemeName } from '../support/scheme-fixtures.js';
@@ -65,7 +65,7 @@ describe('the scheme registry', () => {
 
   it.each(names)('%s: forwards no signature, credential or header the relay sets', (scheme) => {
     const forwarded = forwardHeadersOf(options(scheme));
-    expect(forwarded.filter((h) => SIGNATURE_HEADERS.has(h) || signatureHeadersOf(options(scheme)).includes(h) || RELAY_SET_HEADERS.includes(h))).toEqual([]);
+    expect(forwarded.filter((h) => SIGNATURE_HEADERS.has(h) || signatureHeadersOf(options(scheme)).includes(h) || RELAY_OWN_HEADERS.includes(h))).toEqual([]);
   });
 
   it.each(names)('%s: the replay window is the declared timestamp tolerance, else 300 s', (scheme) => {
