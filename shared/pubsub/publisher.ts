@@ -28,12 +28,27 @@ export interface PubSubOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Creates a `PubSub` client, importing the library on demand. */
+/**
+ * Creates a `PubSub` client, importing the library on demand. With
+ * `PUBSUB_EMULATOR_HOST` it talks to the emulator and never looks for
+ * credentials or the metadata server (so it prints no MetadataLookupWarning);
+ * pass `projectId` (or set GOOGLE_CLOUD_PROJECT) so it need not look that up either.
+ */
 export async function openPubSub(options: PubSubOptions = {}): Promise<PubSub> {
   const env = options.env ?? process.env;
   const { PubSub } = await import('@google-cloud/pubsub');
   const projectId = options.projectId ?? env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT;
-  return new PubSub({ ...(projectId ? { projectId } : {}), ...(env.PUBSUB_EMULATOR_HOST ? { apiEndpoint: env.PUBSUB_EMULATOR_HOST } : {}) });
+  const emulator = env.PUBSUB_EMULATOR_HOST
+    ? {
+        apiEndpoint: env.PUBSUB_EMULATOR_HOST,
+        emulatorMode: true,
+        // gax asks the auth client for its universe before every stub; without one given, that means
+        // looking for credentials, probing the metadata server and printing a MetadataLookupWarning.
+        universeDomain: 'googleapis.com',
+        clientOptions: { universeDomain: 'googleapis.com' },
+      }
+    : {};
+  return new PubSub({ ...(projectId ? { projectId } : {}), ...emulator });
 }
 
 /** Default bound on one publish, retries included (the client's own default retries for up to 600 s). */
