@@ -6,7 +6,7 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { configPath, ConfigError, readConfigFile, validateConfig } from '../config/load.js';
 import { renderCommand } from '../deploy/command.js';
-import { gcloudBinary, gcloudMessage, type Gcloud } from '../deploy/gcloud.js';
+import { gcloudBinary, gcloudMessage, missingLogin, type Gcloud } from '../deploy/gcloud.js';
 import { planDeployment } from '../deploy/plan.js';
 import { applyPlan, checkPlan, destroyPlan, destroySteps } from '../deploy/run.js';
 import { isShipped, sourceHash } from '../deploy/source.js';
@@ -78,6 +78,14 @@ export function deployCommand(deps: DeployDeps = {}): Command {
       let plan: Plan;
       try {
         const config = validateConfig(readConfigFile(file), file);
+        if (values.check || values.apply || values.destroy) {
+          // One question before the many: without a login every later call fails the same way, slowly.
+          const login = await missingLogin(gcloud, env);
+          if (login) {
+            console.error(`run-relay deploy: ${login}`);
+            return 1;
+          }
+        }
         const projectNumber = (values['project-number'] as string | undefined) ?? (await lookUpProjectNumber(gcloud, project));
         plan = planDeployment(config, {
           project,
