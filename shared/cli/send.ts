@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { configPath, readConfigFile, validateConfig } from '../config/load.js';
 import { shellQuote } from '../deploy/command.js';
-import { resolveTokenSource } from '../identity/resolve.js';
+import { findCredentialsFile, resolveTokenSource } from '../identity/resolve.js';
 import { secretRefsOf } from '../verify/registry.js';
 import { CliError, type Command } from './main.js';
+import { metadataAnswers, noCredentialsMessage } from './metadata-probe.js';
 import { sampleBody, signRequest, SignError } from './sign.js';
 
 /** Default relay URL when neither --url, RELAY_URL nor the local stack says. */
@@ -113,7 +114,10 @@ export function sendCommand(deps: SendDeps = {}): Command {
           now,
           secret,
           key: values.key as string | undefined,
-          idToken: (audience) => resolveTokenSource(undefined, { env }).fetchIdToken(audience),
+          idToken: async (audience) => {
+            if (!findCredentialsFile(undefined, { env }) && !(await metadataAnswers())) throw new CliError(`cannot mint a Google ID token for route "${route}": ${noCredentialsMessage()}`);
+            return resolveTokenSource(undefined, { env }).fetchIdToken(audience);
+          },
         });
       } catch (error) {
         if (error instanceof SignError) throw new CliError(`cannot sign for route "${route}" (scheme ${routeConfig.verify.scheme}): ${error.message}`);

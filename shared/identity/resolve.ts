@@ -22,6 +22,8 @@ import { CLOUD_PLATFORM_SCOPE, serviceAccountKeyClient, serviceAccountKeySource,
 import { googleAuthTokenSource, type IdTokenSource } from './token-source.js';
 
 export interface ResolveOptions {
+  /** How `identity.credentialsFile` was given, for messages; default "identity.credentialsFile" (the CLI says "--credentials"). */
+  credentialsFileVia?: string;
   env?: NodeJS.ProcessEnv;
   readFile?: (path: string) => string;
   exists?: (path: string) => boolean;
@@ -42,7 +44,7 @@ export function wellKnownAdcFile(env: NodeJS.ProcessEnv): string {
 export function findCredentialsFile(identity: IdentityConfig | undefined, options: ResolveOptions = {}): { path: string; via: string } | undefined {
   const env = options.env ?? process.env;
   const exists = options.exists ?? existsSync;
-  if (identity?.credentialsFile) return { path: identity.credentialsFile, via: 'identity.credentialsFile' };
+  if (identity?.credentialsFile) return { path: identity.credentialsFile, via: options.credentialsFileVia ?? 'identity.credentialsFile' };
   if (env.GOOGLE_APPLICATION_CREDENTIALS) return { path: env.GOOGLE_APPLICATION_CREDENTIALS, via: 'GOOGLE_APPLICATION_CREDENTIALS' };
   const wellKnown = wellKnownAdcFile(env);
   return exists(wellKnown) ? { path: wellKnown, via: "gcloud's application default credentials" } : undefined;
