@@ -75,17 +75,18 @@ export function deployCommand(deps: DeployDeps = {}): Command {
       } catch (error) {
         throw new CliError((error as Error).message);
       }
+      // --check, --apply and --destroy ask once whether gcloud has a login, before their many calls (each of which
+      // would fail the same way, slowly): before the project-number lookup, else once the plan stands.
+      const modes = Boolean(values.check || values.apply || values.destroy);
+      const loggedIn = async () => {
+        const login = modes ? await missingLogin(gcloud, env) : undefined;
+        if (login) console.error(`run-relay deploy: ${login}`);
+        return login === undefined;
+      };
       let plan: Plan;
       try {
         const config = validateConfig(readConfigFile(file), file);
-        if (values.check || values.apply || values.destroy) {
-          // One question before the many: without a login every later call fails the same way, slowly.
-          const login = await missingLogin(gcloud, env);
-          if (login) {
-            console.error(`run-relay deploy: ${login}`);
-            return 1;
-          }
-        }
+        if (values['project-number'] === undefined && !(await loggedIn())) return 1;
         const projectNumber = (values['project-number'] as string | undefined) ?? (await lookUpProjectNumber(gcloud, project));
         plan = planDeployment(config, {
           project,
@@ -104,6 +105,7 @@ export function deployCommand(deps: DeployDeps = {}): Command {
         }
         throw error;
       }
+      if (values['project-number'] !== undefined && !(await loggedIn())) return 1;
       const options = { gcloud, out, ...(deps.sleep ? { sleep: deps.sleep } : {}) };
       const header = `project ${plan.project} (number ${plan.projectNumber}), region ${plan.region}, config ${shippedPath}`;
       if (values.destroy) {

@@ -358,6 +358,18 @@ describe('run-relay deploy command line', () => {
     expect(errors[0]!.split('\n')).toHaveLength(1);
   });
 
+  it('asks for the login before the project number, so --apply without a login makes one call', async () => {
+    const cloud = emptyCloud();
+    cloud.activeAccount = undefined;
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect((await cli(cloud, ['--project=shop-prod', '--region=europe-west1', `--config=${EXAMPLE}`, '--apply'])).code).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(cloud.calls.map((c) => c.slice(0, 2).join(' '))).toEqual(['auth list']);
+  });
+
   it('asks gcloud only for the project number when --project-number is not given', async () => {
     const cloud = emptyCloud();
     const { code, output } = await cli(cloud, ['--project=shop-prod', '--region=europe-west1', `--config=${EXAMPLE}`]);
