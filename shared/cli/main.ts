@@ -78,7 +78,7 @@ export async function main(argv = process.argv.slice(2), env = process.env, out 
   let effective = env;
   if (entry.local) {
     effective = withLocalState(env, (options.localState ?? readLocalState)());
-    if (env === process.env) for (const [k, v] of Object.entries(effective)) if (process.env[k] === undefined) process.env[k] = v;
+    if (env === process.env) for (const [k, v] of Object.entries(effective)) if (!process.env[k] && v) process.env[k] = v;
   }
   try {
     const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
@@ -86,6 +86,10 @@ export async function main(argv = process.argv.slice(2), env = process.env, out 
   } catch (error) {
     if (error instanceof CliError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`run-relay ${name}: ${(error as Error).message}\nUsage: ${command.usage}`);
+      return 2;
+    }
+    if (error instanceof Error && error.name === 'ConfigError') {
+      console.error(`run-relay ${name}: ${error.message}\n(\`run-relay validate\` lists every problem of the config.)`);
       return 2;
     }
     console.error(`run-relay ${name} failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -44,6 +44,14 @@ describe('run-relay validate', () => {
     expect(err).toContain('5 problems.');
   });
 
+  it('makes other commands exit 2 on a bad config and point at validate', async () => {
+    writeFileSync(file, JSON.stringify({ targets: {}, routes: { a: { forward: [] } } }));
+    const { code, err } = await cli(['send', 'a'], { RELAY_CONFIG: file });
+    expect(code).toBe(2);
+    expect(err).toContain('routes.a.verify');
+    expect(err).toContain('`run-relay validate` lists every problem');
+  });
+
   it('prints one OK line for a sound config, with --no-secrets for secrets set elsewhere', async () => {
     writeFileSync(file, JSON.stringify({ targets: { t: { url: 'https://t.example.com' } }, routes: { b: { verify: { scheme: 'github', secretEnv: 'B_SECRET' }, forward: [{ target: 't' }] } } }));
     expect((await cli(['validate', '--config', file])).code).toBe(2);
