@@ -129,6 +129,9 @@ export function sendCommand(deps: SendDeps = {}): Command {
 
       if (values.curl) {
         const data = bodyArg !== undefined && bodyArg !== '-' ? `@${bodyArg}` : body.toString('utf8');
+        const tolerance = 'toleranceSeconds' in routeConfig.verify ? routeConfig.verify.toleranceSeconds : undefined;
+        const timestamped = Object.keys(signed.headers).some((h) => /timestamp|^x-ts$|stripe-signature/.test(h)) || (routeConfig.verify.scheme === 'hmac' && routeConfig.verify.timestampHeader);
+        if (timestamped && tolerance !== undefined) console.error(`# signed at ${new Date(now).toISOString()}: the relay accepts it for ${tolerance} s`);
         out(['curl -i ' + shellQuote(url), ...Object.entries(headers).map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)}`), `--data-binary ${shellQuote(data)}`].join(' \\\n  '));
         return 0;
       }

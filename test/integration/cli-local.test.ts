@@ -4,7 +4,7 @@
  * the way `npm start` publishes it: through the local state, with no
  * environment prefix.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -81,6 +81,17 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   }
 }
 
+/** `run-relay send ... --body -` with `input` on standard input, in a child process. */
+function childWithStdin(args: string[], input: string): Promise<{ code: number | null; stdout: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RELAY_|PUBSUB_EMULATOR_HOST|GCE_METADATA_HOST|GOOGLE_CLOUD_PROJECT|GITHUB_WEBHOOK_SECRET|PARTNER_BEARER_SECRET)/.test(k)));
+  const loader = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+  const proc = spawn(process.execPath, ['--import', loader, join(ROOT, 'shared/cli/bin.ts'), ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'inherit'] });
+  let stdout = '';
+  proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  proc.stdin.end(input);
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, stdout })));
+}
+
 /** The real `run-relay` binary in a child process whose working directory holds the state file, and whose environment names none of the stack. */
 async function child(args: string[]) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RELAY_|PUBSUB_EMULATOR_HOST|GCE_METADATA_HOST|GOOGLE_CLOUD_PROJECT|GITHUB_WEBHOOK_SECRET|PARTNER_BEARER_SECRET)/.test(k)));
@@ -148,5 +159,14 @@ describe.runIf(emulator)('the real run-relay binary next to a running stack', ()
     const shown = await child(['dlq', 'show', row.split('\t')[0]!]);
     expect(JSON.parse(shown.stdout).body).toMatchObject({ event: 'test', sentBy: 'run-relay send' });
     for (const output of [sent, listed, shown]) expect(output.stderr).not.toContain('MetadataLookupWarning');
+  });
+
+  it('reads --body - from standard input and sends those bytes', { timeout: 30_000 }, async () => {
+    const result = await childWithStdin(['send', 'github', '--body', '-'], 'action=opened&number=3');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('/github -> 200 OK');
+    const received = stack.targets.demo!.received.at(-1)!;
+    expect(received.body.toString()).toBe('action=opened&number=3');
+    expect(received.headers['content-type']).toBe('application/x-www-form-urlencoded');
   });
 });
