@@ -43,19 +43,20 @@ export class SignError extends Error {
 type Signer<S extends VerifyOptions['scheme']> = (options: Extract<VerifyOptions, { scheme: S }>, input: SignInput) => Signed | Promise<Signed>;
 
 const seconds = (now: number) => String(Math.floor(now / 1000));
-const hex = (algorithm: string, key: string | Buffer, ...parts: (string | Buffer)[]) => {
+/** HMAC of the parts, in order, as bytes. */
+const mac = (algorithm: string, key: string | Buffer, ...parts: (string | Buffer)[]) => {
   const h = createHmac(algorithm, key);
   for (const p of parts) h.update(p);
   return h.digest();
 };
 const only = (headers: Record<string, string | undefined>): Record<string, string> =>
   Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => e[1] !== undefined));
-const v0 = (secret: string, ts: string, body: Buffer) => 'v0=' + hex('sha256', secret, `v0:${ts}:`, body).toString('hex');
+const v0 = (secret: string, ts: string, body: Buffer) => 'v0=' + mac('sha256', secret, `v0:${ts}:`, body).toString('hex');
 
 const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
   github: (o, i) => ({
     headers: {
-      'x-hub-signature-256': 'sha256=' + hex('sha256', i.secret(o.secretEnv[0]!), i.body).toString('hex'),
+      'x-hub-signature-256': 'sha256=' + mac('sha256', i.secret(o.secretEnv[0]!), i.body).toString('hex'),
       'x-github-event': i.eventType ?? 'ping',
       'x-github-delivery': randomUUID(),
     },
@@ -63,7 +64,7 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
   }),
   stripe: (o, i) => {
     const t = seconds(i.now);
-    return { headers: { 'stripe-signature': `t=${t},v1=${hex('sha256', i.secret(o.secretEnv[0]!), `${t}.`, i.body).toString('hex')}` }, query: '' };
+    return { headers: { 'stripe-signature': `t=${t},v1=${mac('sha256', i.secret(o.secretEnv[0]!), `${t}.`, i.body).toString('hex')}` }, query: '' };
   },
   slack: (o, i) => {
     const t = seconds(i.now);
@@ -71,7 +72,7 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
   },
   shopify: (o, i) => ({
     headers: {
-      'x-shopify-hmac-sha256': hex('sha256', i.secret(o.secretEnv[0]!), i.body).toString('base64'),
+      'x-shopify-hmac-sha256': mac('sha256', i.secret(o.secretEnv[0]!), i.body).toString('base64'),
       'x-shopify-topic': i.eventType ?? 'orders/create',
       'x-shopify-event-id': randomUUID(),
       'x-shopify-triggered-at': new Date(i.now).toISOString(),
@@ -82,7 +83,7 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
     if (!o.secretEnv) throw new SignError('this route accepts only Ed25519 (v1a) signatures, and signing one needs the private key, which the relay never holds; add a whsec_ secretEnv to the route to send test events');
     const id = `msg_${randomUUID().replace(/-/g, '')}`;
     const t = seconds(i.now);
-    const signature = hex('sha256', hmacKeyFromSecret(i.secret(o.secretEnv[0]!)), `${id}.${t}.`, i.body).toString('base64');
+    const signature = mac('sha256', hmacKeyFromSecret(i.secret(o.secretEnv[0]!)), `${id}.${t}.`, i.body).toString('base64');
     return { headers: { 'webhook-id': id, 'webhook-timestamp': t, 'webhook-signature': `v1,${signature}` }, query: '' };
   },
   twilio: (o, i) => {
@@ -90,11 +91,11 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
     const headers = { 'i-twilio-idempotency-token': randomUUID() };
     if (i.contentType === 'application/x-www-form-urlencoded') {
       const params = [...new URLSearchParams(i.body.toString('utf8'))];
-      return { headers: { ...headers, 'x-twilio-signature': hex('sha1', secret, twilioSignedString(o.publicUrl, params)).toString('base64') }, query: '' };
+      return { headers: { ...headers, 'x-twilio-signature': mac('sha1', secret, twilioSignedString(o.publicUrl, params)).toString('base64') }, query: '' };
     }
     // Other bodies: Twilio adds their SHA-256 to the URL and signs the URL alone.
     const query = `?bodySHA256=${createHash('sha256').update(i.body).digest('hex')}`;
-    return { headers: { ...headers, 'x-twilio-signature': hex('sha1', secret, o.publicUrl + query).toString('base64') }, query };
+    return { headers: { ...headers, 'x-twilio-signature': mac('sha1', secret, o.publicUrl + query).toString('base64') }, query };
   },
   zoom: (o, i) => {
     const t = seconds(i.now);
@@ -106,10 +107,10 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
     const template = o.template ?? (o.timestampHeader ? '{timestamp}.{body}' : '{body}');
     const [before, after] = template.split('{body}') as [string, string];
     const fill = (part: string) => part.replace(/\{(timestamp|id)\}/g, (_, name: string) => (name === 'timestamp' ? timestamp! : id!));
-    const mac = hex(o.algorithm, i.secret(o.secretEnv[0]!), fill(before), i.body, fill(after)).toString(o.encoding);
+    const signature = mac(o.algorithm, i.secret(o.secretEnv[0]!), fill(before), i.body, fill(after)).toString(o.encoding);
     return {
       headers: only({
-        [o.header]: o.prefix + mac,
+        [o.header]: o.prefix + signature,
         ...(o.timestampHeader ? { [o.timestampHeader]: timestamp } : {}),
         ...(o.deliveryIdHeader ? { [o.deliveryIdHeader]: id } : {}),
         ...(o.eventTypeHeader && i.eventType ? { [o.eventTypeHeader]: i.eventType } : {}),

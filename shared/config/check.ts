@@ -7,7 +7,7 @@
 import type { z } from 'zod';
 import { secretRefsOf, verifySchema, type VerifyOptions } from '../verify/registry.js';
 import { checkDeliveryRefs, type ScheduleConfig } from './delivery-schema.js';
-import { configSchema, MISSING_VERIFY_MESSAGE, type RelayConfig } from './schema.js';
+import { checkRouteRefs, configSchema, MISSING_VERIFY_MESSAGE, type RelayConfig } from './schema.js';
 
 /** One problem: the key path (`routes.github.verify.secretEnv`, "" for the root) and what was expected. */
 export interface Issue {
@@ -55,13 +55,7 @@ function looseRefIssues(input: unknown): Issue[] {
   const issues: Issue[] = [];
   const ctx = { addIssue: (i: { path?: PropertyKey[]; message?: string }) => issues.push({ path: formatPath(i.path ?? []), message: i.message ?? '' }) } as unknown as z.RefinementCtx;
   const destinations = (value: unknown) => list(value)?.filter((d) => typeof record(d).target === 'string') as { target: string; path: string; method: 'POST' }[] | undefined;
-  const known = Object.keys(targets).join(', ') || '(no targets defined)';
-  for (const [name, route] of Object.entries(routes)) {
-    list(record(route).forward)?.forEach((entry, index) => {
-      const target = record(entry).target;
-      if (typeof target === 'string' && !Object.hasOwn(targets, target)) issues.push({ path: `routes.${name}.forward[${index}].target`, message: `unknown target "${target}"; expected one of: ${known}` });
-    });
-  }
+  checkRouteRefs({ targets, routes: Object.fromEntries(Object.entries(routes).map(([n, r]) => [n, { forward: destinations(record(r).forward) }])) }, ctx);
   const topics = Object.fromEntries(Object.entries(record(raw.topics)).map(([n, t]) => [n, { forward: destinations(record(t).forward) ?? [], attributeHeaders: [], subscriptions: [] }]));
   const schedules: Record<string, ScheduleConfig> = {};
   for (const [n, value] of Object.entries(record(raw.schedules))) {
