@@ -59,7 +59,7 @@ const secrets = localSecrets(input, process.env);
 const checked = checkConfig(input, { ...process.env, ...secrets });
 if (!checked.config || checked.issues.length > 0) {
   console.error(new ConfigError(configPath, checked.issues).message);
-  console.error(`\nnpm start did not start anything (${checked.issues.length} problem${checked.issues.length === 1 ? '' : 's'}); \`npm run relay -- validate --config ${configPath}\` checks again.`);
+  console.error(`\nnpm start did not start anything (${checked.issues.length} problem${checked.issues.length === 1 ? '' : 's'}); \`npm run relay -- validate --no-secrets --config ${configPath}\` checks again (npm start makes up the secrets).`);
   process.exit(2);
 }
 const config = checked.config;
