@@ -127,19 +127,24 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    for (const [name, route] of Object.entries(config.routes)) {
-      route.forward.forEach((entry, index) => {
-        if (!Object.hasOwn(config.targets, entry.target)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['routes', name, 'forward', index, 'target'],
-            message: `unknown target "${entry.target}"; expected one of: ${Object.keys(config.targets).join(', ') || '(no targets defined)'}`,
-          });
-        }
-      });
-    }
+    checkRouteRefs(config, ctx);
     checkDeliveryRefs(config, ctx);
   });
+
+/** Every route's forward entries name a defined target; called from configSchema and, for a config of the wrong shape, config/check.ts. */
+export function checkRouteRefs(config: { targets: Record<string, unknown>; routes: Record<string, { forward?: readonly { target: string }[] }> }, ctx: z.RefinementCtx): void {
+  for (const [name, route] of Object.entries(config.routes)) {
+    route.forward?.forEach((entry, index) => {
+      if (!Object.hasOwn(config.targets, entry.target)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', name, 'forward', index, 'target'],
+          message: `unknown target "${entry.target}"; expected one of: ${Object.keys(config.targets).join(', ') || '(no targets defined)'}`,
+        });
+      }
+    });
+  }
+}
 
 export type RelayConfig = z.output<typeof configSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;

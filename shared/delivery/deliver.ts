@@ -137,13 +137,15 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   }
 
   async function park(message: PubSubMessage, why: DeadLetterReason, data: Buffer, log: Logger): Promise<Outcome> {
+    let deadLetterId: string;
     try {
-      await deps.publisher.publish(settings.deadLetterTopic, { data, attributes: deadLetterAttributes(message.attributes, why, new Date()) });
+      deadLetterId = await deps.publisher.publish(settings.deadLetterTopic, { data, attributes: deadLetterAttributes(message.attributes, why, new Date()) });
     } catch (error) {
       log.error('Could not park the message in the dead-letter topic; leaving it to Pub/Sub to redeliver', { error, reason: why.reason });
       throw new RelayError('unavailable', 'Dead-letter topic unavailable', { cause: error });
     }
-    log.log('WARNING', 'Message dead-lettered', { reason: why.reason, detail: why.detail, status: why.status, attempts: why.attempts, target: why.target });
+    // deadLetterId is the parked copy's id: what `run-relay dlq list` shows and `dlq show` / `dlq replay` take.
+    log.log('WARNING', 'Message dead-lettered', { deadLetterId, reason: why.reason, detail: why.detail, status: why.status, attempts: why.attempts, target: why.target });
     return { kind: 'dead_lettered', reason: why.reason, target: why.target };
   }
 

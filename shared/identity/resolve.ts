@@ -23,6 +23,8 @@ import { googleAuthTokenSource, type IdTokenSource } from './token-source.js';
 import type { CredentialEnv } from '../settings.js';
 
 export interface ResolveOptions {
+  /** How `identity.credentialsFile` was given, for messages; default "identity.credentialsFile" (the CLI says "--credentials"). */
+  credentialsFileVia?: string;
   /** Where ADC looks for a credential file (`settings.credentials`, or a CLI's environment); default none set. */
   env?: CredentialEnv;
   readFile?: (path: string) => string;
@@ -44,7 +46,7 @@ export function wellKnownAdcFile(env: CredentialEnv): string {
 export function findCredentialsFile(identity: IdentityConfig | undefined, options: ResolveOptions = {}): { path: string; via: string } | undefined {
   const env = options.env ?? {};
   const exists = options.exists ?? existsSync;
-  if (identity?.credentialsFile) return { path: identity.credentialsFile, via: 'identity.credentialsFile' };
+  if (identity?.credentialsFile) return { path: identity.credentialsFile, via: options.credentialsFileVia ?? 'identity.credentialsFile' };
   if (env.GOOGLE_APPLICATION_CREDENTIALS) return { path: env.GOOGLE_APPLICATION_CREDENTIALS, via: 'GOOGLE_APPLICATION_CREDENTIALS' };
   const wellKnown = wellKnownAdcFile(env);
   return exists(wellKnown) ? { path: wellKnown, via: "gcloud's application default credentials" } : undefined;

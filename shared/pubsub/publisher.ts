@@ -37,10 +37,25 @@ export function pubSubOptionsOf(configProjectId: string | undefined, settings: P
   return { ...(projectId ? { projectId } : {}), ...(settings.pubsubEmulatorHost ? { emulatorHost: settings.pubsubEmulatorHost } : {}) };
 }
 
-/** Creates a `PubSub` client, importing the library on demand. */
+/**
+ * Creates a `PubSub` client, importing the library on demand. With
+ * `emulatorHost` it talks to the emulator and never looks for
+ * credentials or the metadata server (so it prints no MetadataLookupWarning);
+ * pass `projectId` so it need not look that up either.
+ */
 export async function openPubSub(options: PubSubOptions = {}): Promise<PubSub> {
   const { PubSub } = await import('@google-cloud/pubsub');
-  return new PubSub({ ...(options.projectId ? { projectId: options.projectId } : {}), ...(options.emulatorHost ? { apiEndpoint: options.emulatorHost } : {}) });
+  const emulator = options.emulatorHost
+    ? {
+        apiEndpoint: options.emulatorHost,
+        emulatorMode: true,
+        // gax asks the auth client for its universe before every stub; without one given, that means
+        // looking for credentials, probing the metadata server and printing a MetadataLookupWarning.
+        universeDomain: 'googleapis.com',
+        clientOptions: { universeDomain: 'googleapis.com' },
+      }
+    : {};
+  return new PubSub({ ...(options.projectId ? { projectId: options.projectId } : {}), ...emulator });
 }
 
 /** Default bound on one publish, retries included (the client's own default retries for up to 600 s). */
