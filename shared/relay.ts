@@ -7,8 +7,11 @@ import { randomUUID } from 'node:crypto';
 import type { LoadedConfig } from './config/load.js';
 import type { RouteConfig } from './config/schema.js';
 import { RelayError } from './errors.js';
-import { DEFAULT_FORWARDED, outboundHeaders, responseHeaders } from './forward/headers.js';
-import { deadlineSignal, forward, resolveTarget, withQuery, type ForwardDeps, type ResolvedTarget, type TargetResponse } from './forward/forward.js';
+import { DEFAULT_FORWARDED, responseHeaders, senderHeaders } from './forward/headers.js';
+import { deadlineSignal, forward, type ForwardDeps, type TargetResponse } from './forward/forward.js';
+import { outboundRequests } from './forward/outbound.js';
+import { classify, type DeliveryResult } from './forward/policy.js';
+import { resolveTargets, type ResolvedTarget } from './forward/targets.js';
 import { errorResponse, json, routeNameOf, type RelayRequest, type RelayResponse } from './http.js';
 import { silentLogger, traceFields, type LogFields, type Logger } from './log.js';
 import { createGate, type Gate } from './admit.js';
@@ -18,10 +21,11 @@ import type { DedupeStore } from './dedupe/store.js';
 import { forwardHeadersOf } from './verify/registry.js';
 import { ReplayStore } from './verify/replay.js';
 
-/** Header naming the authenticated consumer for the target; a sender's own value never passes. */
-export const CONSUMER_HEADER = 'x-relay-consumer';
 import { acceptAsync } from './delivery/accept.js';
+
+export { CONSUMER_HEADER } from './forward/headers.js';
 import type { Publisher } from './pubsub/publisher.js';
+import type { Settings } from './settings.js';
 
 export interface RelayDeps extends ForwardDeps {
   logger?: Logger;
@@ -29,10 +33,12 @@ export interface RelayDeps extends ForwardDeps {
   now?: () => number;
   /** This instance's memory of delivered ids; default a new bounded store. */
   replay?: ReplayStore;
-  /** Environment for non-secret scheme settings; default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** Non-secret settings (project id for trace links, Google's certificates URL); see shared/settings.ts. Default: none set. */
+  settings?: Partial<Pick<Settings, 'projectId' | 'googleCertsUrl'>>;
   /** Where `mode: async` routes publish; required only if such a route exists. */
   publisher?: Publisher;
+  /** The config's targets with their audiences; default worked out from the config (pass one map to share it). */
+  targets?: ReadonlyMap<string, ResolvedTarget>;
   /** Per-target circuits and caps, shared with the deliverer; default built from the config. */
   guards?: TargetGuards;
   /** Where routes with `dedupe:` reserve delivery ids; required only if such a route exists. */
@@ -47,7 +53,8 @@ interface CompiledRoute {
   config: RouteConfig;
   gate: Gate;
   allowHeaders: string[];
-  forward: { target: ResolvedTarget; path: string; method: string }[];
+  /** The target of each `forward` entry, by index. */
+  targets: ResolvedTarget[];
 }
 
 export interface Relay {
@@ -59,12 +66,12 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
   const { config } = loaded;
   const logger = deps.logger ?? silentLogger;
   const now = deps.now ?? Date.now;
-  const projectId = config.projectId ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.GCLOUD_PROJECT;
-  const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
+  const projectId = config.projectId ?? deps.settings?.projectId;
+  const targets = deps.targets ?? resolveTargets(config.targets);
   const routes = new Map<string, CompiledRoute>();
   const replay = deps.replay ?? new ReplayStore();
   const guards = deps.guards ?? createTargetGuards(config.targets, { logger, now });
-  const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', env: deps.env };
+  const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', settings: { googleCertsUrl: deps.settings?.googleCertsUrl } };
   for (const [name, route] of Object.entries(config.routes)) {
     if (route.dedupe && !deps.dedupeStore) throw new Error(`routes.${name}.dedupe needs a de-duplication store, and none was given`);
     routes.set(name, {
@@ -72,7 +79,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       config: route,
       gate: createGate(name, route, context, replay),
       allowHeaders: [...new Set([...DEFAULT_FORWARDED, ...forwardHeadersOf(route.verify), ...route.forwardHeaders])],
-      forward: route.forward.map((f) => ({ target: targets.get(f.target)!, path: f.path, method: f.method })),
+      targets: route.forward.map((f) => targets.get(f.target)!),
     });
   }
 
@@ -85,32 +92,33 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     if (admission.kind === 'answer') return admission.response;
     const { verified } = admission;
     const idempotencyKey = verified.deliveryId || randomUUID();
-    const headers = outboundHeaders(request.headers, route.allowHeaders, idempotencyKey, request);
-    delete headers[CONSUMER_HEADER];
-    if (verified.consumer) headers[CONSUMER_HEADER] = verified.consumer;
+    const headers = senderHeaders(request.headers, route.allowHeaders, request);
     // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
     // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
-    const once = <T extends RelayResponse>(call: () => Promise<T>, signal: AbortSignal) => {
+    const once = async (call: () => Promise<{ response: RelayResponse; delivered: boolean }>, signal: AbortSignal): Promise<{ response: RelayResponse; delivered: boolean }> => {
       const dedupe = route.config.dedupe;
       if (!dedupe || !verified.deliveryId) return call();
-      return deliverOnce(
-        { store: deps.dedupeStore!, key: dedupeKey('route', route.name, verified.deliveryId), config: dedupe, leaseMs: route.config.deadlineMs + LEASE_MARGIN_MS, delivered: (r) => r.status >= 200 && r.status < 300, log, waitSignal: signal },
+      const result = await deliverOnce(
+        { store: deps.dedupeStore!, key: dedupeKey('route', route.name, verified.deliveryId), config: dedupe, leaseMs: route.config.deadlineMs + LEASE_MARGIN_MS, delivered: (r) => r.delivered, log, waitSignal: signal },
         call,
-      ).then((result) => {
-        if (result.kind === 'called') return result.value;
-        if (result.kind === 'duplicate') {
-          log.info('Duplicate delivery answered without forwarding (durable de-duplication)', { deliveryId: verified.deliveryId });
-          return json(200, { duplicate: true, deliveryId: verified.deliveryId });
-        }
-        throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', { retryAfterSeconds: 1, details: { deliveryId: verified.deliveryId } });
-      });
+      );
+      if (result.kind === 'called') return result.value;
+      if (result.kind === 'duplicate') {
+        log.info('Duplicate delivery answered without forwarding (durable de-duplication)', { deliveryId: verified.deliveryId });
+        return { response: json(200, { duplicate: true, deliveryId: verified.deliveryId }), delivered: true };
+      }
+      throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', { retryAfterSeconds: 1, details: { deliveryId: verified.deliveryId } });
     };
     if (route.config.mode === 'async') {
+      // No consumer in the envelope: a topic anyone with publish rights can write to cannot vouch for one.
       let accepted = false;
       try {
-        const accept = () => acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
-        const response = await once(accept, AbortSignal.timeout(route.config.deadlineMs));
-        accepted = response.status >= 200 && response.status < 300;
+        const accept = async () => {
+          const response = await acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
+          return { response, delivered: response.status >= 200 && response.status < 300 };
+        };
+        const { response, delivered: stored } = await once(accept, AbortSignal.timeout(route.config.deadlineMs));
+        accepted = stored;
         return response;
       } finally {
         // Only a stored event counts as seen: a failed publish lets the sender's retry through.
@@ -121,8 +129,9 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const started = performance.now();
     let delivered = false;
     try {
-      const response = await once(() => forwardAll(route, request, headers, idempotencyKey, deadline.signal, log, outcome, started), deadline.signal);
-      delivered = response.status >= 200 && response.status < 300;
+      const result = await once(() => forwardAll(route, request, headers, idempotencyKey, verified.consumer, deadline.signal, log, outcome, started), deadline.signal);
+      delivered = result.delivered;
+      const { response } = result;
       return response;
     } finally {
       admission.settle(delivered);
@@ -130,28 +139,26 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     }
   }
 
-  /** Every target of the route under its guard, within `signal`; the answer for the sender. */
-  async function forwardAll(route: CompiledRoute, request: RelayRequest, headers: Record<string, string>, idempotencyKey: string, signal: AbortSignal, log: Logger, outcome: LogFields, started: number): Promise<RelayResponse> {
+  /** Every target of the route under its guard, within `signal`: the answer for the sender, and whether every target took it. */
+  async function forwardAll(route: CompiledRoute, request: RelayRequest, headers: Record<string, string>, idempotencyKey: string, consumer: string | undefined, signal: AbortSignal, log: Logger, outcome: LogFields, started: number): Promise<{ response: RelayResponse; delivered: boolean }> {
+    const requests = outboundRequests({ headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, keys: 'event', consumer }, route.config.forward);
     const results = await Promise.allSettled(
-      route.forward.map((f) =>
-        guards.run(
-          f.target.name,
-          (guarded) =>
-            forward(
-              { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
-              { ...deps, fetch: guarded.fetch, logger: log.child({ target: f.target.name }) },
-              guarded.signal,
-            ),
+      requests.map((r, i) => {
+        const target = route.targets[i]!;
+        return guards.run(
+          target.name,
+          (guarded) => forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, fetch: guarded.fetch, logger: log.child({ target: target.name }) }, guarded.signal),
           { wait: true, signal, route: route.name, fetch: deps.fetch },
-        ),
-      ),
+        );
+      }),
     );
-    return answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+    const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+    return { response, delivered: results.every((r) => classify(resultOf(r)) === 'deliver') };
   }
 
   function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, outcome: LogFields, fields: { idempotencyKey: string; latencyMs: number }): RelayResponse {
     results.forEach((result, i) => {
-      const target = route.forward[i]!.target.name;
+      const target = route.targets[i]!.name;
       if (results.length === 1 && result.status === 'fulfilled' && result.value.status < 400) {
         // The common case gets one log line per request: the target's figures ride on "Request answered".
         Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs });
@@ -168,12 +175,12 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       return { status: only.value.status, headers: responseHeaders(only.value.headers), body: only.value.body };
     }
     const summary = results.map((result, i) => ({
-      target: route.forward[i]!.target.name,
+      target: route.targets[i]!.name,
       ...(result.status === 'fulfilled'
         ? { status: result.value.status }
         : { error: result.reason instanceof RelayError ? result.reason.code : 'internal' }),
     }));
-    const allDelivered = results.every((r) => r.status === 'fulfilled' && r.value.status < 300);
+    const allDelivered = results.every((r) => classify(resultOf(r)) === 'deliver');
     return allDelivered
       ? json(200, { delivered: summary })
       : json(502, { error: { code: 'partial_failure', message: 'Not every target accepted the delivery', results: summary } });
@@ -208,4 +215,9 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       return response;
     },
   };
+}
+
+/** A settled forward as the delivery policy reads it. */
+function resultOf(settled: PromiseSettledResult<TargetResponse>): DeliveryResult {
+  return settled.status === 'fulfilled' ? { status: settled.value.status } : { error: settled.reason };
 }

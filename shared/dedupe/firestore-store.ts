@@ -8,7 +8,8 @@
  * Operations per delivery: a new key costs one `create` and one write when
  * settled; a duplicate costs a failed `create` and a transaction's read.
  * The library (and gRPC) loads on first use only: routes without `dedupe`
- * never pay for it. FIRESTORE_EMULATOR_HOST points it at the emulator.
+ * never pay for it. `emulatorHost` points it at the emulator (the library
+ * itself also honours FIRESTORE_EMULATOR_HOST in the process environment).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
@@ -18,8 +19,8 @@ export interface FirestoreStoreOptions {
   projectId?: string;
   database: string;
   collection: string;
-  /** FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT and GCLOUD_PROJECT are read from here (default: process.env). */
-  env?: NodeJS.ProcessEnv;
+  /** `FIRESTORE_EMULATOR_HOST` (host:port), from the settings: talk to the emulator. */
+  emulatorHost?: string;
   /** ms since the epoch; default Date.now. */
   now?: () => number;
   /** Bound on one store call once the client is loaded, ms; past it the call rejects (an outage), default 5 000. */
@@ -53,7 +54,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 /** Opens the client on first use; a failed open is not remembered. */
 export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStore & { close(): Promise<void> } {
-  const env = options.env ?? process.env;
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 5_000;
   let opening: Promise<{ db: Firestore; ts: typeof Timestamp }> | undefined;
@@ -61,9 +61,8 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
   const open = () =>
     (opening ??= (async () => {
       const { Firestore, Timestamp } = await import('@google-cloud/firestore');
-      const projectId = options.projectId ?? env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT;
-      const emulator = env.FIRESTORE_EMULATOR_HOST;
-      const db = new Firestore({ ...(projectId ? { projectId } : {}), databaseId: options.database, ...(emulator ? { host: emulator, ssl: false } : {}) });
+      const { projectId, emulatorHost } = options;
+      const db = new Firestore({ ...(projectId ? { projectId } : {}), databaseId: options.database, ...(emulatorHost ? { host: emulatorHost, ssl: false } : {}) });
       return { db, ts: Timestamp };
     })().catch((error: unknown) => {
       opening = undefined;

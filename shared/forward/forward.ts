@@ -4,22 +4,17 @@
  * the policy), a per-attempt timeout and an overall deadline.
  */
 import pRetry from 'p-retry';
-import type { RetryPolicy, TargetConfig } from '../config/schema.js';
+import type { RetryPolicy } from '../config/schema.js';
 import { RelayError } from '../errors.js';
 import type { TokenCache } from '../identity/token-cache.js';
 import { silentLogger, type Logger } from '../log.js';
 import { InvalidResponseError, RequestNotSendableError } from './http-fetch.js';
+import { unsendableReason } from './limits.js';
+import { isRetryableError, isRetryableStatus } from './policy.js';
 import { parseRetryAfter } from './retry-after.js';
+import type { ResolvedTarget } from './targets.js';
 
-/** Statuses worth another attempt. */
-export const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-
-export interface ResolvedTarget {
-  name: string;
-  config: TargetConfig;
-  /** The audience ID tokens are minted for. */
-  audience: string;
-}
+export { resolveTarget, type ResolvedTarget } from './targets.js';
 
 export interface Delivery {
   target: ResolvedTarget;
@@ -44,11 +39,6 @@ export interface ForwardDeps {
   now?: () => number;
 }
 
-/** The audience for a target: its `audience`, else its URL's origin. */
-export function resolveTarget(name: string, config: TargetConfig): ResolvedTarget {
-  return { name, config, audience: config.audience ?? new URL(config.url).origin };
-}
-
 /** Joins a target's base URL and a route path without doubling or losing slashes. */
 export function targetUrl(base: string, path: string): string {
   const url = new URL(base);
@@ -57,12 +47,6 @@ export function targetUrl(base: string, path: string): string {
   url.pathname = basePath + pathname;
   if (query !== undefined) url.search = query;
   return url.toString();
-}
-
-/** Appends a request's query string (`?a=1` or "") to a configured path that may carry its own query. */
-export function withQuery(path: string, query: string): string {
-  if (!query) return path;
-  return path.includes('?') ? `${path}&${query.replace(/^\?/, '')}` : path + query;
 }
 
 /** Minimum delay p-retry will wait before retry number `consumed + 1`. */
@@ -125,6 +109,9 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: A
   const policy = target.config.retry;
   const doFetch = deps.fetch ?? fetch;
   const logger = deps.logger ?? silentLogger;
+  // Past these bounds a target refuses or resets the request, and a reset would look retryable: fail it once, here.
+  const unsendable = unsendableReason(delivery.path, delivery.headers);
+  if (unsendable) throw new RelayError('request_not_sendable', `The request for target ${target.name} cannot be sent: ${unsendable}`);
   const url = targetUrl(target.config.url, delivery.path);
   let refreshedToken = false;
 
@@ -173,7 +160,7 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: A
       logger.warn('Target refused the ID token; retrying once with a fresh one', { target: target.name, attempt: attemptNumber, status: 401 });
       result = await send(await token(), attemptNumber);
     }
-    if (RETRYABLE_STATUSES.has(result.status)) {
+    if (isRetryableStatus(result.status)) {
       logger.warn('Target attempt failed', { target: target.name, attempt: attemptNumber, status: result.status });
       throw new RetryableStatus(result, parseRetryAfter(result.headers.get('retry-after'), deps.now?.() ?? Date.now()));
     }
@@ -188,7 +175,7 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: A
       factor: 2,
       randomize: true,
       signal: deadline,
-      shouldRetry: ({ error }) => error instanceof RelayError && error.retryable,
+      shouldRetry: ({ error }) => isRetryableError(error),
       async onFailedAttempt({ error, retriesLeft, retriesConsumed }) {
         if (!(error instanceof RetryableStatus) || error.retryAfterMs === undefined || retriesLeft <= 0) return;
         const wanted = Math.min(error.retryAfterMs, policy.maxDelayMs);

@@ -13,14 +13,15 @@ import { RelayError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Circuit, type CallOutcome } from './circuit.js';
 import { ConcurrencyLimit, LimitReachedError } from './concurrency.js';
-import { RETRYABLE_STATUSES, type TargetResponse } from './forward.js';
+import type { TargetResponse } from './forward.js';
+import { isRetryableStatus } from './policy.js';
 
 /** Errors that say the target is unhealthy; the rest (no token, unsendable request) say nothing about it. */
 const TARGET_FAILURES = new Set(['target_unreachable', 'target_retryable_status', 'deadline_exceeded']);
 
 /** How one forward call counts for the circuit: only what a retry could fix is a failure. */
 export function outcomeOf(result: PromiseSettledResult<TargetResponse>): CallOutcome {
-  if (result.status === 'fulfilled') return RETRYABLE_STATUSES.has(result.value.status) ? 'failure' : 'success';
+  if (result.status === 'fulfilled') return isRetryableStatus(result.value.status) ? 'failure' : 'success';
   const code = (result.reason as { code?: unknown })?.code;
   return typeof code === 'string' && TARGET_FAILURES.has(code) ? 'failure' : 'ignored';
 }
