@@ -64,8 +64,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   // A keep-alive node:http client: several times cheaper per request than undici's fetch under the framework.
   const httpFetch = options.fetch ?? createHttpFetch();
   const targets = resolveTargets(loaded.config.targets);
-  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, settings, targets });
-  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, targets });
+  const { logTraffic } = settings;
+  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, settings, targets, logTraffic });
+  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, targets, logTraffic });
   return { settings, loaded, logger, tokens, relay, publisher, deliverer };
 }
 

@@ -17,6 +17,7 @@ import { silentLogger, traceFields, type LogFields, type Logger } from './log.js
 import { createGate, type Gate } from './admit.js';
 import { forwardHeadersOf } from './verify/registry.js';
 import { ReplayStore } from './verify/replay.js';
+import { requestTraffic, sentTraffic } from './traffic.js';
 
 import { acceptAsync } from './delivery/accept.js';
 
@@ -36,6 +37,8 @@ export interface RelayDeps extends ForwardDeps {
   publisher?: Publisher;
   /** The config's targets with their audiences; default worked out from the config (pass one map to share it). */
   targets?: ReadonlyMap<string, ResolvedTarget>;
+  /** Add request and sent headers and bodies to log lines (`logTraffic` setting, for the local inspector); default false. */
+  logTraffic?: boolean;
 }
 
 interface CompiledRoute {
@@ -81,6 +84,8 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const { verified } = admission;
     const idempotencyKey = verified.deliveryId || randomUUID();
     const headers = senderHeaders(request.headers, route.allowHeaders, request);
+    // Joins this request's line to its delivery lines (here and, for async routes, in the pubsub function).
+    outcome.idempotencyKey = idempotencyKey;
     if (route.config.mode === 'async') {
       // No consumer in the envelope: a topic anyone with publish rights can write to cannot vouch for one.
       let accepted = false;
@@ -101,10 +106,11 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const results = await Promise.allSettled(
         requests.map((r, i) => {
           const target = route.targets[i]!;
-          return forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, logger: log.child({ target: target.name }) }, deadline.signal);
+          return forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, logger: log.child({ target: target.name, idempotencyKey: r.idempotencyKey }) }, deadline.signal);
         }),
       );
-      const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+      const sent = deps.logTraffic ? (i: number) => sentTraffic(requests[i]!.headers, route.targets[i]!.config.tokenHeader, requests[i]!.body) : undefined;
+      const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) }, sent);
       delivered = results.every((r) => classify(resultOf(r)) === 'deliver');
       return response;
     } finally {
@@ -113,17 +119,25 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     }
   }
 
-  function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, outcome: LogFields, fields: { idempotencyKey: string; latencyMs: number }): RelayResponse {
+  function answer(
+    route: CompiledRoute,
+    results: PromiseSettledResult<TargetResponse>[],
+    log: Logger,
+    outcome: LogFields,
+    fields: { idempotencyKey: string; latencyMs: number },
+    sent?: (index: number) => LogFields,
+  ): RelayResponse {
     results.forEach((result, i) => {
       const target = route.targets[i]!.name;
+      const traffic = sent?.(i);
       if (results.length === 1 && result.status === 'fulfilled' && result.value.status < 400) {
         // The common case gets one log line per request: the target's figures ride on "Request answered".
-        Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs });
+        Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs }, traffic);
       } else if (result.status === 'fulfilled') {
         const { status, attempts } = result.value;
-        log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields });
+        log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields, ...traffic });
       } else {
-        log.error('Delivery to target failed', { target, error: result.reason, ...fields });
+        log.error('Delivery to target failed', { target, error: result.reason, ...fields, ...traffic });
       }
     });
     if (results.length === 1) {
@@ -149,7 +163,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const name = routeNameOf(request.path);
       const log = logger.child({ ...traceFields(request.headers, projectId), route: name });
       let response: RelayResponse;
-      const outcome: LogFields = {};
+      const outcome: LogFields = deps.logTraffic && name !== 'healthz' ? requestTraffic(request) : {};
       try {
         if (name === 'healthz') {
           response = request.method === 'GET' || request.method === 'HEAD' ? json(200, { status: 'ok' }) : errorResponse(new RelayError('method_not_allowed', 'Use GET /healthz'), { allow: 'GET, HEAD' });

@@ -29,6 +29,8 @@ export interface Settings {
   pubsubEmulatorHost?: string;
   /** Where ADC looks for a credential file (see shared/identity/resolve.ts). */
   credentials: CredentialEnv;
+  /** `RELAY_LOG_TRAFFIC=1`: request and sent headers (masked) and bodies on the log lines, for `npm start`'s inspector (shared/traffic.ts). */
+  logTraffic: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -55,5 +57,6 @@ export function parseSettings(env: Env): Settings {
     googleCertsUrl: nonEmpty(env.RELAY_GOOGLE_CERTS_URL) ?? GOOGLE_CERTS_URL,
     ...(pubsubEmulatorHost ? { pubsubEmulatorHost } : {}),
     credentials,
+    logTraffic: env.RELAY_LOG_TRAFFIC === '1',
   };
 }

@@ -23,12 +23,15 @@ import type { Publisher } from '../pubsub/publisher.js';
 import { deadLetterAttributes, type DeadLetterReason, type DeadLetterReasonCode } from './dead-letter.js';
 import type { PubSubMessage } from './message.js';
 import { planEnvelopes, requestEnvelope, type EventToPlan } from './plan.js';
+import { sentTraffic } from '../traffic.js';
 
 export interface DelivererDeps extends ForwardDeps {
   publisher: Publisher;
   logger?: Logger;
   /** The config's targets with their audiences; default worked out from the config (pass one map to share it). */
   targets?: ReadonlyMap<string, ResolvedTarget>;
+  /** Add the headers and a body preview sent to delivery log lines (`logTraffic` setting, for the local inspector); default false. */
+  logTraffic?: boolean;
 }
 
 export type Outcome =
@@ -152,6 +155,8 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   async function deliver(message: PubSubMessage, d: Single, log: Logger): Promise<Outcome> {
     const { request, target } = d;
     const deadline = deadlineSignal(settings.deliveryDeadlineMs);
+    if (deps.logTraffic) log = log.child(sentTraffic(request.headers, target.config.tokenHeader, request.body));
+    const started = performance.now();
     let result: DeliveryResult;
     let attempts: number | undefined;
     try {
@@ -166,7 +171,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     const decision = decide(result);
     const idempotencyKey = request.idempotencyKey;
     if (decision.verdict === 'deliver' && 'status' in result) {
-      log.info('Delivered to target', { status: result.status, attempts, idempotencyKey });
+      log.info('Delivered to target', { status: result.status, attempts, idempotencyKey, latencyMs: Math.round(performance.now() - started) });
       return { kind: 'delivered', target: target.name, status: result.status, attempts: attempts ?? 1, idempotencyKey };
     }
     if (decision.verdict === 'park') {
@@ -176,7 +181,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
       return park(message, why, envelopeMessage(d.envelope).data, log);
     }
     if ('status' in result) {
-      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', { status: result.status, attempts, idempotencyKey });
+      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', { status: result.status, attempts, idempotencyKey, latencyMs: Math.round(performance.now() - started) });
       throw new RelayError('target_retryable_status', `Target ${target.name} answered ${result.status}`, { details: { status: result.status, attempts } });
     }
     // Unreachable, no token, out of time: all worth another try later.
@@ -203,7 +208,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
         log.info('Fanned out', { deliveries: p.envelopes.length, targets: p.envelopes.map((e) => e.target) });
         return { kind: 'fanned_out', deliveries: p.envelopes.length };
       }
-      return deliver(message, p.delivery, log.child({ target: p.delivery.target.name }));
+      return deliver(message, p.delivery, log.child({ target: p.delivery.target.name, idempotencyKey: p.delivery.request.idempotencyKey }));
     },
   };
 }
