@@ -19,12 +19,12 @@ export const MASKED_ID_TOKEN = 'Bearer [ID token, masked]';
 
 const CREDENTIAL_HEADERS = new Set(['authorization', 'x-serverless-authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 
-/** Headers with credential values replaced by `[masked]` (keeping an auth scheme such as `Bearer`). */
+/** Headers with credential values replaced by `[masked]` (keeping an auth scheme such as `Bearer`); idempotent. */
 export function maskHeaders(headers: HeaderMap): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    if (!CREDENTIAL_HEADERS.has(name)) out[name] = value;
+    if (!CREDENTIAL_HEADERS.has(name) || value === MASKED_ID_TOKEN) out[name] = value;
     else out[name] = /^(Bearer|Basic) /i.test(value) ? `${value.split(' ')[0]} [masked]` : '[masked]';
   }
   return out;
