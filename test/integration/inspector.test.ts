@@ -163,6 +163,7 @@ describe('the local inspector page in headless Chromium', () => {
   });
 
   it('takes a screenshot of the page, a non-trivial PNG', async () => {
+    await page.evaluate('window.scrollTo(0, 0)');
     const png = await page.screenshot();
     const file = join(shots, 'inspector.png');
     await writeFile(file, png);

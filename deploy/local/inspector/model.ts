@@ -145,7 +145,7 @@ export function createTrafficModel(options: TrafficModelOptions = {}) {
     }
     if (message === 'Delivered to target') {
       const d = delivery(key, target, line);
-      Object.assign(d, { state: status !== undefined && status < 300 ? 'delivered' : 'rejected', status, latencyMs: latencyMs ?? d.latencyMs });
+      Object.assign(d, { state: status !== undefined && status < 300 ? 'delivered' : 'rejected', status, latencyMs: latencyMs ?? d.latencyMs, detail: undefined });
       d.attempts += attempts ?? 1;
       return true;
     }
@@ -164,7 +164,10 @@ export function createTrafficModel(options: TrafficModelOptions = {}) {
     }
     if (message === 'Message dead-lettered') {
       const d = delivery(key, target, line);
-      Object.assign(d, { state: 'dead-lettered', status: status ?? d.status, detail: [str(line.reason), str(line.detail)].filter(Boolean).join(': ') });
+      const detail = [str(line.reason), str(line.detail)].filter(Boolean).join(': ');
+      Object.assign(d, { state: 'dead-lettered', status: status ?? d.status, detail });
+      // Kept in the history, so a replayed delivery still shows why it was parked.
+      d.failures.push({ status, reason: `dead-lettered (${detail})`, message });
       d.attempts += attempts ?? 0;
       return true;
     }
