@@ -143,6 +143,7 @@ describe('the local inspector page in headless Chromium', () => {
     await page.click('[data-testid=dead-letter] [data-testid=replay]');
     await page.waitFor(`document.querySelector('[data-testid=request][data-route=gh-async] [data-testid=delivery][data-state=delivered]')`, 'the replayed delivery delivered', 30_000);
     await page.waitFor(`document.querySelector('[data-testid=no-dead-letters]')`, 'an empty dead-letter inbox', 15_000);
+    expect(await page.evaluate<string>(`document.querySelector('[data-testid=dead-letters]').textContent`)).toBe('Nothing parked.');
     const [async] = (await requests()).filter((r) => r.route === 'gh-async');
     expect(async).toMatchObject({ verdict: 'accepted', status: '202' });
     // One delivery row, across the refusal and the replay: both attempts counted under the same key.
