@@ -95,7 +95,7 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
     logs.push(line);
     options.onLog?.(line);
   };
-  const runtime = createRuntime({ loaded, write, publisher, logTraffic: options.logTraffic ?? false });
+  const runtime = createRuntime({ loaded, write, publisher, settings: { logTraffic: options.logTraffic ?? false } });
   http(`webhook-${n}`, webhookHandler(runtime.relay));
   cloudEvent(`pubsub-${n}`, pubsubHandler(runtime.deliverer, runtime.logger));
   const webhook = await serve(`webhook-${n}`, webhookDoorPolicy(loaded.config));
