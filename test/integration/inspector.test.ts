@@ -45,7 +45,7 @@ beforeAll(async () => {
   emulator = await startPubSubEmulator('the inspector in a browser (test/integration/inspector.test.ts)');
   if (!emulator) throw new Error('The Pub/Sub emulator is unavailable (see above): the inspector suite needs it for async delivery and dead letters.');
   metadata = await useMetadataServer();
-  inspector = await startInspector({ send: (request) => sendAgain(request, { relayUrl: stack.webhookUrl, loaded: stack.runtime.loaded }) });
+  inspector = await startInspector({ send: (request) => sendAgain(request, { relayUrl: stack.webhookUrl, config: stack.runtime.loaded.config, secret: (name) => stack.runtime.loaded.secrets.get(name) }) });
   stack = await startAsyncStack({
     metadata,
     env: { GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, PARTNER_SECRET },

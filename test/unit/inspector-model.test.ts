@@ -5,7 +5,7 @@ import { createRelay } from '../../shared/relay.js';
 import { createTokenCache } from '../../shared/identity/token-cache.js';
 import { maskHeaders, MASKED_ID_TOKEN } from '../../shared/traffic.js';
 import { createTrafficModel } from '../../deploy/local/inspector/model.js';
-import { signedHeaders } from '../../deploy/local/inspector/send-again.js';
+import { signAgain } from '../../deploy/local/inspector/send-again.js';
 import { listen } from '../emulators/http-util.js';
 
 const line = (fields: Record<string, unknown>) => JSON.stringify({ severity: 'INFO', time: '2026-01-01T00:00:00.000Z', ...fields });
@@ -71,21 +71,23 @@ describe('masking and re-signing', () => {
     });
   });
 
-  it('signs a GitHub request afresh with a new delivery id, and refuses a scheme it cannot sign', () => {
+  it('signs a GitHub request afresh with a new delivery id, and refuses a route it cannot sign, naming why', async () => {
     const loaded = parseConfig(
       {
         targets: { t: { url: 'http://127.0.0.1:9' } },
-        routes: { gh: { verify: { scheme: 'github', secretEnv: 'S' }, forward: [{ target: 't' }] }, st: { verify: { scheme: 'stripe', secretEnv: 'S' }, forward: [{ target: 't' }] } },
+        routes: { gh: { verify: { scheme: 'github', secretEnv: 'S' }, forward: [{ target: 't' }] }, oidc: { verify: { scheme: 'google-oidc', audience: 'https://relay.example', serviceAccounts: ['sender@p.iam.gserviceaccount.com'] }, forward: [{ target: 't' }] } },
       },
       { S: 'It\'s a Secret to Everybody' },
     );
-    const stored = { route: 'gh', query: '', headers: { 'x-github-delivery': 'old', 'content-length': '13', authorization: 'Bearer [masked]' }, body: Buffer.from('Hello, World!') };
-    const headers = signedHeaders(stored, loaded);
+    const options = { config: loaded.config, secret: (name: string) => loaded.secrets.get(name) };
+    const stored = { route: 'gh', query: '', headers: { 'x-github-delivery': 'old', 'x-github-event': 'push', 'x-hub-signature-256': 'sha256=stale', 'content-length': '13', authorization: 'Bearer [masked]' }, body: Buffer.from('Hello, World!') };
+    const { headers } = await signAgain(stored, options);
     expect(headers['x-hub-signature-256']).toBe('sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17');
     expect(headers['x-github-delivery']).not.toBe('old');
+    expect(headers['x-github-event']).toBe('push');
     expect(headers).not.toHaveProperty('content-length');
     expect(headers).not.toHaveProperty('authorization');
-    expect(() => signedHeaders({ ...stored, route: 'st' }, loaded)).toThrow(/cannot sign for the stripe scheme/);
+    await expect(signAgain({ ...stored, route: 'oidc' }, options)).rejects.toThrow(/needs a Google ID token/);
   });
 });
 
