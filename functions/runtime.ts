@@ -78,8 +78,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const dedupeStore =
     options.dedupeStore ??
     (usesDedupeStore(loaded.config) ? firestoreDedupeStore({ projectId: loaded.config.projectId ?? settings.projectId, database: store.database, collection: store.collection, emulatorHost: settings.firestoreEmulatorHost }) : undefined);
-  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, settings, targets, guards, dedupeStore });
-  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, targets, guards, dedupeStore });
+  const { logTraffic } = settings;
+  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, settings, targets, guards, dedupeStore, logTraffic });
+  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, targets, guards, dedupeStore, logTraffic });
   return { settings, loaded, logger, tokens, relay, publisher, deliverer, guards };
 }
 

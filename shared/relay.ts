@@ -20,6 +20,7 @@ import { dedupeKey, deliverOnce } from './dedupe/dedupe.js';
 import type { DedupeStore } from './dedupe/store.js';
 import { forwardHeadersOf } from './verify/registry.js';
 import { ReplayStore } from './verify/replay.js';
+import { requestTraffic, sentTraffic } from './traffic.js';
 
 import { acceptAsync } from './delivery/accept.js';
 
@@ -43,6 +44,8 @@ export interface RelayDeps extends ForwardDeps {
   guards?: TargetGuards;
   /** Where routes with `dedupe:` reserve delivery ids; required only if such a route exists. */
   dedupeStore?: DedupeStore;
+  /** Add request and sent headers and bodies to log lines (`logTraffic` setting, for the local inspector); default false. */
+  logTraffic?: boolean;
 }
 
 /** Past the route's deadline, how long a reservation outlives a crashed instance. */
@@ -93,6 +96,8 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const { verified } = admission;
     const idempotencyKey = verified.deliveryId || randomUUID();
     const headers = senderHeaders(request.headers, route.allowHeaders, request);
+    // Joins this request's line to its delivery lines (here and, for async routes, in the pubsub function).
+    outcome.idempotencyKey = idempotencyKey;
     // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
     // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
     const once = async (call: () => Promise<{ response: RelayResponse; delivered: boolean }>, signal: AbortSignal): Promise<{ response: RelayResponse; delivered: boolean }> => {
@@ -147,26 +152,35 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
         const target = route.targets[i]!;
         return guards.run(
           target.name,
-          (guarded) => forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, fetch: guarded.fetch, logger: log.child({ target: target.name }) }, guarded.signal),
+          (guarded) => forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, fetch: guarded.fetch, logger: log.child({ target: target.name, idempotencyKey: r.idempotencyKey }) }, guarded.signal),
           { wait: true, signal, route: route.name, fetch: deps.fetch },
         );
       }),
     );
-    const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+    const sent = deps.logTraffic ? (i: number) => sentTraffic(requests[i]!.headers, route.targets[i]!.config.tokenHeader, requests[i]!.body) : undefined;
+    const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) }, sent);
     return { response, delivered: results.every((r) => classify(resultOf(r)) === 'deliver') };
   }
 
-  function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, outcome: LogFields, fields: { idempotencyKey: string; latencyMs: number }): RelayResponse {
+  function answer(
+    route: CompiledRoute,
+    results: PromiseSettledResult<TargetResponse>[],
+    log: Logger,
+    outcome: LogFields,
+    fields: { idempotencyKey: string; latencyMs: number },
+    sent?: (index: number) => LogFields,
+  ): RelayResponse {
     results.forEach((result, i) => {
       const target = route.targets[i]!.name;
+      const traffic = sent?.(i);
       if (results.length === 1 && result.status === 'fulfilled' && result.value.status < 400) {
         // The common case gets one log line per request: the target's figures ride on "Request answered".
-        Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs });
+        Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs }, traffic);
       } else if (result.status === 'fulfilled') {
         const { status, attempts } = result.value;
-        log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields });
+        log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields, ...traffic });
       } else {
-        log.error('Delivery to target failed', { target, error: result.reason, ...fields });
+        log.error('Delivery to target failed', { target, error: result.reason, ...fields, ...traffic });
       }
     });
     if (results.length === 1) {
@@ -192,7 +206,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const name = routeNameOf(request.path);
       const log = logger.child({ ...traceFields(request.headers, projectId), route: name });
       let response: RelayResponse;
-      const outcome: LogFields = {};
+      const outcome: LogFields = deps.logTraffic && name !== 'healthz' ? requestTraffic(request) : {};
       try {
         if (name === 'healthz') {
           response = request.method === 'GET' || request.method === 'HEAD' ? json(200, { status: 'ok' }) : errorResponse(new RelayError('method_not_allowed', 'Use GET /healthz'), { allow: 'GET, HEAD' });

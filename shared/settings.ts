@@ -31,6 +31,8 @@ export interface Settings {
   firestoreEmulatorHost?: string;
   /** Where ADC looks for a credential file (see shared/identity/resolve.ts). */
   credentials: CredentialEnv;
+  /** `RELAY_LOG_TRAFFIC=1`: request and sent headers (masked) and bodies on the log lines, for `npm start`'s inspector (shared/traffic.ts). */
+  logTraffic: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -59,5 +61,6 @@ export function parseSettings(env: Env): Settings {
     ...(pubsubEmulatorHost ? { pubsubEmulatorHost } : {}),
     ...(firestoreEmulatorHost ? { firestoreEmulatorHost } : {}),
     credentials,
+    logTraffic: env.RELAY_LOG_TRAFFIC === '1',
   };
 }

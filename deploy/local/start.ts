@@ -18,7 +18,8 @@
  * .relay-local.json, which the CLI reads; it is removed on exit.
  *
  * Ports: RELAY_PORT (8080), METADATA_PORT (8081), TARGET_PORT (8082),
- * PUBSUB_FUNCTION_PORT (8083). Ctrl-C stops all.
+ * PUBSUB_FUNCTION_PORT (8083), INSPECTOR_PORT (8084, the local inspector page:
+ * deploy/local/inspector). Ctrl-C stops all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
@@ -29,6 +30,7 @@ import { ConfigError, readConfigFile } from '../../shared/config/load.js';
 import { createLogger } from '../../shared/log.js';
 import { ensureSubscription, pushEndpointFor } from '../../shared/pubsub/admin.js';
 import { openPubSub, pubSubOptionsOf, pubSubPublisher } from '../../shared/pubsub/publisher.js';
+import { openPuller } from '../../shared/pubsub/pull.js';
 import { parseSettings } from '../../shared/settings.js';
 import { runSchedules } from '../../shared/schedule/schedule.js';
 import { startMetadataServer } from '../../test/emulators/metadata-server.js';
@@ -37,6 +39,9 @@ import { FRAMEWORK_MAIN } from '../../test/support/framework-process.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../test/support/pubsub-emulator.js';
 import { bannerLines } from './banner.js';
 import { localSecrets } from './local-secrets.js';
+import { deadLetterInbox } from './inspector/dead-letters.js';
+import { metadataIdToken, sendAgain } from './inspector/send-again.js';
+import { startInspector } from './inspector/server.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -72,6 +77,8 @@ let stopping = false;
 
 const metadata = await startMetadataServer({ port: metadataPort });
 const target = await startPrivateTarget({ port: targetPort, keys: () => [metadata.key.jwk], verbose: true });
+// Reads the functions' log lines and the dead-letter inbox; "send again" signs with the same secrets as the functions.
+const inspector = await startInspector({ port: port('INSPECTOR_PORT', 8084), send: (request) => sendAgain(request, { relayUrl, config, secret: (name) => env[name], idToken: (audience) => metadataIdToken(metadata.url, audience) }) });
 
 async function stop(code: number): Promise<never> {
   if (!stopping) {
@@ -79,7 +86,7 @@ async function stop(code: number): Promise<never> {
     schedules?.stop();
     removeLocalState(root);
     for (const child of children) child.kill('SIGTERM');
-    await Promise.allSettled([metadata.close(), target.close(), emulator?.close()]);
+    await Promise.allSettled([metadata.close(), target.close(), emulator?.close(), inspector.close()]);
   }
   process.exit(code);
 }
@@ -118,14 +125,16 @@ const localEnv: Record<string, string> = {
   ...secrets,
   ...(emulator ? { PUBSUB_EMULATOR_HOST: emulator.host } : {}),
 };
-const env: NodeJS.ProcessEnv = { ...process.env, ...localEnv };
+// RELAY_LOG_TRAFFIC: masked headers and bodies on the log lines the inspector reads.
+const env: NodeJS.ProcessEnv = { ...process.env, ...localEnv, RELAY_LOG_TRAFFIC: '1' };
 
 function serve(target: string, listenPort: number): ChildProcess {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', FRAMEWORK_MAIN, `--target=${target}`, `--source=${join(root, 'functions/index.ts')}`, `--port=${listenPort}`],
-    { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env },
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env },
   );
+  inspector.watch(child.stdout!); // echoes every line here too
   child.on('exit', (code) => {
     if (!stopping) {
       console.error(`The ${target} function exited (code ${code}); stopping the local stack.`);
@@ -160,6 +169,7 @@ if (emulator) {
   const { deliveryTopic, deadLetterTopic, deadLetterSubscription } = config.pubsub;
   await ensureSubscription(pubsub, { topic: deliveryTopic, name: `${deliveryTopic}-push`, pushEndpoint: pushEndpointFor(pubsubUrl, projectId, deliveryTopic), minBackoffSeconds: 1, maxBackoffSeconds: 10 });
   await ensureSubscription(pubsub, { topic: deadLetterTopic, name: deadLetterSubscription });
+  inspector.useDeadLetters(deadLetterInbox({ puller: await openPuller(pubsub, deadLetterSubscription), publisher: pubSubPublisher(pubSubOptionsOf(projectId, settings)), defaultTopic: deliveryTopic }));
   schedules = runSchedules(config, { publisher: pubSubPublisher(pubSubOptionsOf(projectId, settings)), logger: createLogger({ level: settings.logLevel }) });
 }
 
@@ -178,6 +188,6 @@ const stateFile = writeLocalState(
   root,
 );
 console.log(
-  bannerLines({ config, configPath, root, relayUrl, pubsubUrl: emulator ? pubsubUrl : undefined, emulatorHost: emulator?.host, metadata, target, stateFile }).join('\n'),
+  bannerLines({ config, configPath, root, relayUrl, pubsubUrl: emulator ? pubsubUrl : undefined, emulatorHost: emulator?.host, metadata, target, stateFile, extra: [{ label: 'inspector', url: inspector.url }] }).join('\n'),
 );
 console.log(`(ready in ${((Date.now() - started) / 1000).toFixed(1)} s; ${LOCAL_STATE_FILE} written)`);

@@ -26,6 +26,7 @@ import type { Publisher } from '../pubsub/publisher.js';
 import { deadLetterAttributes, type DeadLetterReason, type DeadLetterReasonCode } from './dead-letter.js';
 import type { PubSubMessage } from './message.js';
 import { planEnvelopes, requestEnvelope, type EventToPlan } from './plan.js';
+import { sentTraffic } from '../traffic.js';
 
 export interface DelivererDeps extends ForwardDeps {
   publisher: Publisher;
@@ -36,6 +37,8 @@ export interface DelivererDeps extends ForwardDeps {
   guards?: TargetGuards;
   /** Where targets (or webhook routes) with `dedupe:` remember delivered keys; required only if such a target or route exists. */
   dedupeStore?: DedupeStore;
+  /** Add the headers and a body preview sent to delivery log lines (`logTraffic` setting, for the local inspector); default false. */
+  logTraffic?: boolean;
 }
 
 /** Past the delivery deadline, how long a reservation outlives a crashed instance. */
@@ -197,6 +200,8 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   async function deliverNow(message: PubSubMessage, d: Single, log: Logger): Promise<Outcome> {
     const { request, target } = d;
     const deadline = deadlineSignal(settings.deliveryDeadlineMs);
+    if (deps.logTraffic) log = log.child(sentTraffic(request.headers, target.config.tokenHeader, request.body));
+    const started = performance.now();
     let result: DeliveryResult;
     let attempts: number | undefined;
     try {
@@ -216,7 +221,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     const decision = decide(result);
     const idempotencyKey = request.idempotencyKey;
     if (decision.verdict === 'deliver' && 'status' in result) {
-      log.info('Delivered to target', { status: result.status, attempts, idempotencyKey });
+      log.info('Delivered to target', { status: result.status, attempts, idempotencyKey, latencyMs: Math.round(performance.now() - started) });
       return { kind: 'delivered', target: target.name, status: result.status, attempts: attempts ?? 1, idempotencyKey };
     }
     if (decision.verdict === 'park') {
@@ -226,7 +231,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
       return park(message, why, envelopeMessage(d.envelope).data, log);
     }
     if ('status' in result) {
-      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', { status: result.status, attempts, idempotencyKey });
+      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', { status: result.status, attempts, idempotencyKey, latencyMs: Math.round(performance.now() - started) });
       throw new RelayError('target_retryable_status', `Target ${target.name} answered ${result.status}`, { details: { status: result.status, attempts } });
     }
     // Unreachable, no token, out of time: all worth another try later.
@@ -253,7 +258,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
         log.info('Fanned out', { deliveries: p.envelopes.length, targets: p.envelopes.map((e) => e.target) });
         return { kind: 'fanned_out', deliveries: p.envelopes.length };
       }
-      return deliver(message, p.delivery, log.child({ target: p.delivery.target.name }));
+      return deliver(message, p.delivery, log.child({ target: p.delivery.target.name, idempotencyKey: p.delivery.request.idempotencyKey }));
     },
   };
 }

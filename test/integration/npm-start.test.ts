@@ -46,17 +46,19 @@ describe('npm start with a broken config', () => {
 describe.runIf(emulator)('npm start, then the CLI next to it', () => {
   let stack: ReturnType<typeof startNpmStart>;
   let readyMs = 0;
+  let inspectorPort = 0;
   const cli = (args: string[]) => run(process.execPath, ['--import', 'tsx', 'shared/cli/bin.ts', ...args], { cwd: ROOT, env: cleanEnv() }).catch((e: { stdout: string; stderr: string }) => e);
 
   beforeAll(async () => {
     // The built-in example, with its demo target on a free port so parallel runs do not collide.
     const [relay, metadata, target, pubsub] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    inspectorPort = await freePort();
     const config = parseYaml(readFileSync(join(ROOT, 'deploy/local/relay.config.yaml'), 'utf8'));
     config.targets.demo.url = `http://127.0.0.1:${target}`;
     const file = join(mkdtempSync(join(tmpdir(), 'relay-start-')), 'relay.config.yaml');
     writeFileSync(file, stringify(config));
     const started = Date.now();
-    stack = startNpmStart({ ...cleanEnv(), RELAY_CONFIG: file, RELAY_PORT: String(relay), METADATA_PORT: String(metadata), TARGET_PORT: String(target), PUBSUB_FUNCTION_PORT: String(pubsub), PUBSUB_EMULATOR_HOST: emulator!.host });
+    stack = startNpmStart({ ...cleanEnv(), RELAY_CONFIG: file, RELAY_PORT: String(relay), METADATA_PORT: String(metadata), TARGET_PORT: String(target), PUBSUB_FUNCTION_PORT: String(pubsub), INSPECTOR_PORT: String(inspectorPort), PUBSUB_EMULATOR_HOST: emulator!.host });
     for (let i = 0; i < 600 && !stack.output().includes('written)'); i++) await new Promise((r) => setTimeout(r, 100));
     readyMs = Date.now() - started;
     if (!stack.output().includes('written)')) throw new Error(`npm start did not get ready:\n${stack.output()}`);
@@ -69,6 +71,7 @@ describe.runIf(emulator)('npm start, then the CLI next to it', () => {
   it('prints a banner from the config in use and writes the state file', () => {
     process.stdout.write(`npm start: banner after ${readyMs} ms\n`);
     expect(stack.output()).toContain('npm run relay -- send github-async');
+    expect(stack.output()).toMatch(new RegExp(`^  inspector +http://127\\.0\\.0\\.1:${inspectorPort}/$`, 'm'));
     const state = JSON.parse(readFileSync(join(ROOT, LOCAL_STATE_FILE), 'utf8'));
     expect(state.pid).toBe(stack.child.pid);
     expect(state.env.GITHUB_WEBHOOK_SECRET).toBe('local-github-secret');
@@ -77,6 +80,13 @@ describe.runIf(emulator)('npm start, then the CLI next to it', () => {
   it('sends examples/push.json and dead letters list, with no environment prefix and no warnings', async () => {
     const sent = await cli(['send', 'github', '--body', 'examples/push.json', '--event', 'push']);
     expect(sent.stdout).toContain('/github -> 200 OK');
+    // The inspector read it from the webhook function's log line (the page itself is tested in inspector.test.ts).
+    type State = { requests: { route: string; verdict: string; deliveries: { state: string }[] }[] };
+    let seen: State['requests'][number] | undefined;
+    for (let i = 0; i < 20 && !seen; i++, await new Promise((r) => setTimeout(r, 100))) {
+      seen = ((await (await fetch(`http://127.0.0.1:${inspectorPort}/api/state`)).json()) as State).requests.find((r) => r.route === 'github');
+    }
+    expect(seen).toMatchObject({ verdict: 'forwarded', deliveries: [{ state: 'delivered' }] });
     const listed = await cli(['dlq', 'list']);
     expect(listed.stdout).toMatch(/\d+ parked in relay-dead-letters/);
     const tick = await cli(['schedule', 'run', 'heartbeat']);

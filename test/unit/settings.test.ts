@@ -71,7 +71,7 @@ describe('settings are injected, not read', () => {
 
 describe('parseSettings', () => {
   it('reads every setting from the object it is given, with documented defaults', () => {
-    expect(parseSettings({})).toEqual({ logLevel: 'INFO', googleCertsUrl: GOOGLE_CERTS_URL, credentials: {} });
+    expect(parseSettings({})).toEqual({ logLevel: 'INFO', googleCertsUrl: GOOGLE_CERTS_URL, credentials: {}, logTraffic: false });
     expect(
       parseSettings({
         GOOGLE_CLOUD_PROJECT: 'p1',
@@ -81,6 +81,7 @@ describe('parseSettings', () => {
         PUBSUB_EMULATOR_HOST: '127.0.0.1:8085',
         GOOGLE_APPLICATION_CREDENTIALS: '/k.json',
         HOME: '/home/u',
+        RELAY_LOG_TRAFFIC: '1',
         UNRELATED: 'x',
       }),
     ).toEqual({
@@ -89,12 +90,13 @@ describe('parseSettings', () => {
       googleCertsUrl: 'http://127.0.0.1:1/certs',
       pubsubEmulatorHost: '127.0.0.1:8085',
       credentials: { GOOGLE_APPLICATION_CREDENTIALS: '/k.json', HOME: '/home/u' },
+      logTraffic: true,
     });
   });
 
   it('treats empty variables as unset and falls back to GCLOUD_PROJECT', () => {
     const settings = parseSettings({ GOOGLE_CLOUD_PROJECT: '', GCLOUD_PROJECT: 'p2', RELAY_GOOGLE_CERTS_URL: '', RELAY_LOG_LEVEL: 'warning' });
-    expect(settings).toEqual({ projectId: 'p2', logLevel: 'INFO', googleCertsUrl: GOOGLE_CERTS_URL, credentials: {} });
+    expect(settings).toEqual({ projectId: 'p2', logLevel: 'INFO', googleCertsUrl: GOOGLE_CERTS_URL, credentials: {}, logTraffic: false });
   });
 });
 
