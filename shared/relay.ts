@@ -104,7 +104,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const dedupe = route.config.dedupe;
       if (!dedupe || !verified.deliveryId) return call();
       const result = await deliverOnce(
-        { store: deps.dedupeStore!, key: dedupeKey('route', route.name, verified.deliveryId), config: dedupe, leaseMs: route.config.deadlineMs + LEASE_MARGIN_MS, delivered: (r) => r.delivered, log, waitSignal: signal },
+        { store: deps.dedupeStore!, key: dedupeKey('route', route.name, verified.deliveryId), config: dedupe, leaseMs: route.config.deadlineMs + LEASE_MARGIN_MS, settlement: (r) => (r.delivered ? 'delivered' : 'released'), log, waitSignal: signal },
         call,
       );
       if (result.kind === 'called') return result.value;
@@ -112,6 +112,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
         log.info('Duplicate delivery answered without forwarding (durable de-duplication)', { deliveryId: verified.deliveryId });
         return { response: json(200, { duplicate: true, deliveryId: verified.deliveryId }), delivered: true };
       }
+      // In flight elsewhere (a route's key is never parked: a sync or accepting call has no dead-letter topic).
       throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', { retryAfterSeconds: 1, details: { deliveryId: verified.deliveryId } });
     };
     if (route.config.mode === 'async') {

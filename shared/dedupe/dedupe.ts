@@ -1,8 +1,10 @@
 /**
  * Delivers at most once per key across instances, within a window, on a
  * {@link DedupeStore}: reserve the key (create-if-absent) before the call,
- * mark it delivered when the call delivered, release it when it did not (so
- * the sender's retry or Pub/Sub's redelivery goes through).
+ * mark it delivered when the call delivered, parked when the call parked it
+ * in the dead-letter topic (copies are not sent again; a replay from there
+ * is), release it otherwise (so the sender's retry or Pub/Sub's redelivery
+ * goes through).
  *
  * When the store cannot be reached the route's or target's `onStoreError`
  * decides: `deliver` (default) calls anyway and logs (a duplicate is better
@@ -12,12 +14,14 @@
 import type { DedupeConfig } from '../config/dedupe-schema.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { DedupeStore } from './store.js';
+import type { DedupeStore, Settlement } from './store.js';
 
 export type Once<T> =
   | { kind: 'called'; value: T }
   /** Delivered before, within the window: not called. */
   | { kind: 'duplicate' }
+  /** Parked in the dead-letter topic before, within the window (and this is no replay of it): not called. */
+  | { kind: 'parked' }
   /** Another delivery of the key is in flight (and did not settle while this one could wait): not called. */
   | { kind: 'in-flight' };
 
@@ -27,8 +31,10 @@ export interface OnceOptions<T> {
   config: DedupeConfig;
   /** Longest the reservation holds if this instance dies mid-call: the call's deadline plus a margin. */
   leaseMs: number;
-  /** Whether the call's outcome counts as delivered (2xx, stored). */
-  delivered(value: T): boolean;
+  /** How the call's outcome settles the key: `delivered` (2xx, stored), `parked` (dead-lettered), else `released`. */
+  settlement(value: T): Settlement;
+  /** For a replay from the dead-letter topic, when it was replayed (ms since the epoch): it takes over a parked key. */
+  replayedAt?: number;
   log: Logger;
   /** When given, an in-flight duplicate polls until the other settles or this aborts; else it gives up at once. */
   waitSignal?: AbortSignal;
@@ -41,10 +47,10 @@ export function dedupeKey(kind: 'route' | 'target', name: string, id: string): s
   return JSON.stringify([kind, name, id]);
 }
 
-/** Runs `call` unless `key` was delivered or is in flight elsewhere; see the module comment. A rejected call releases the key. */
+/** Runs `call` unless `key` was delivered, parked or is in flight elsewhere; see the module comment. A rejected call releases the key. */
 export async function deliverOnce<T>(options: OnceOptions<T>, call: () => Promise<T>): Promise<Once<T>> {
   const { store, key, config, log } = options;
-  const reserveOptions = { leaseMs: options.leaseMs, windowMs: config.windowMs };
+  const reserveOptions = { leaseMs: options.leaseMs, windowMs: config.windowMs, ...(options.replayedAt !== undefined ? { replayedAt: options.replayedAt } : {}) };
   for (;;) {
     let reservation;
     try {
@@ -58,21 +64,22 @@ export async function deliverOnce<T>(options: OnceOptions<T>, call: () => Promis
       return { kind: 'called', value: await call() };
     }
     if (reservation.state === 'delivered') return { kind: 'duplicate' };
+    if (reservation.state === 'parked') return { kind: 'parked' };
     if (reservation.state === 'in-flight') {
       const signal = options.waitSignal;
       if (!signal || signal.aborted) return { kind: 'in-flight' };
       await sleep(options.pollMs ?? 250, signal);
       continue;
     }
-    let delivered = false;
+    let settlement: Settlement = 'released';
     try {
       const value = await call();
-      delivered = options.delivered(value);
+      settlement = options.settlement(value);
       return { kind: 'called', value };
     } finally {
-      await reservation.settle(delivered).catch((error: unknown) => {
+      await reservation.settle(settlement).catch((error: unknown) => {
         // Not fatal: a key not marked may let one duplicate through; a key not released lapses after its lease.
-        log.warn(delivered ? 'Could not mark the key delivered; a later duplicate may get through' : 'Could not release the key; a retry waits for its lease to lapse', { error, dedupeKey: key, leaseMs: options.leaseMs });
+        log.warn(settlement === 'released' ? 'Could not release the key; a retry waits for its lease to lapse' : `Could not mark the key ${settlement}; a later duplicate may get through`, { error, dedupeKey: key, leaseMs: options.leaseMs });
       });
     }
   }

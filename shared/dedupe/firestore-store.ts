@@ -1,7 +1,7 @@
 /**
  * The {@link DedupeStore} on Firestore. One document per key in
  * `dedupeStore.collection` of the relay's own database:
- * `{ key, state: reserved | delivered, owner, leaseUntil, expireAt }`.
+ * `{ key, state: reserved | delivered | parked, owner, leaseUntil, expireAt, settledAt? }`.
  * `expireAt` is the TTL field (Firestore deletes the document after it,
  * usually within a day; an expired document still present counts as absent).
  *
@@ -13,7 +13,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
-import type { DedupeStore, Reservation, ReserveOptions } from './store.js';
+import type { DedupeStore, Reservation, ReserveOptions, Settlement } from './store.js';
 
 export interface FirestoreStoreOptions {
   projectId?: string;
@@ -32,10 +32,12 @@ const ALREADY_EXISTS = 6;
 
 interface Doc {
   key: string;
-  state: 'reserved' | 'delivered';
+  state: 'reserved' | 'delivered' | 'parked';
   owner: string;
   leaseUntil: Timestamp;
   expireAt: Timestamp;
+  /** When it was delivered or parked (a replay takes over a key parked before it). */
+  settledAt?: Timestamp;
 }
 
 /** Document ids cannot hold "/" and are bounded: the key's SHA-256, base64url. */
@@ -85,6 +87,7 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
         const snap = await tx.get(ref);
         const doc = snap.data() as Doc | undefined;
         if (doc?.state === 'delivered' && doc.expireAt.toMillis() > at) return 'delivered' as const;
+        if (doc?.state === 'parked' && doc.expireAt.toMillis() > at && !(o.replayedAt !== undefined && (doc.settledAt?.toMillis() ?? 0) < o.replayedAt)) return 'parked' as const;
         if (doc?.state === 'reserved' && doc.leaseUntil.toMillis() > at) return 'in-flight' as const;
         tx.set(ref, reserved);
         return 'reserved' as const;
@@ -93,9 +96,10 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
     }
     return {
       state: 'reserved',
-      settle: async (delivered) => {
-        if (delivered) {
-          await ref.set({ key, state: 'delivered', owner, leaseUntil: ts.fromMillis(0), expireAt: ts.fromMillis(now() + o.windowMs) } satisfies Doc);
+      settle: async (outcome: Settlement) => {
+        if (outcome !== 'released') {
+          const settledAt = now();
+          await ref.set({ key, state: outcome, owner, leaseUntil: ts.fromMillis(0), expireAt: ts.fromMillis(settledAt + o.windowMs), settledAt: ts.fromMillis(settledAt) } satisfies Doc);
           return;
         }
         if (writeTime) {
@@ -118,7 +122,7 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
       await open(); // loading the library is not an outage: the bound starts after it
       const found = await withTimeout(reserve(key, o), timeoutMs, 'a reservation');
       if (found.state !== 'reserved') return found;
-      return { state: 'reserved', settle: (delivered) => withTimeout(found.settle(delivered), timeoutMs, delivered ? 'marking a key delivered' : 'a release') };
+      return { state: 'reserved', settle: (outcome) => withTimeout(found.settle(outcome), timeoutMs, outcome === 'released' ? 'a release' : `marking a key ${outcome}`) };
     },
     async close() {
       const current = opening;

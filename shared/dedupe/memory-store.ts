@@ -2,10 +2,12 @@
 import type { DedupeStore, Reservation, ReserveOptions } from './store.js';
 
 interface Entry {
-  state: 'reserved' | 'delivered';
+  state: 'reserved' | 'delivered' | 'parked';
   owner: number;
   leaseUntil: number;
   expireAt: number;
+  /** When it was delivered or parked. */
+  settledAt?: number;
 }
 
 export class MemoryDedupeStore implements DedupeStore {
@@ -21,15 +23,17 @@ export class MemoryDedupeStore implements DedupeStore {
     const now = this.now();
     const entry = this.entries.get(key);
     if (entry?.state === 'delivered' && entry.expireAt > now) return { state: 'delivered' };
+    if (entry?.state === 'parked' && entry.expireAt > now && !(options.replayedAt !== undefined && entry.settledAt! < options.replayedAt)) return { state: 'parked' };
     if (entry?.state === 'reserved' && entry.leaseUntil > now) return { state: 'in-flight' };
     const owner = ++this.#owners;
     this.entries.set(key, { state: 'reserved', owner, leaseUntil: now + options.leaseMs, expireAt: now + options.windowMs });
     return {
       state: 'reserved',
-      settle: async (delivered) => {
+      settle: async (outcome) => {
         if (this.failing) throw this.failing;
         const current = this.entries.get(key);
-        if (delivered) this.entries.set(key, { state: 'delivered', owner, leaseUntil: 0, expireAt: this.now() + options.windowMs });
+        const at = this.now();
+        if (outcome !== 'released') this.entries.set(key, { state: outcome, owner, leaseUntil: 0, expireAt: at + options.windowMs, settledAt: at });
         else if (current?.owner === owner) this.entries.delete(key);
       },
     };

@@ -120,10 +120,13 @@ export function readDeadLetter(attributes: Record<string, string>): DeadLetterIn
   };
 }
 
+/** The replay mark `dlq replay` adds: when the message was published again (ISO 8601). */
+export const REPLAYED_AT_ATTRIBUTE = 'relay-replayed-at';
+
 /** The attributes a replayed message is published with: the dead-letter ones removed, a replay mark added. */
 export function replayAttributes(attributes: Record<string, string>, replayedAt: Date): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(attributes)) if (!k.startsWith(DL_PREFIX) && !k.startsWith('CloudPubSubDeadLetterSource')) out[k] = v;
-  out['relay-replayed-at'] = replayedAt.toISOString();
+  out[REPLAYED_AT_ATTRIBUTE] = replayedAt.toISOString();
   return out;
 }

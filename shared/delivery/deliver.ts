@@ -23,7 +23,7 @@ import { dedupeKey, deliverOnce } from '../dedupe/dedupe.js';
 import type { DedupeStore } from '../dedupe/store.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
-import { deadLetterAttributes, type DeadLetterReason, type DeadLetterReasonCode } from './dead-letter.js';
+import { deadLetterAttributes, REPLAYED_AT_ATTRIBUTE, type DeadLetterReason, type DeadLetterReasonCode } from './dead-letter.js';
 import type { PubSubMessage } from './message.js';
 import { planEnvelopes, requestEnvelope, type EventToPlan } from './plan.js';
 import { sentTraffic } from '../traffic.js';
@@ -44,11 +44,20 @@ export interface DelivererDeps extends ForwardDeps {
 /** Past the delivery deadline, how long a reservation outlives a crashed instance. */
 const LEASE_MARGIN_MS = 10_000;
 
+/** When `dlq replay` published this message (its `relay-replayed-at` mark), ms since the epoch; else undefined. */
+function replayedAt(message: PubSubMessage): number | undefined {
+  const at = Date.parse(message.attributes[REPLAYED_AT_ATTRIBUTE] ?? '');
+  return Number.isNaN(at) ? undefined : at;
+}
+
 export type Outcome =
   | { kind: 'delivered'; target: string; status: number; attempts: number; idempotencyKey: string }
   | { kind: 'fanned_out'; deliveries: number }
-  /** Already delivered within the dedupe window (durable de-duplication): acked without calling the target. */
-  | { kind: 'duplicate'; target: string; idempotencyKey: string }
+  /**
+   * Already delivered, or already parked in the dead-letter topic, within the dedupe window (durable
+   * de-duplication): acked without calling the target.
+   */
+  | { kind: 'duplicate'; target: string; idempotencyKey: string; of: 'delivered' | 'parked' }
   | { kind: 'dead_lettered'; reason: DeadLetterReasonCode; target?: string };
 
 export interface Deliverer {
@@ -183,18 +192,33 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   async function deliver(message: PubSubMessage, d: Single, log: Logger): Promise<Outcome> {
     const dedupe = dedupeOf(d);
     if (!dedupe) return deliverNow(message, d, log);
+    const key = d.request.idempotencyKey;
     const once = await deliverOnce(
-      { store: deps.dedupeStore!, key: dedupeKey('target', d.target.name, d.request.idempotencyKey), config: dedupe, leaseMs: settings.deliveryDeadlineMs + LEASE_MARGIN_MS, delivered: (o) => o.kind === 'delivered', log },
+      {
+        store: deps.dedupeStore!,
+        key: dedupeKey('target', d.target.name, key),
+        config: dedupe,
+        leaseMs: settings.deliveryDeadlineMs + LEASE_MARGIN_MS,
+        // A parked delivery keeps its key: the target may have acted on it (an unusable answer), and the event waits in
+        // the dead-letter topic, so a copy is acked without a call; `dlq replay` (which marks the message) takes it over.
+        settlement: (o) => (o.kind === 'delivered' ? 'delivered' : o.kind === 'dead_lettered' ? 'parked' : 'released'),
+        ...(replayedAt(message) !== undefined ? { replayedAt: replayedAt(message) } : {}),
+        log,
+      },
       () => deliverNow(message, d, log),
     );
     if (once.kind === 'called') return once.value;
     if (once.kind === 'duplicate') {
-      log.info('Already delivered; acked without calling the target (durable de-duplication)', { idempotencyKey: d.request.idempotencyKey });
-      return { kind: 'duplicate', target: d.target.name, idempotencyKey: d.request.idempotencyKey };
+      log.info('Already delivered; acked without calling the target (durable de-duplication)', { idempotencyKey: key });
+      return { kind: 'duplicate', target: d.target.name, idempotencyKey: key, of: 'delivered' };
+    }
+    if (once.kind === 'parked') {
+      log.info('Already parked in the dead-letter topic; acked without calling the target (durable de-duplication)', { idempotencyKey: key });
+      return { kind: 'duplicate', target: d.target.name, idempotencyKey: key, of: 'parked' };
     }
     // Another delivery of the same key is under way: a nack, so Pub/Sub brings this one back once that one settled.
-    log.info('Same delivery in flight elsewhere; Pub/Sub will redeliver', { idempotencyKey: d.request.idempotencyKey });
-    throw new RelayError('delivery_in_progress', `A delivery of ${d.request.idempotencyKey} to ${d.target.name} is in flight`);
+    log.info('Same delivery in flight elsewhere; Pub/Sub will redeliver', { idempotencyKey: key });
+    throw new RelayError('delivery_in_progress', `A delivery of ${key} to ${d.target.name} is in flight`);
   }
 
   async function deliverNow(message: PubSubMessage, d: Single, log: Logger): Promise<Outcome> {

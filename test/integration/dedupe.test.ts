@@ -16,6 +16,7 @@ import { webhookHandler } from '../../functions/webhook.js';
 import { parseConfig } from '../../shared/config/load.js';
 import { MemoryDedupeStore } from '../../shared/dedupe/memory-store.js';
 import { webhookDoorPolicy } from '../../shared/door/policy.js';
+import { replayAttributes } from '../../shared/delivery/dead-letter.js';
 import { envelopeMessage } from '../../shared/envelope.js';
 import type { Publisher } from '../../shared/pubsub/publisher.js';
 import { sendJson } from '../emulators/http-util.js';
@@ -148,6 +149,28 @@ describe('durable de-duplication on Firestore, two instances', () => {
     const again = await Promise.all([4, 5].map((n) => (n % 2 ? a : b).runtime.deliverer.handle(message(n)).then((o) => o.kind)));
     expect(again).toEqual(['duplicate', 'duplicate']);
     expect(svc.received).toHaveLength(1);
+  });
+
+  it('keeps the key of a delivery parked as target_invalid_response: copies on either instance are acked, a `dlq replay` is sent', async (ctx) => {
+    if (!emulator) return ctx.skip();
+    // 200 with a body that is not the gzip it claims: the answer cannot be used, and the target may have acted.
+    const svc = await target((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end('{"ok":true}');
+    });
+    const shared = recordingPublisher();
+    const config = { targets: { svc: { url: svc.url, retry: { retries: 0 }, dedupe: { store: 'firestore', window: '1h' } } } };
+    const [a, b] = [await instance(config, { publisher: shared.publisher }), await instance(config, { publisher: shared.publisher })];
+    const key = randomUUID();
+    const message = (n: number, attributes: Record<string, string> = {}) => ({ ...envelopeMessage({ v: 1, target: 'svc', body: '{}', idempotencyKey: key }), attributes, messageId: `m-${n}` });
+    expect(await a.runtime.deliverer.handle(message(1))).toMatchObject({ kind: 'dead_lettered', reason: 'target_invalid_response' });
+    expect(await b.runtime.deliverer.handle(message(2))).toMatchObject({ kind: 'duplicate', of: 'parked' });
+    expect(svc.received).toHaveLength(1);
+    const replay = { ...message(3, replayAttributes(shared.published[0]!.message.attributes ?? {}, new Date(Date.now() + 1_000))), data: shared.published[0]!.message.data };
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await b.runtime.deliverer.handle(replay)).toMatchObject({ kind: 'dead_lettered', reason: 'target_invalid_response' });
+    expect(await a.runtime.deliverer.handle({ ...replay, messageId: 'm-4' })).toMatchObject({ kind: 'duplicate', of: 'parked' });
+    expect(svc.received).toHaveLength(2);
   });
 
   it('delivers (and logs) when the store is down, by default; refuses with 503 and Retry-After when configured to', async (ctx) => {

@@ -13,7 +13,7 @@ function setup(config: Record<string, unknown> = {}) {
     key: dedupeKey('route', 'github', 'd-1'),
     config: dedupeSchema.parse({ store: 'firestore', window: '1h', ...config }),
     leaseMs: 30_000,
-    delivered: (status) => status < 300,
+    settlement: (status) => (status < 300 ? 'delivered' : status === 422 ? 'parked' : 'released'),
     log: silentLogger,
     ...extra,
   });
@@ -40,6 +40,26 @@ describe('deliver once', () => {
     expect(await deliverOnce(options(), async () => 200)).toEqual({ kind: 'called', value: 200 });
   });
 
+  it('keeps a parked key: a copy is not called, a replay made after the park is, and so is no copy of that replay', async () => {
+    const { clock, options } = setup();
+    let calls = 0;
+    const refused = async () => (calls++, 422);
+    expect(await deliverOnce(options(), refused)).toEqual({ kind: 'called', value: 422 });
+    clock.now += 1_000;
+    expect(await deliverOnce(options(), refused)).toEqual({ kind: 'parked' });
+    // A replay from before the park (a copy of an older replay) does not take it over; one from after it does.
+    expect(await deliverOnce(options({ replayedAt: clock.now - 2_000 }), refused)).toEqual({ kind: 'parked' });
+    const replayedAt = clock.now;
+    clock.now += 1_000;
+    expect(await deliverOnce(options({ replayedAt }), refused)).toEqual({ kind: 'called', value: 422 });
+    clock.now += 1_000;
+    expect(await deliverOnce(options({ replayedAt }), refused)).toEqual({ kind: 'parked' });
+    expect(calls).toBe(2);
+    // A replay never takes over a delivered key.
+    expect(await deliverOnce(options({ replayedAt: clock.now + 1 }), async () => 200)).toEqual({ kind: 'called', value: 200 });
+    expect(await deliverOnce(options({ replayedAt: clock.now + 1 }), async () => 200)).toEqual({ kind: 'duplicate' });
+  });
+
   it('gives up at once on a key in flight elsewhere when it may not wait', async () => {
     const { options, store } = setup();
     await store.reserve(options().key, { leaseMs: 30_000, windowMs: 3_600_000 });
@@ -50,7 +70,7 @@ describe('deliver once', () => {
     const { options, store } = setup();
     const other = await store.reserve(options().key, { leaseMs: 30_000, windowMs: 3_600_000 });
     if (other.state !== 'reserved') throw new Error('unreachable');
-    setTimeout(() => void other.settle(true), 30);
+    setTimeout(() => void other.settle('delivered'), 30);
     expect(await deliverOnce(options({ waitSignal: AbortSignal.timeout(2_000), pollMs: 10 }), async () => 200)).toEqual({ kind: 'duplicate' });
   });
 
