@@ -16,7 +16,7 @@ import { errorResponse, json, routeNameOf, type RelayRequest, type RelayResponse
 import { silentLogger, traceFields, type LogFields, type Logger } from './log.js';
 import { createGate, type Gate } from './admit.js';
 import { createTargetGuards, type TargetGuards } from './forward/target-guard.js';
-import { dedupeKey, deliverOnce } from './dedupe/dedupe.js';
+import { dedupeKey, deliverOnce, leaseFor } from './dedupe/dedupe.js';
 import type { DedupeStore } from './dedupe/store.js';
 import { forwardHeadersOf } from './verify/registry.js';
 import { ReplayStore } from './verify/replay.js';
@@ -47,9 +47,6 @@ export interface RelayDeps extends ForwardDeps {
   /** Add request and sent headers and bodies to log lines (`logTraffic` setting, for the local inspector); default false. */
   logTraffic?: boolean;
 }
-
-/** Past the route's deadline, how long a reservation outlives a crashed instance. */
-const LEASE_MARGIN_MS = 10_000;
 
 interface CompiledRoute {
   name: string;
@@ -104,7 +101,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const dedupe = route.config.dedupe;
       if (!dedupe || !verified.deliveryId) return call();
       const result = await deliverOnce(
-        { store: deps.dedupeStore!, key: dedupeKey('route', route.name, verified.deliveryId), config: dedupe, leaseMs: route.config.deadlineMs + LEASE_MARGIN_MS, settlement: (r) => (r.delivered ? 'delivered' : 'released'), log, waitSignal: signal },
+        { store: deps.dedupeStore!, key: dedupeKey('route', route.name, verified.deliveryId), config: dedupe, leaseMs: leaseFor(route.config.deadlineMs), settlement: (r) => (r.delivered ? 'delivered' : 'released'), log, waitSignal: signal },
         call,
       );
       if (result.kind === 'called') return result.value;

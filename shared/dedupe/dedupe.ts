@@ -42,6 +42,22 @@ export interface OnceOptions<T> {
   pollMs?: number;
 }
 
+/** What one store call (a reservation, a settle) may take before it counts as an outage: Firestore's bound, ms. */
+export const STORE_CALL_MS = 5_000;
+
+/** Lag beyond every bound (a busy event loop, a slow publish to the dead-letter topic) a lease still absorbs, ms. */
+const LEASE_LAG_MS = 10_000;
+
+/**
+ * The lease of a reservation for a call bounded by `deadlineMs`: long enough that it cannot lapse while its own
+ * instance is still at work (the reservation, the call and the settle at their bounds, plus lag), since a lapsed
+ * lease lets a copy on another instance take the key over and call the target a second time. It is also how long
+ * copies wait after an instance died mid-call.
+ */
+export function leaseFor(deadlineMs: number): number {
+  return STORE_CALL_MS + deadlineMs + STORE_CALL_MS + LEASE_LAG_MS;
+}
+
 /** The store key of a route's delivery id or a target's per-delivery key: unambiguous whatever the names hold. */
 export function dedupeKey(kind: 'route' | 'target', name: string, id: string): string {
   return JSON.stringify([kind, name, id]);
@@ -61,7 +77,16 @@ export async function deliverOnce<T>(options: OnceOptions<T>, call: () => Promis
         throw new RelayError('unavailable', 'The de-duplication store is unavailable; retry later', { cause: error, retryAfterSeconds: 5 });
       }
       log.error('De-duplication store unavailable; delivering without de-duplication (onStoreError: deliver)', { error, dedupeKey: key });
-      return { kind: 'called', value: await call() };
+      const value = await call();
+      // Record what the call came to all the same: a reservation that timed out may still have landed, and left alone
+      // it would hold the key until its lease lapsed and then let a copy through to the target a second time.
+      const settlement = options.settlement(value);
+      if (settlement !== 'released') {
+        await store.remember(key, settlement, reserveOptions).catch((rememberError: unknown) => {
+          log.warn(`Could not mark the key ${settlement}; a later duplicate may get through`, { error: rememberError, dedupeKey: key });
+        });
+      }
+      return { kind: 'called', value };
     }
     if (reservation.state === 'delivered') return { kind: 'duplicate' };
     if (reservation.state === 'parked') return { kind: 'parked' };

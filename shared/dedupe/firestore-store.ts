@@ -13,6 +13,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
+import { STORE_CALL_MS } from './dedupe.js';
 import type { DedupeStore, Reservation, ReserveOptions, Settlement } from './store.js';
 
 export interface FirestoreStoreOptions {
@@ -57,7 +58,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 /** Opens the client on first use; a failed open is not remembered. */
 export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStore & { close(): Promise<void> } {
   const now = options.now ?? Date.now;
-  const timeoutMs = options.timeoutMs ?? 5_000;
+  const timeoutMs = options.timeoutMs ?? STORE_CALL_MS;
   let opening: Promise<{ db: Firestore; ts: typeof Timestamp }> | undefined;
 
   const open = () =>
@@ -123,6 +124,13 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
       const found = await withTimeout(reserve(key, o), timeoutMs, 'a reservation');
       if (found.state !== 'reserved') return found;
       return { state: 'reserved', settle: (outcome) => withTimeout(found.settle(outcome), timeoutMs, outcome === 'released' ? 'a release' : `marking a key ${outcome}`) };
+    },
+    async remember(key, outcome, o) {
+      const { db, ts } = await open();
+      const ref = db.collection(options.collection).doc(documentId(key));
+      const at = now();
+      const doc: Doc = { key, state: outcome, owner: randomUUID(), leaseUntil: ts.fromMillis(0), expireAt: ts.fromMillis(at + o.windowMs), settledAt: ts.fromMillis(at) };
+      await withTimeout(ref.set(doc), timeoutMs, `marking a key ${outcome}`);
     },
     async close() {
       const current = opening;

@@ -18,6 +18,12 @@ export class MemoryDedupeStore implements DedupeStore {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  async remember(key: string, outcome: 'delivered' | 'parked', options: Pick<ReserveOptions, 'windowMs'>): Promise<void> {
+    if (this.failing) throw this.failing;
+    const at = this.now();
+    this.entries.set(key, { state: outcome, owner: ++this.#owners, leaseUntil: 0, expireAt: at + options.windowMs, settledAt: at });
+  }
+
   async reserve(key: string, options: ReserveOptions): Promise<Reservation> {
     if (this.failing) throw this.failing;
     const now = this.now();

@@ -47,4 +47,9 @@ export interface DedupeStore {
    * Rejects when the store cannot be reached.
    */
   reserve(key: string, options: ReserveOptions): Promise<Reservation>;
+  /**
+   * Records `outcome` for `key` without a reservation (the store could not be reached when the call began, so the
+   * call went ahead without one): whatever the key holds is replaced. Rejects when the store cannot be reached.
+   */
+  remember(key: string, outcome: 'delivered' | 'parked', options: Pick<ReserveOptions, 'windowMs'>): Promise<void>;
 }

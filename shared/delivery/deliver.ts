@@ -19,7 +19,7 @@ import { decide, type DeliveryResult } from '../forward/policy.js';
 import { resolveTargets, type ResolvedTarget } from '../forward/targets.js';
 import { topicSubscriptionName } from '../deploy/names.js';
 import { createTargetGuards, type TargetGuards } from '../forward/target-guard.js';
-import { dedupeKey, deliverOnce } from '../dedupe/dedupe.js';
+import { dedupeKey, deliverOnce, leaseFor } from '../dedupe/dedupe.js';
 import type { DedupeStore } from '../dedupe/store.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
@@ -40,9 +40,6 @@ export interface DelivererDeps extends ForwardDeps {
   /** Add the headers and a body preview sent to delivery log lines (`logTraffic` setting, for the local inspector); default false. */
   logTraffic?: boolean;
 }
-
-/** Past the delivery deadline, how long a reservation outlives a crashed instance. */
-const LEASE_MARGIN_MS = 10_000;
 
 /** When `dlq replay` published this message (its `relay-replayed-at` mark), ms since the epoch; else undefined. */
 function replayedAt(message: PubSubMessage): number | undefined {
@@ -198,7 +195,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
         store: deps.dedupeStore!,
         key: dedupeKey('target', d.target.name, key),
         config: dedupe,
-        leaseMs: settings.deliveryDeadlineMs + LEASE_MARGIN_MS,
+        leaseMs: leaseFor(settings.deliveryDeadlineMs),
         // A parked delivery keeps its key: the target may have acted on it (an unusable answer), and the event waits in
         // the dead-letter topic, so a copy is acked without a call; `dlq replay` (which marks the message) takes it over.
         settlement: (o) => (o.kind === 'delivered' ? 'delivered' : o.kind === 'dead_lettered' ? 'parked' : 'released'),

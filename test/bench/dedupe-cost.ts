@@ -31,6 +31,7 @@ function counting(store: DedupeStore) {
       if (r.state !== 'reserved') return r;
       return { state: 'reserved', settle: (d) => (ops.settle++, r.settle(d)) };
     },
+    remember: (key, outcome, o) => (ops.settle++, store.remember(key, outcome, o)),
   };
   return { wrapped, ops };
 }

@@ -7,12 +7,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config/load.js';
+import { STORE_CALL_MS } from '../../shared/dedupe/dedupe.js';
 import { MemoryDedupeStore } from '../../shared/dedupe/memory-store.js';
 import { replayAttributes } from '../../shared/delivery/dead-letter.js';
 import { createDeliverer } from '../../shared/delivery/deliver.js';
 import { createHttpFetch } from '../../shared/forward/http-fetch.js';
 import { createTokenCache } from '../../shared/identity/token-cache.js';
-import { listen } from '../emulators/http-util.js';
+import { listen, sendJson } from '../emulators/http-util.js';
 import { recordingPublisher } from '../support/recording-publisher.js';
 
 const tokens = createTokenCache({ source: { fetchIdToken: async () => 'test-token' } });
@@ -74,5 +75,22 @@ describe('a delivery parked as target_invalid_response keeps its de-duplication 
     clock.now += 1_000;
     expect(await deliverer.handle({ ...replay, messageId: 'm-4' })).toMatchObject({ kind: 'duplicate', of: 'parked' });
     expect(t.calls.get('evt-1:t')).toBe(2);
+  });
+});
+
+describe('the lease of a reservation', () => {
+  it('outlasts the reservation, the delivery deadline and the settle at their bounds, with lag to spare', async () => {
+    // A lease that lapses while its instance still works lets a copy elsewhere take the key over and call the target
+    // again: with a 10 s margin the reservation (5 s), the deadline and the settle (5 s) left none.
+    const t = await listen((_req, res) => sendJson(res, 200, {}));
+    closers.push(t.close);
+    const store = new MemoryDedupeStore();
+    const leases: number[] = [];
+    const reserve = store.reserve.bind(store);
+    store.reserve = (key, options) => (leases.push(options.leaseMs), reserve(key, options));
+    const loaded = parseConfig({ targets: { t: { url: t.url, dedupe: { store: 'firestore' } } }, pubsub: { deliveryDeadlineMs: 30_000 } });
+    const deliverer = createDeliverer(loaded, { tokens, publisher: recordingPublisher().publisher, fetch: createHttpFetch(), dedupeStore: store });
+    expect(await deliverer.handle(message('m-1'))).toMatchObject({ kind: 'delivered' });
+    expect(leases[0]).toBeGreaterThanOrEqual(STORE_CALL_MS + 30_000 + STORE_CALL_MS + 5_000);
   });
 });

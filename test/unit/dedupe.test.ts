@@ -87,6 +87,24 @@ describe('deliver once', () => {
     expect(await deliverOnce(options(), async () => 200)).toEqual({ kind: 'called', value: 200 });
   });
 
+  it('marks the key delivered after delivering without one when a reservation timed out but landed, so no copy goes through after its lease', async () => {
+    const { clock, options, store } = setup();
+    // The store took the reservation but answered too late: the relay saw an outage and delivered without one.
+    const reserve = store.reserve.bind(store);
+    store.reserve = async (key, o) => {
+      await reserve(key, o);
+      store.reserve = reserve;
+      throw new Error('Firestore did not answer a reservation within 5000 ms');
+    };
+    let calls = 0;
+    const call = async () => (calls++, 200);
+    expect(await deliverOnce(options(), call)).toEqual({ kind: 'called', value: 200 });
+    // A copy once the lost reservation's lease has lapsed: before, it took the key over and called the target again.
+    clock.now += 30_000;
+    expect(await deliverOnce(options(), call)).toEqual({ kind: 'duplicate' });
+    expect(calls).toBe(1);
+  });
+
   it('refuses with a retryable 503 when the store is down and onStoreError is refuse', async () => {
     const { options, store } = setup({ onStoreError: 'refuse' });
     store.failing = new Error('UNAVAILABLE');
