@@ -14,6 +14,9 @@
  * every key must reach its target once; `--no-store` runs the same without it.
  */
 import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readDeadLetter } from '../../shared/delivery/dead-letter.js';
 import { envelopeMessage, parseEnvelope } from '../../shared/envelope.js';
 import { startMetadataServer } from '../emulators/metadata-server.js';
@@ -22,7 +25,8 @@ import { startAsyncStack, type AsyncStack } from '../support/async-stack.js';
 import { startFirestoreEmulator } from '../support/firestore-emulator.js';
 import { startPubSubEmulator } from '../support/pubsub-emulator.js';
 import { githubSignature } from '../support/sign.js';
-import { chaotic } from './chaotic.js';
+import { chaotic, type TargetCall } from './chaotic.js';
+import { classifyTwice, type LogLine } from './twice.js';
 
 export interface DedupeChaosOptions {
   webhooks?: number;
@@ -49,6 +53,9 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
   const proxy = await startOutageProxy();
   const stats = { failures: 0, calls: 0 };
   const delivered = new Map<string, number>();
+  // Every call as the targets saw it, per key: the evidence for a key delivered twice.
+  const calls = new Map<string, TargetCall[]>();
+  const trace = (call: TargetCall) => calls.set(call.key, [...(calls.get(call.key) ?? []), call]);
   const retry = { retries: 2, minDelayMs: 50, maxDelayMs: 200 };
   const dedupe = store ? { dedupe: { store: 'firestore', window: '1h' } } : {};
   const route = { verify: { scheme: 'github', secretEnv: 'CHAOS_GITHUB_SECRET' }, mode: 'async', forward: [{ target: 'a' }, { target: 'b' }, { target: 'c' }], ...dedupe };
@@ -59,9 +66,9 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
       metadata,
       env: { CHAOS_GITHUB_SECRET: SECRET },
       targets: {
-        a: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered), config: { retry, timeoutMs: 3000, ...dedupe } },
-        b: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered), config: { retry, timeoutMs: 3000, ...dedupe } },
-        c: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered), audience: 'https://c.chaos.internal', config: { url: proxy.url, retry, timeoutMs: 3000, ...dedupe } },
+        a: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered, trace), config: { retry, timeoutMs: 3000, ...dedupe } },
+        b: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered, trace), config: { retry, timeoutMs: 3000, ...dedupe } },
+        c: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered, trace), audience: 'https://c.chaos.internal', config: { url: proxy.url, retry, timeoutMs: 3000, ...dedupe } },
       },
       routes: { chaos: route },
       backoffSeconds: null,
@@ -84,12 +91,15 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
     await second.pushTopic(first.topics.delivery, `${first.topics.delivery}-other`);
     await first.pushTopic(second.topics.delivery, `${second.topics.delivery}-other`);
 
+    const outageAt: { down?: string; up?: string } = {};
     const outage = (async () => {
       await new Promise((r) => setTimeout(r, 1000));
+      outageAt.down = new Date().toISOString();
       await proxy.down();
       log(`target c down for ${options.outageMs ?? 5000} ms`);
       await new Promise((r) => setTimeout(r, options.outageMs ?? 5000));
       await proxy.up();
+      outageAt.up = new Date().toISOString();
       log('target c back up');
     })();
 
@@ -158,7 +168,21 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
     await drain();
     const deliveredKeys = [...expected].filter((k) => delivered.has(k));
     const deadKeys = [...expected].filter((k) => dead.has(k) && !delivered.has(k));
-    const storeErrors = stacks.flatMap((s) => s.logs).filter((l) => l.includes('De-duplication store unavailable')).length;
+    const logs = stacks.flatMap((s) => s.logs);
+    // CHAOS_DEBUG=1 keeps every relay line (instance number added) for reading afterwards.
+    const logFile = process.env.CHAOS_DEBUG === '1' ? join(tmpdir(), `chaos-dedupe-${run}.ndjson`) : undefined;
+    if (logFile) {
+      const relayLines = stacks.flatMap((s, i) => s.logs.map((l) => `{"instance":${i + 1},${l.slice(1)}`));
+      const targetLines = [...calls.values()].flat().map((c) => JSON.stringify({ instance: 'target', message: 'Target call', target: c.key.split(':').at(-1), idempotencyKey: c.key, answer: c.answer, time: new Date(c.at).toISOString() }));
+      await writeFile(logFile, [...relayLines, ...targetLines, JSON.stringify({ instance: 'harness', message: 'Outage', ...outageAt })].join('\n') + '\n');
+    }
+    const storeErrors = logs.filter((l) => l.includes('De-duplication store unavailable')).length;
+    // Each key the target answered 200 more than once, classified by what the relay could know (see twice.ts);
+    // the first ten with their evidence (CHAOS_DEBUG=1 adds the lines). Without the store that is most keys.
+    const parsed: LogLine[] = logs.map((l) => JSON.parse(l) as LogLine);
+    const reports = [...delivered].filter(([, c]) => c > 1).map(([key]) => classifyTwice(key, calls.get(key) ?? [], parsed));
+    const twice = reports.slice(0, 10).map((r) => ({ ...r, ...explainTwice(r.key, calls.get(r.key) ?? [], stacks, process.env.CHAOS_DEBUG === '1') }));
+    const verdicts = (v: string) => reports.filter((r) => r.verdict === v).length;
     return {
       store,
       webhooksSent: n * 2,
@@ -167,10 +191,18 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
       delivered: deliveredKeys.length,
       deadLettered: deadKeys.length,
       lost: expected.size - deliveredKeys.length - deadKeys.length,
-      keysDeliveredTwice: [...delivered.values()].filter((c) => c > 1).length,
+      // Keys the target answered 200 more than once, and of those: the relay delivered again after it had seen a
+      // 2xx (a fault), the target's earlier 200 never reached the relay (reset or timeout: at-least-once), neither.
+      keysDeliveredTwice: reports.length,
+      keysRelayDeliveredTwice: verdicts('relay-forwarded-again'),
+      keysTwiceAnswerLost: verdicts('answer-lost'),
+      keysTwiceUnexplained: verdicts('unexplained'),
       duplicateDeliveries: [...delivered.values()].reduce((sum, c) => sum + c - 1, 0),
       replayed: replayed.length,
       storeErrors,
+      attemptTimeouts: logs.filter((l) => l.includes('no answer within')).length,
+      twice,
+      ...(logFile ? { logFile } : {}),
       targetCalls: stats.calls,
       injectedFailures: stats.failures,
       seconds: Math.round((performance.now() - started) / 100) / 10,
@@ -182,4 +214,27 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
     await firestore?.close();
     await pubsubEmulator.close();
   }
+}
+
+/**
+ * The evidence for a key its target answered 200 more than once: the target's calls and, per instance, the
+ * relay's log lines about that key (and its event's acceptance lines), in time order.
+ */
+function explainTwice(key: string, calls: readonly TargetCall[], stacks: readonly AsyncStack[], withLines: boolean): { lines?: string[] } {
+  const target = key.split(':').at(-1)!;
+  const eventKey = key.slice(0, key.length - target.length - 1);
+  const lines = stacks.flatMap((s, i) =>
+    s.logs
+      .filter((l) => l.includes(eventKey))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      // Lines of this key, and of its event before the fan-out; not the event's other targets.
+      .filter((j) => (j.idempotencyKey === undefined ? JSON.stringify(j).includes(key) : j.idempotencyKey === key || j.idempotencyKey === eventKey))
+      .map((j) => {
+        const { time, message, ...rest } = j as Record<string, unknown> & { time: string; message: string };
+        delete rest.severity;
+        return { at: Date.parse(time), text: `${time} #${i + 1} ${message} ${JSON.stringify(rest)}` };
+      }),
+  );
+  const targetLines = calls.map((c) => ({ at: c.at, text: `${new Date(c.at).toISOString()} target ${target} answered ${c.answer}` }));
+  return withLines ? { lines: [...lines, ...targetLines].sort((a, b) => a.at - b.at).map((l) => l.text) } : {};
 }
