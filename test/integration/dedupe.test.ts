@@ -14,6 +14,7 @@ import { installFrontDoor } from '../../functions/front-door.js';
 import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { webhookHandler } from '../../functions/webhook.js';
 import { parseConfig } from '../../shared/config/load.js';
+import { firestoreDedupeStore } from '../../shared/dedupe/firestore-store.js';
 import { MemoryDedupeStore } from '../../shared/dedupe/memory-store.js';
 import { webhookDoorPolicy } from '../../shared/door/policy.js';
 import { replayAttributes } from '../../shared/delivery/dead-letter.js';
@@ -171,6 +172,20 @@ describe('durable de-duplication on Firestore, two instances', () => {
     expect(await b.runtime.deliverer.handle(replay)).toMatchObject({ kind: 'dead_lettered', reason: 'target_invalid_response' });
     expect(await a.runtime.deliverer.handle({ ...replay, messageId: 'm-4' })).toMatchObject({ kind: 'duplicate', of: 'parked' });
     expect(svc.received).toHaveLength(2);
+  });
+
+  it('remembers an outcome reached without a reservation over a reservation that landed late', async (ctx) => {
+    if (!emulator) return ctx.skip();
+    const store = firestoreDedupeStore({ projectId: 'relay-test', database: '(default)', collection: 'remember-test', emulatorHost: emulator.host });
+    cleanup.push(() => store.close());
+    const key = randomUUID();
+    const options = { leaseMs: 60_000, windowMs: 3_600_000 };
+    // A reservation whose answer the relay gave up on still holds the key...
+    expect((await store.reserve(key, options)).state).toBe('reserved');
+    expect((await store.reserve(key, options)).state).toBe('in-flight');
+    // ...until the call that went ahead without it records what it came to.
+    await store.remember(key, 'delivered', options);
+    expect((await store.reserve(key, options)).state).toBe('delivered');
   });
 
   it('delivers (and logs) when the store is down, by default; refuses with 503 and Retry-After when configured to', async (ctx) => {
