@@ -93,6 +93,9 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
 
     const outageAt: { down?: string; up?: string } = {};
     const outage = (async () => {
+      // 1 s into the deliveries, not into the run: the first reservations wait for Firestore's first answers (5-10 s
+      // on a busy machine), and an outage over before the first call would test nothing.
+      for (const until = Date.now() + 30_000; stats.calls === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 1000));
       outageAt.down = new Date().toISOString();
       await proxy.down();
