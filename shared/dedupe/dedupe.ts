@@ -29,7 +29,7 @@ export interface OnceOptions<T> {
   store: DedupeStore;
   key: string;
   config: DedupeConfig;
-  /** Longest the reservation holds if this instance dies mid-call: the call's deadline plus a margin. */
+  /** Longest the reservation holds if this instance dies mid-call: {@link leaseFor} the call's deadline. */
   leaseMs: number;
   /** How the call's outcome settles the key: `delivered` (2xx, stored), `parked` (dead-lettered), else `released`. */
   settlement(value: T): Settlement;
