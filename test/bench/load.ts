@@ -10,7 +10,11 @@ import { Agent, request } from 'node:http';
 export interface LoadOptions {
   url: string;
   method?: string;
-  headers?: Record<string, string>;
+  /**
+   * Headers of each request; a function is called once per request, so each
+   * can carry a fresh delivery id (see spine-requests.ts).
+   */
+  headers?: Record<string, string> | (() => Record<string, string>);
   body?: Buffer;
   concurrency: number;
   /** Measured time, after the warm-up. */
@@ -56,7 +60,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const url = new URL(options.url);
   const method = options.method ?? 'POST';
   const body = options.body;
-  const headers = { ...options.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
+  const length: Record<string, string> = body ? { 'content-length': String(body.length) } : {};
+  const fixed = typeof options.headers === 'function' ? undefined : { ...options.headers, ...length };
+  const factory = typeof options.headers === 'function' ? options.headers : undefined;
+  const headersOf = (): Record<string, string> => fixed ?? { ...factory!(), ...length };
   const ok = options.ok ?? ((status: number) => status >= 200 && status < 300);
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
   const warmupMs = options.warmupMs ?? 300;
@@ -76,7 +83,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     while (performance.now() < windowEnd && errors < MAX_ERRORS) {
       const t0 = performance.now();
       try {
-        const status = await once(agent, url, method, headers, body);
+        const status = await once(agent, url, method, headersOf(), body);
         const t1 = performance.now();
         if (!ok(status)) {
           errors++;
