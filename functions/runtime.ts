@@ -5,7 +5,8 @@
 import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
 import { lazySource, resolveTokenSource, type ResolveOptions } from '../shared/identity/resolve.js';
 import { createTargetTokens } from '../shared/identity/target-tokens.js';
-import { createHttpFetch } from '../shared/forward/http-fetch.js';
+import { clientOverFetch } from '../shared/forward/forward.js';
+import { createHttpClient } from '../shared/forward/http-fetch.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
 import type { IdTokenSource } from '../shared/identity/token-source.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -51,9 +52,9 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       });
   const publisher = options.publisher ?? pubSubPublisher({ projectId: loaded.config.projectId, env });
   // A keep-alive node:http client: several times cheaper per request than undici's fetch under the framework.
-  const httpFetch = options.fetch ?? createHttpFetch();
-  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher });
-  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher });
+  const client = options.fetch ? clientOverFetch(options.fetch) : createHttpClient();
+  const relay = createRelay(loaded, { tokens, logger, client, publisher });
+  const deliverer = createDeliverer(loaded, { tokens, logger, client, publisher });
   return { loaded, logger, tokens, relay, publisher, deliverer };
 }
 

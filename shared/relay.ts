@@ -96,7 +96,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
           forward(
             { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
             { ...deps, logger: log.child({ target: f.target.name }) },
-            deadline.signal,
+            deadline,
           ),
         ),
       );
