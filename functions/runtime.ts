@@ -21,6 +21,13 @@ export interface Runtime {
   relay: Relay;
   publisher: Publisher;
   deliverer: Deliverer;
+  /**
+   * Starts fetching an ID token for every configured target's audience, in
+   * the background: called at start-up, the metadata round trips overlap the
+   * framework starting its server instead of delaying the first relayed
+   * answer. Failures are logged by the token cache and retried on first use.
+   */
+  prefetchTokens(): void;
 }
 
 export interface RuntimeOptions {
@@ -55,7 +62,11 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const client = options.fetch ? clientOverFetch(options.fetch) : createHttpClient();
   const relay = createRelay(loaded, { tokens, logger, client, publisher });
   const deliverer = createDeliverer(loaded, { tokens, logger, client, publisher });
-  return { loaded, logger, tokens, relay, publisher, deliverer };
+  const audiences = new Set(Object.values(loaded.config.targets).map((t) => t.audience ?? new URL(t.url).origin));
+  const prefetchTokens = () => {
+    for (const audience of audiences) tokens.get(audience).catch(() => {});
+  };
+  return { loaded, logger, tokens, relay, publisher, deliverer, prefetchTokens };
 }
 
 /**
