@@ -30,8 +30,13 @@ import { readBody } from '../shared/door/read-body.js';
 /** The Functions Framework version whose Express pipeline this guard was written against. */
 export const GUARDED_FRAMEWORK_VERSION = '5.0.5';
 
-/** After a refusal, how long the rest of a body is drained before the socket is closed (so the sender reads the answer). */
-const LINGER_MS = 200;
+/**
+ * After a refusal, how long the rest of a body is read and discarded (never
+ * buffered) before the socket is destroyed. Closing at once would reset a
+ * connection whose sender is still writing, and a reset can drop our answer
+ * before the sender reads it; a second of discarding costs no memory.
+ */
+const LINGER_MS = 1000;
 
 type Handle = (this: unknown, req: IncomingMessage, res: ServerResponse, callback?: (error?: unknown) => void) => unknown;
 interface ExpressModule {
@@ -117,13 +122,19 @@ function send(res: ServerResponse, response: RelayResponse): void {
   res.end(response.body);
 }
 
-/** A JSON refusal before the framework saw the request; the connection closes once the answer is out. */
+/**
+ * A JSON refusal before the framework saw the request. The rest of the body is
+ * discarded for at most {@link LINGER_MS} so the sender can read the answer,
+ * then the connection is destroyed unless the request ended by then.
+ */
 function refuse(req: IncomingMessage, res: ServerResponse, error: RelayError): undefined {
-  res.setHeader('connection', 'close');
+  // Node would close a connection whose request is unread as soon as the answer is out: ask it not to, so the linger applies.
+  if (!req.complete) res.setHeader('connection', 'keep-alive');
   send(res, errorResponse(error));
-  // Discard (never buffer) what the sender still sends, briefly, so it can read the answer rather than a reset.
+  if (req.complete) return undefined;
   req.resume();
-  res.once('finish', () => setTimeout(() => req.socket.destroy(), LINGER_MS).unref());
+  const linger = setTimeout(() => req.socket.destroy(), LINGER_MS).unref();
+  req.once('end', () => clearTimeout(linger));
   return undefined;
 }
 

@@ -1,20 +1,26 @@
 /**
- * Wires the relay's core to the real world once per instance: config from
- * the file, ID tokens from Application Default Credentials, logs to stdout.
+ * Wires the relay's core to the real world once per instance: settings and
+ * config from the environment and the file, ID tokens from Application
+ * Default Credentials, logs to stdout. The composition root: the only place
+ * the functions read the environment; everything below gets plain settings.
  */
 import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
 import { lazySource, resolveTokenSource, type ResolveOptions } from '../shared/identity/resolve.js';
 import { createTargetTokens } from '../shared/identity/target-tokens.js';
 import { clientOverFetch } from '../shared/forward/forward.js';
 import { createHttpClient } from '../shared/forward/http-fetch.js';
+import { resolveTargets } from '../shared/forward/targets.js';
 import { createTokenCache, type TokenCache } from '../shared/identity/token-cache.js';
 import type { IdTokenSource } from '../shared/identity/token-source.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createRelay, type Relay } from '../shared/relay.js';
 import { createDeliverer, type Deliverer } from '../shared/delivery/deliver.js';
-import { pubSubPublisher, type Publisher } from '../shared/pubsub/publisher.js';
+import { pubSubOptionsOf, pubSubPublisher, type Publisher } from '../shared/pubsub/publisher.js';
+import { parseSettings, type Settings } from '../shared/settings.js';
 
 export interface Runtime {
+  /** The settings parsed from the environment, once. */
+  settings: Settings;
   loaded: LoadedConfig;
   logger: Logger;
   tokens: TokenCache;
@@ -31,13 +37,16 @@ export interface Runtime {
 }
 
 export interface RuntimeOptions {
+  /** The environment settings and secrets are read from, once; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Overrides the settings parsed from `env` (tests). */
+  settings?: Partial<Settings>;
   loaded?: LoadedConfig;
   source?: IdTokenSource;
   write?: (line: string) => void;
   /** How targets are called; default a keep-alive node:http client (see shared/forward/http-fetch.ts). */
   fetch?: typeof fetch;
-  /** How identities are resolved (tests redirect Google endpoints here); env defaults to `env`. */
+  /** How identities are resolved (tests redirect Google endpoints here); env defaults to `settings.credentials`. */
   identity?: ResolveOptions;
   /** Default: the real Pub/Sub publisher, loaded on first publish. */
   publisher?: Publisher;
@@ -46,27 +55,31 @@ export interface RuntimeOptions {
 /** Builds everything a function instance needs; throws ConfigError for a bad config. */
 export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const env = options.env ?? process.env;
+  const settings: Settings = { ...parseSettings(env), ...options.settings };
   const loaded = options.loaded ?? loadConfig(env);
-  const logger = createLogger({ secrets: loaded.secrets.values(), write: options.write });
+  const logger = createLogger({ secrets: loaded.secrets.values(), write: options.write, level: settings.logLevel });
+  const identity: ResolveOptions = { env: settings.credentials, ...options.identity };
   // One source for everything when given (tests); else per-target identities, ADC for the rest.
   const tokens = options.source
     ? createTokenCache({ source: options.source, logger })
     : createTargetTokens(loaded.config.targets, {
-        defaultSource: lazySource(() => resolveTokenSource(undefined, { env, ...options.identity })),
-        resolve: (identity) => resolveTokenSource(identity, { env, ...options.identity }),
+        defaultSource: lazySource(() => resolveTokenSource(undefined, identity)),
+        resolve: (config) => resolveTokenSource(config, identity),
         logger,
         configSource: loaded.source,
       });
-  const publisher = options.publisher ?? pubSubPublisher({ projectId: loaded.config.projectId, env });
+  const publisher = options.publisher ?? pubSubPublisher(pubSubOptionsOf(loaded.config.projectId, settings));
   // A keep-alive node:http client: several times cheaper per request than undici's fetch under the framework.
   const client = options.fetch ? clientOverFetch(options.fetch) : createHttpClient();
-  const relay = createRelay(loaded, { tokens, logger, client, publisher });
-  const deliverer = createDeliverer(loaded, { tokens, logger, client, publisher });
-  const audiences = new Set(Object.values(loaded.config.targets).map((t) => t.audience ?? new URL(t.url).origin));
+  const targets = resolveTargets(loaded.config.targets);
+  const { logTraffic } = settings;
+  const relay = createRelay(loaded, { tokens, logger, client, publisher, settings, targets, logTraffic });
+  const deliverer = createDeliverer(loaded, { tokens, logger, client, publisher, targets, logTraffic });
+  const audiences = new Set([...targets.values()].map((t) => t.audience));
   const prefetchTokens = () => {
     for (const audience of audiences) tokens.get(audience).catch(() => {});
   };
-  return { loaded, logger, tokens, relay, publisher, deliverer, prefetchTokens };
+  return { settings, loaded, logger, tokens, relay, publisher, deliverer, prefetchTokens };
 }
 
 /**

@@ -24,7 +24,7 @@ export interface LoggerOptions {
   write?: (line: string) => void;
   /** Secret values to mask wherever they appear. */
   secrets?: Iterable<string>;
-  /** Lowest severity written; default INFO (DEBUG with RELAY_LOG_LEVEL=debug). */
+  /** Lowest severity written; default INFO (the runtime passes `settings.logLevel`, from RELAY_LOG_LEVEL). */
   level?: Severity;
 }
 
@@ -39,7 +39,7 @@ function escapeRegExp(value: string): string {
 /** Creates a logger; see {@link LoggerOptions} for defaults. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
-  const minimum = ORDER.indexOf(options.level ?? (process.env.RELAY_LOG_LEVEL?.toUpperCase() === 'DEBUG' ? 'DEBUG' : 'INFO'));
+  const minimum = ORDER.indexOf(options.level ?? 'INFO');
   const secrets = [...(options.secrets ?? [])].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
   const secretPattern = secrets.length > 0 ? new RegExp(secrets.map(escapeRegExp).join('|'), 'g') : undefined;
 

@@ -7,18 +7,23 @@ import { randomUUID } from 'node:crypto';
 import type { LoadedConfig } from './config/load.js';
 import type { RouteConfig } from './config/schema.js';
 import { RelayError } from './errors.js';
-import { DEFAULT_FORWARDED, outboundHeaders, responseHeaders } from './forward/headers.js';
-import { deadlineSignal, forward, resolveTarget, withQuery, type ForwardDeps, type ResolvedTarget, type TargetResponse } from './forward/forward.js';
+import { DEFAULT_FORWARDED, responseHeaders, senderHeaders } from './forward/headers.js';
+import { deadlineSignal, forward, type ForwardDeps, type TargetResponse } from './forward/forward.js';
+import { outboundRequests } from './forward/outbound.js';
+import { classify, type DeliveryResult } from './forward/policy.js';
+import { resolveTargets, type ResolvedTarget } from './forward/targets.js';
 import { errorResponse, json, routeNameOf, type RelayRequest, type RelayResponse } from './http.js';
 import { silentLogger, traceFields, type LogFields, type Logger } from './log.js';
 import { createGate, type Gate } from './admit.js';
 import { forwardHeadersOf } from './verify/registry.js';
 import { ReplayStore } from './verify/replay.js';
+import { requestTraffic, sentTraffic } from './traffic.js';
 
-/** Header naming the authenticated consumer for the target; a sender's own value never passes. */
-export const CONSUMER_HEADER = 'x-relay-consumer';
 import { acceptAsync } from './delivery/accept.js';
+
+export { CONSUMER_HEADER } from './forward/headers.js';
 import type { Publisher } from './pubsub/publisher.js';
+import type { Settings } from './settings.js';
 
 export interface RelayDeps extends ForwardDeps {
   logger?: Logger;
@@ -26,10 +31,14 @@ export interface RelayDeps extends ForwardDeps {
   now?: () => number;
   /** This instance's memory of delivered ids; default a new bounded store. */
   replay?: ReplayStore;
-  /** Environment for non-secret scheme settings; default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** Non-secret settings (project id for trace links, Google's certificates URL); see shared/settings.ts. Default: none set. */
+  settings?: Partial<Pick<Settings, 'projectId' | 'googleCertsUrl'>>;
   /** Where `mode: async` routes publish; required only if such a route exists. */
   publisher?: Publisher;
+  /** The config's targets with their audiences; default worked out from the config (pass one map to share it). */
+  targets?: ReadonlyMap<string, ResolvedTarget>;
+  /** Add request and sent headers and bodies to log lines (`logTraffic` setting, for the local inspector); default false. */
+  logTraffic?: boolean;
 }
 
 interface CompiledRoute {
@@ -37,7 +46,8 @@ interface CompiledRoute {
   config: RouteConfig;
   gate: Gate;
   allowHeaders: string[];
-  forward: { target: ResolvedTarget; path: string; method: string }[];
+  /** The target of each `forward` entry, by index. */
+  targets: ResolvedTarget[];
 }
 
 export interface Relay {
@@ -49,18 +59,18 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
   const { config } = loaded;
   const logger = deps.logger ?? silentLogger;
   const now = deps.now ?? Date.now;
-  const projectId = config.projectId ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.GCLOUD_PROJECT;
-  const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
+  const projectId = config.projectId ?? deps.settings?.projectId;
+  const targets = deps.targets ?? resolveTargets(config.targets);
   const routes = new Map<string, CompiledRoute>();
   const replay = deps.replay ?? new ReplayStore();
-  const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', env: deps.env };
+  const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', settings: { googleCertsUrl: deps.settings?.googleCertsUrl } };
   for (const [name, route] of Object.entries(config.routes)) {
     routes.set(name, {
       name,
       config: route,
       gate: createGate(name, route, context, replay),
       allowHeaders: [...new Set([...DEFAULT_FORWARDED, ...forwardHeadersOf(route.verify), ...route.forwardHeaders])],
-      forward: route.forward.map((f) => ({ target: targets.get(f.target)!, path: f.path, method: f.method })),
+      targets: route.forward.map((f) => targets.get(f.target)!),
     });
   }
 
@@ -73,10 +83,11 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     if (admission.kind === 'answer') return admission.response;
     const { verified } = admission;
     const idempotencyKey = verified.deliveryId || randomUUID();
-    const headers = outboundHeaders(request.headers, route.allowHeaders, idempotencyKey, request);
-    delete headers[CONSUMER_HEADER];
-    if (verified.consumer) headers[CONSUMER_HEADER] = verified.consumer;
+    const headers = senderHeaders(request.headers, route.allowHeaders, request);
+    // Joins this request's line to its delivery lines (here and, for async routes, in the pubsub function).
+    outcome.idempotencyKey = idempotencyKey;
     if (route.config.mode === 'async') {
+      // No consumer in the envelope: a topic anyone with publish rights can write to cannot vouch for one.
       let accepted = false;
       try {
         const response = await acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
@@ -91,17 +102,16 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const started = performance.now();
     let delivered = false;
     try {
+      const requests = outboundRequests({ headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, keys: 'event', consumer: verified.consumer }, route.config.forward);
       const results = await settleAll(
-        route.forward.map((f) =>
-          forward(
-            { target: f.target, method: f.method, path: withQuery(f.path, request.query), headers, body: request.rawBody },
-            { ...deps, logger: log.child({ target: f.target.name }) },
-            deadline,
-          ),
-        ),
+        requests.map((r, i) => {
+          const target = route.targets[i]!;
+          return forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, logger: log.child({ target: target.name, idempotencyKey: r.idempotencyKey }) }, deadline);
+        }),
       );
-      const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) });
-      delivered = response.status >= 200 && response.status < 300;
+      const sent = deps.logTraffic ? (i: number) => sentTraffic(requests[i]!.headers, route.targets[i]!.config.tokenHeader, requests[i]!.body) : undefined;
+      const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) }, sent);
+      delivered = results.every((r) => classify(resultOf(r)) === 'deliver');
       return response;
     } finally {
       admission.settle(delivered);
@@ -109,17 +119,25 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     }
   }
 
-  function answer(route: CompiledRoute, results: PromiseSettledResult<TargetResponse>[], log: Logger, outcome: LogFields, fields: { idempotencyKey: string; latencyMs: number }): RelayResponse {
+  function answer(
+    route: CompiledRoute,
+    results: PromiseSettledResult<TargetResponse>[],
+    log: Logger,
+    outcome: LogFields,
+    fields: { idempotencyKey: string; latencyMs: number },
+    sent?: (index: number) => LogFields,
+  ): RelayResponse {
     results.forEach((result, i) => {
-      const target = route.forward[i]!.target.name;
+      const target = route.targets[i]!.name;
+      const traffic = sent?.(i);
       if (results.length === 1 && result.status === 'fulfilled' && result.value.status < 400) {
         // The common case gets one log line per request: the target's figures ride on "Request answered".
-        Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs });
+        Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs }, traffic);
       } else if (result.status === 'fulfilled') {
         const { status, attempts } = result.value;
-        log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields });
+        log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields, ...traffic });
       } else {
-        log.error('Delivery to target failed', { target, error: result.reason, ...fields });
+        log.error('Delivery to target failed', { target, error: result.reason, ...fields, ...traffic });
       }
     });
     if (results.length === 1) {
@@ -128,12 +146,12 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       return { status: only.value.status, headers: responseHeaders(only.value.headers), body: only.value.body };
     }
     const summary = results.map((result, i) => ({
-      target: route.forward[i]!.target.name,
+      target: route.targets[i]!.name,
       ...(result.status === 'fulfilled'
         ? { status: result.value.status }
         : { error: result.reason instanceof RelayError ? result.reason.code : 'internal' }),
     }));
-    const allDelivered = results.every((r) => r.status === 'fulfilled' && r.value.status < 300);
+    const allDelivered = results.every((r) => classify(resultOf(r)) === 'deliver');
     return allDelivered
       ? json(200, { delivered: summary })
       : json(502, { error: { code: 'partial_failure', message: 'Not every target accepted the delivery', results: summary } });
@@ -145,7 +163,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const name = routeNameOf(request.path);
       const log = logger.child({ ...traceFields(request.headers, projectId), route: name });
       let response: RelayResponse;
-      const outcome: LogFields = {};
+      const outcome: LogFields = deps.logTraffic && name !== 'healthz' ? requestTraffic(request) : {};
       try {
         if (name === 'healthz') {
           response = request.method === 'GET' || request.method === 'HEAD' ? json(200, { status: 'ok' }) : errorResponse(new RelayError('method_not_allowed', 'Use GET /healthz'), { allow: 'GET, HEAD' });
@@ -178,4 +196,9 @@ async function settleAll<T>(promises: Promise<T>[]): Promise<PromiseSettledResul
   } catch (reason) {
     return [{ status: 'rejected', reason }];
   }
+}
+
+/** A settled forward as the delivery policy reads it. */
+function resultOf(settled: PromiseSettledResult<TargetResponse>): DeliveryResult {
+  return settled.status === 'fulfilled' ? { status: settled.value.status } : { error: settled.reason };
 }

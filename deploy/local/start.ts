@@ -11,22 +11,37 @@
  *   delivery topic pushed to `pubsub` and a dead-letter topic, and the config's
  *   schedules run on their cron.
  *
+ * The config is RELAY_CONFIG (default deploy/local/relay.config.yaml); it is
+ * validated before anything starts (every problem at once, exit 2), and each
+ * secret it names that the environment leaves unset gets a local value.
+ * Once everything answers, where it all listens (and those secrets) goes to
+ * .relay-local.json, which the CLI reads; it is removed on exit.
+ *
  * Ports: RELAY_PORT (8080), METADATA_PORT (8081), TARGET_PORT (8082),
- * PUBSUB_FUNCTION_PORT (8083). Ctrl-C stops all.
+ * PUBSUB_FUNCTION_PORT (8083), INSPECTOR_PORT (8084, the local inspector page:
+ * deploy/local/inspector). Ctrl-C stops all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../shared/config/load.js';
+import { LOCAL_STATE_FILE, removeLocalState, writeLocalState } from '../../shared/cli/local-state.js';
+import { checkConfig } from '../../shared/config/check.js';
+import { ConfigError, readConfigFile } from '../../shared/config/load.js';
 import { createLogger } from '../../shared/log.js';
 import { ensureSubscription, pushEndpointFor } from '../../shared/pubsub/admin.js';
-import { openPubSub, pubSubPublisher } from '../../shared/pubsub/publisher.js';
+import { openPubSub, pubSubOptionsOf, pubSubPublisher } from '../../shared/pubsub/publisher.js';
+import { openPuller } from '../../shared/pubsub/pull.js';
+import { parseSettings } from '../../shared/settings.js';
 import { runSchedules } from '../../shared/schedule/schedule.js';
 import { startMetadataServer } from '../../test/emulators/metadata-server.js';
 import { startPrivateTarget } from '../../test/emulators/private-target.js';
 import { FRAMEWORK_MAIN } from '../../test/support/framework-process.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../test/support/pubsub-emulator.js';
+import { bannerLines } from './banner.js';
+import { localSecrets } from './local-secrets.js';
+import { deadLetterInbox } from './inspector/dead-letters.js';
+import { metadataIdToken, sendAgain } from './inspector/send-again.js';
+import { startInspector } from './inspector/server.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -34,9 +49,26 @@ const relayPort = port('RELAY_PORT', 8080);
 const metadataPort = port('METADATA_PORT', 8081);
 const targetPort = port('TARGET_PORT', 8082);
 const pubsubPort = port('PUBSUB_FUNCTION_PORT', 8083);
-const githubSecret = process.env.GITHUB_WEBHOOK_SECRET ?? 'local-github-secret';
-const partnerSecret = process.env.PARTNER_BEARER_SECRET ?? 'local-partner-key';
-const configPath = process.env.RELAY_CONFIG ?? join(root, 'deploy/local/relay.config.yaml');
+const configPath = resolve(process.env.RELAY_CONFIG || join(root, 'deploy/local/relay.config.yaml'));
+const started = Date.now();
+
+// Validate before starting anything: a bad config costs no emulator start-up, and every problem shows at once.
+let input: unknown;
+try {
+  input = readConfigFile(configPath);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
+const secrets = localSecrets(input, process.env);
+const checked = checkConfig(input, { ...process.env, ...secrets });
+if (!checked.config || checked.issues.length > 0) {
+  console.error(new ConfigError(configPath, checked.issues).message);
+  console.error(`\nnpm start did not start anything (${checked.issues.length} problem${checked.issues.length === 1 ? '' : 's'}); \`npm run relay -- validate --no-secrets --config ${configPath}\` checks again (npm start makes up the secrets).`);
+  process.exit(2);
+}
+const config = checked.config;
 
 const children: ChildProcess[] = [];
 let emulator: PubSubEmulator | undefined;
@@ -45,13 +77,16 @@ let stopping = false;
 
 const metadata = await startMetadataServer({ port: metadataPort });
 const target = await startPrivateTarget({ port: targetPort, keys: () => [metadata.key.jwk], verbose: true });
+// Reads the functions' log lines and the dead-letter inbox; "send again" signs with the same secrets as the functions.
+const inspector = await startInspector({ port: port('INSPECTOR_PORT', 8084), send: (request) => sendAgain(request, { relayUrl, config, secret: (name) => env[name], idToken: (audience) => metadataIdToken(metadata.url, audience) }) });
 
 async function stop(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     schedules?.stop();
+    removeLocalState(root);
     for (const child of children) child.kill('SIGTERM');
-    await Promise.allSettled([metadata.close(), target.close(), emulator?.close()]);
+    await Promise.allSettled([metadata.close(), target.close(), emulator?.close(), inspector.close()]);
   }
   process.exit(code);
 }
@@ -59,6 +94,7 @@ process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 // Whatever ends this process, its children (the functions, the emulator's process group) end with it.
 process.on('exit', () => {
+  removeLocalState(root);
   for (const child of children) child.kill('SIGTERM');
   void emulator?.close();
 });
@@ -76,24 +112,29 @@ console.log('Starting the Pub/Sub emulator (a few seconds)...');
 emulator = await startPubSubEmulator('npm start (async routes, schedules, dead letters)', { ...process.env, CI: '' });
 // The Pub/Sub client in this process (topics, schedules) finds the emulator through the environment.
 if (emulator) process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
+const projectId = config.projectId ?? process.env.GOOGLE_CLOUD_PROJECT ?? 'local-project';
+const relayUrl = `http://127.0.0.1:${relayPort}`;
+const pubsubUrl = `http://127.0.0.1:${pubsubPort}`;
+/** What the functions get on top of this environment, and what the CLI reads from the state file. */
+const localEnv: Record<string, string> = {
   RELAY_CONFIG: configPath,
   GCE_METADATA_HOST: metadata.host,
-  GOOGLE_CLOUD_PROJECT: process.env.GOOGLE_CLOUD_PROJECT ?? 'local-project',
-  GITHUB_WEBHOOK_SECRET: githubSecret,
-  PARTNER_BEARER_SECRET: partnerSecret,
+  RELAY_GOOGLE_CERTS_URL: metadata.pemCertsUrl,
+  GOOGLE_CLOUD_PROJECT: projectId,
+  RELAY_URL: relayUrl,
+  ...secrets,
   ...(emulator ? { PUBSUB_EMULATOR_HOST: emulator.host } : {}),
 };
-const loaded = loadConfig(env);
-const projectId = loaded.config.projectId ?? env.GOOGLE_CLOUD_PROJECT!;
+// RELAY_LOG_TRAFFIC: masked headers and bodies on the log lines the inspector reads.
+const env: NodeJS.ProcessEnv = { ...process.env, ...localEnv, RELAY_LOG_TRAFFIC: '1' };
 
 function serve(target: string, listenPort: number): ChildProcess {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', FRAMEWORK_MAIN, `--target=${target}`, `--source=${join(root, 'functions/index.ts')}`, `--port=${listenPort}`],
-    { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env },
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env },
   );
+  inspector.watch(child.stdout!); // echoes every line here too
   child.on('exit', (code) => {
     if (!stopping) {
       console.error(`The ${target} function exited (code ${code}); stopping the local stack.`);
@@ -118,55 +159,35 @@ async function waitFor(url: string, what: string): Promise<void> {
 }
 
 serve('webhook', relayPort);
-const relayUrl = `http://127.0.0.1:${relayPort}`;
-const pubsubUrl = `http://127.0.0.1:${pubsubPort}`;
 if (emulator) serve('pubsub', pubsubPort);
 await waitFor(`${relayUrl}/healthz`, 'The webhook function');
 
 if (emulator) {
   await waitFor(pubsubUrl, 'The pubsub function');
-  const pubsub = await openPubSub({ projectId, env });
-  const { deliveryTopic, deadLetterTopic, deadLetterSubscription } = loaded.config.pubsub;
+  const settings = parseSettings(env);
+  const pubsub = await openPubSub(pubSubOptionsOf(projectId, settings));
+  const { deliveryTopic, deadLetterTopic, deadLetterSubscription } = config.pubsub;
   await ensureSubscription(pubsub, { topic: deliveryTopic, name: `${deliveryTopic}-push`, pushEndpoint: pushEndpointFor(pubsubUrl, projectId, deliveryTopic), minBackoffSeconds: 1, maxBackoffSeconds: 10 });
   await ensureSubscription(pubsub, { topic: deadLetterTopic, name: deadLetterSubscription });
-  schedules = runSchedules(loaded.config, { publisher: pubSubPublisher({ projectId, env }), logger: createLogger() });
+  inspector.useDeadLetters(deadLetterInbox({ puller: await openPuller(pubsub, deadLetterSubscription), publisher: pubSubPublisher(pubSubOptionsOf(projectId, settings)), defaultTopic: deliveryTopic }));
+  schedules = runSchedules(config, { publisher: pubSubPublisher(pubSubOptionsOf(projectId, settings)), logger: createLogger({ level: settings.logLevel }) });
 }
 
-const body = JSON.stringify({ action: 'opened', issue: { number: 1, title: 'Hello from run-relay' } });
-const signature = 'sha256=' + createHmac('sha256', githubSecret).update(body).digest('hex');
-const cliEnv = `RELAY_CONFIG=${configPath} GITHUB_WEBHOOK_SECRET=${githubSecret} PARTNER_BEARER_SECRET=${partnerSecret}${emulator ? ` PUBSUB_EMULATOR_HOST=${emulator.host}` : ''}`;
-console.log(`
-run-relay is running on loopback.
-
-  webhook function           ${relayUrl}   POST /github, /github-async, /partner; GET /healthz
-  pubsub function            ${emulator ? `${pubsubUrl}   pushed from topic ${loaded.config.pubsub.deliveryTopic}` : '(not running: no Pub/Sub emulator)'}
-  Pub/Sub emulator           ${emulator ? `${emulator.host}   (PUBSUB_EMULATOR_HOST)` : 'unavailable: async routes answer 503, schedules do not run'}
-  metadata-server emulator   ${metadata.url}   (GCE_METADATA_HOST=${metadata.host})
-  demo private target        ${target.url}   (accepts only ID tokens for ${target.audience})
-
-Send a signed GitHub-style webhook (use /github-async for durable delivery through Pub/Sub):
-
-  curl -i ${relayUrl}/github \\
-    -H 'content-type: application/json' \\
-    -H 'x-github-event: issues' \\
-    -H 'x-github-delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958' \\
-    -H 'x-hub-signature-256: ${signature}' \\
-    -d '${body}'
-
-Or the bearer-key route:
-
-  curl -i ${relayUrl}/partner -H 'authorization: Bearer ${partnerSecret}' -d 'hello'
-
-Try the same against the target directly (${target.url}/hooks/github): it answers 401.
-${
-  emulator
-    ? `
-The schedule "heartbeat" runs every 5 minutes. From another terminal:
-
-  ${cliEnv} npm run relay -- schedule run heartbeat
-  ${cliEnv} npm run relay -- dlq list
-`
-    : ''
-}
-Ctrl-C stops everything.
-`);
+const stateFile = writeLocalState(
+  {
+    version: 1,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    configPath,
+    projectId,
+    urls: { webhook: relayUrl, ...(emulator ? { pubsub: pubsubUrl } : {}), metadata: metadata.url, target: target.url },
+    ...(emulator ? { pubsubEmulatorHost: emulator.host } : {}),
+    topics: { delivery: config.pubsub.deliveryTopic, deadLetter: config.pubsub.deadLetterTopic, deadLetterSubscription: config.pubsub.deadLetterSubscription },
+    env: localEnv,
+  },
+  root,
+);
+console.log(
+  bannerLines({ config, configPath, root, relayUrl, pubsubUrl: emulator ? pubsubUrl : undefined, emulatorHost: emulator?.host, metadata, target, stateFile, extra: [{ label: 'inspector', url: inspector.url }] }).join('\n'),
+);
+console.log(`(ready in ${((Date.now() - started) / 1000).toFixed(1)} s; ${LOCAL_STATE_FILE} written)`);

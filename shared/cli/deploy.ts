@@ -6,7 +6,7 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { configPath, ConfigError, readConfigFile, validateConfig } from '../config/load.js';
 import { renderCommand } from '../deploy/command.js';
-import { gcloudBinary, gcloudMessage, type Gcloud } from '../deploy/gcloud.js';
+import { gcloudBinary, gcloudMessage, missingLogin, type Gcloud } from '../deploy/gcloud.js';
 import { planDeployment } from '../deploy/plan.js';
 import { applyPlan, checkPlan, destroyPlan, destroySteps } from '../deploy/run.js';
 import { isShipped, sourceHash } from '../deploy/source.js';
@@ -75,9 +75,18 @@ export function deployCommand(deps: DeployDeps = {}): Command {
       } catch (error) {
         throw new CliError((error as Error).message);
       }
+      // --check, --apply and --destroy ask once whether gcloud has a login, before their many calls (each of which
+      // would fail the same way, slowly): before the project-number lookup, else once the plan stands.
+      const modes = Boolean(values.check || values.apply || values.destroy);
+      const loggedIn = async () => {
+        const login = modes ? await missingLogin(gcloud, env) : undefined;
+        if (login) console.error(`run-relay deploy: ${login}`);
+        return login === undefined;
+      };
       let plan: Plan;
       try {
         const config = validateConfig(readConfigFile(file), file);
+        if (values['project-number'] === undefined && !(await loggedIn())) return 1;
         const projectNumber = (values['project-number'] as string | undefined) ?? (await lookUpProjectNumber(gcloud, project));
         plan = planDeployment(config, {
           project,
@@ -96,6 +105,7 @@ export function deployCommand(deps: DeployDeps = {}): Command {
         }
         throw error;
       }
+      if (values['project-number'] !== undefined && !(await loggedIn())) return 1;
       const options = { gcloud, out, ...(deps.sleep ? { sleep: deps.sleep } : {}) };
       const header = `project ${plan.project} (number ${plan.projectNumber}), region ${plan.region}, config ${shippedPath}`;
       if (values.destroy) {

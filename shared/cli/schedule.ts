@@ -4,7 +4,8 @@
  * PUBSUB_EMULATOR_HOST is set).
  */
 import { loadConfig } from '../config/load.js';
-import { pubSubPublisher } from '../pubsub/publisher.js';
+import { pubSubPublisher, pubSubOptionsOf } from '../pubsub/publisher.js';
+import { parseSettings } from '../settings.js';
 import { publishTick } from '../schedule/schedule.js';
 import { CliError, type Command } from './main.js';
 
@@ -23,7 +24,7 @@ export const scheduleCommand: Command = {
     }
     if (action !== 'run' || !name) throw new CliError('expected `list` or `run NAME`');
     if (!Object.hasOwn(config.schedules, name)) throw new CliError(`no schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
-    const publisher = pubSubPublisher({ projectId: config.projectId, env });
+    const publisher = pubSubPublisher(pubSubOptionsOf(config.projectId, parseSettings(env)));
     try {
       const ids = await publishTick(config, publisher, name);
       out(`Published a tick of "${name}" to ${config.pubsub.deliveryTopic}: ${ids.join(', ')}`);

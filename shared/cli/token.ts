@@ -7,6 +7,7 @@
 import { decodeJwtClaims } from '../identity/jwt.js';
 import { findCredentialsFile, resolveTokenSource } from '../identity/resolve.js';
 import { CliError, type Command } from './main.js';
+import { metadataAnswers, noCredentialsMessage } from './metadata-probe.js';
 
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
@@ -47,11 +48,13 @@ export const tokenCommand: Command = {
       impersonate: typeof values.impersonate === 'string' ? values.impersonate : undefined,
       iamCredentialsEndpoint: typeof values['iam-endpoint'] === 'string' ? values['iam-endpoint'] : undefined,
     };
-    const found = findCredentialsFile(identity, { env });
+    const options = { env, credentialsFileVia: '--credentials' };
+    const found = findCredentialsFile(identity, options);
+    if (!found && !(await metadataAnswers())) throw new Error(`could not mint an ID token for ${audience}: ${noCredentialsMessage()}`);
     const credential = found ? `${found.path} (from ${found.via})` : 'the metadata server (no credential file found)';
     let token: string;
     try {
-      const source = resolveTokenSource(identity, { env });
+      const source = resolveTokenSource(identity, options);
       token = await source.fetchIdToken(audience);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);

@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { contractSchema } from '../contract/contract.js';
 import { cloudRunSchema, DEPLOY_DEFAULTS, deploySchema } from '../deploy/deploy-schema.js';
 import { identitySchema } from '../identity/identity-schema.js';
-import { verifySchema } from '../verify/registry.js';
+import { RELAY_OWN_HEADERS } from '../forward/headers.js';
+import { SIGNATURE_HEADERS, signatureHeadersOf, verifySchema, type VerifyOptions } from '../verify/registry.js';
 import { checkDeliveryRefs, destinationSchema, pubsubSchema, PUBSUB_DEFAULTS, scheduleSchema, topicSchema } from './delivery-schema.js';
 
 /** Encodings a route may opt in to with `acceptEncodings`. */
@@ -83,7 +84,29 @@ export const routeSchema = z
     /** `sync` forwards and answers with the target's answer; `async` publishes to Pub/Sub and answers 202. */
     mode: z.enum(['sync', 'async']).default('sync'),
   })
-  .strict();
+  .strict()
+  .superRefine((route, ctx) => {
+    route.forwardHeaders.forEach((name, index) => {
+      const why = refusedForwardHeader(name, route.verify);
+      if (why) ctx.addIssue({ code: 'custom', path: ['forwardHeaders', index], message: why });
+    });
+  });
+
+/**
+ * Why `name` may not be listed in a route's `forwardHeaders`, or undefined:
+ * signatures and credentials (the route's own scheme's, or any registered
+ * scheme's, as the registry declares them) never reach a target, and the
+ * headers the relay sets itself cannot be a sender's.
+ */
+export function refusedForwardHeader(name: string, verify: VerifyOptions): string | undefined {
+  if (signatureHeadersOf(verify).includes(name)) {
+    return `"${name}" carries this route's ${verify.scheme} signature or credential, which is never forwarded; remove it`;
+  }
+  const scheme = SIGNATURE_HEADERS.get(name);
+  if (scheme) return `"${name}" carries the ${scheme} scheme's signature or credential, which is never forwarded; remove it`;
+  if (RELAY_OWN_HEADERS.includes(name)) return `"${name}" is set by the relay itself; a sender's value is never forwarded; remove it`;
+  return undefined;
+}
 
 const routeName = z
   .string()
@@ -104,19 +127,24 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    for (const [name, route] of Object.entries(config.routes)) {
-      route.forward.forEach((entry, index) => {
-        if (!Object.hasOwn(config.targets, entry.target)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['routes', name, 'forward', index, 'target'],
-            message: `unknown target "${entry.target}"; expected one of: ${Object.keys(config.targets).join(', ') || '(no targets defined)'}`,
-          });
-        }
-      });
-    }
+    checkRouteRefs(config, ctx);
     checkDeliveryRefs(config, ctx);
   });
+
+/** Every route's forward entries name a defined target; called from configSchema and, for a config of the wrong shape, config/check.ts. */
+export function checkRouteRefs(config: { targets: Record<string, unknown>; routes: Record<string, { forward?: readonly { target: string }[] }> }, ctx: z.RefinementCtx): void {
+  for (const [name, route] of Object.entries(config.routes)) {
+    route.forward?.forEach((entry, index) => {
+      if (!Object.hasOwn(config.targets, entry.target)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', name, 'forward', index, 'target'],
+          message: `unknown target "${entry.target}"; expected one of: ${Object.keys(config.targets).join(', ') || '(no targets defined)'}`,
+        });
+      }
+    });
+  }
+}
 
 export type RelayConfig = z.output<typeof configSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;

@@ -7,7 +7,6 @@
 import type { Destination } from '../config/delivery-schema.js';
 import { envelopeMessage } from '../envelope.js';
 import { RelayError } from '../errors.js';
-import { IDEMPOTENCY_KEY_HEADER } from '../forward/headers.js';
 import { json, type RelayResponse } from '../http.js';
 import type { Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
@@ -18,7 +17,7 @@ export interface AsyncAcceptance {
   topic: string;
   route: string;
   destinations: readonly Destination[];
-  /** Outbound headers as the sync path would send them. */
+  /** The sender's headers as the sync path would pass them (no key, no consumer: those are the relay's). */
   headers: Record<string, string>;
   body: Buffer;
   query: string;
@@ -31,10 +30,9 @@ export interface AsyncAcceptance {
 /** Publishes the route's per-target envelopes; resolves with the answer for the sender. */
 export async function acceptAsync(a: AsyncAcceptance, log: Logger): Promise<RelayResponse> {
   if (!a.publisher) throw new RelayError('unavailable', 'Async delivery is not available: no publisher configured');
-  const { [IDEMPOTENCY_KEY_HEADER]: _key, ...headers } = a.headers;
   const envelopes = planEnvelopes({
     destinations: a.destinations,
-    headers,
+    headers: a.headers,
     body: a.body,
     query: a.query,
     eventKey: a.eventKey,

@@ -4,11 +4,32 @@
  * `relay-dl-*` attributes saying why, so an operator can list, show and
  * replay it.
  */
+import { PARK_REASONS } from '../forward/policy.js';
+
 export const DL_PREFIX = 'relay-dl-';
 
+/** Every reason the relay parks a message for, as `relay-dl-reason` carries it. */
+export const DEAD_LETTER_REASONS = [
+  /**
+   * From the delivery policy (forward/policy.ts): `target_rejected` (a status no retry can change, 4xx or 501;
+   * `relay-dl-status` has it), `target_invalid_response` (not sent again: the target may have acted),
+   * `request_not_sendable` (a header HTTP does not allow, a path or headers over forward/limits.ts).
+   */
+  ...PARK_REASONS,
+  /** The message is not a valid relay envelope. */
+  'invalid_envelope',
+  'unknown_route',
+  'unknown_schedule',
+  'unknown_target',
+  /** A message without data from a topic no `topics` entry maps. */
+  'unknown_source',
+] as const;
+
+export type DeadLetterReasonCode = (typeof DEAD_LETTER_REASONS)[number];
+
 export interface DeadLetterReason {
-  /** Stable reason code: target_rejected, target_invalid_response, request_not_sendable, invalid_envelope, unknown_route, unknown_schedule, unknown_target, unknown_source. */
-  reason: string;
+  /** Stable reason code, one of {@link DEAD_LETTER_REASONS}. */
+  reason: DeadLetterReasonCode;
   /** One line for humans. */
   detail: string;
   /** The target's last status, if it answered. */
@@ -23,7 +44,9 @@ export interface DeadLetterReason {
   messageId: string;
 }
 
-export interface DeadLetterInfo extends Omit<DeadLetterReason, 'status' | 'attempts'> {
+export interface DeadLetterInfo extends Omit<DeadLetterReason, 'reason' | 'status' | 'attempts'> {
+  /** As parked: one of {@link DEAD_LETTER_REASONS}, or whatever an older relay (or `unknown`) wrote. */
+  reason: string;
   status?: number;
   attempts?: number;
   /** When it was parked (ISO 8601). */

@@ -12,7 +12,11 @@ import { pullAll, type PulledMessage, type Puller } from '../pubsub/pull.js';
 import { readDeadLetter, replayAttributes, type DeadLetterInfo } from './dead-letter.js';
 
 export interface ParkedMessage extends DeadLetterInfo {
-  /** The dead-letter copy's own message id (what `show` and `replay` take). */
+  /**
+   * The dead-letter copy's own message id: the `deadLetterId` of the
+   * "Message dead-lettered" log line, what `list` shows and `show` / `replay`
+   * take (they also accept the original message id, `messageId`).
+   */
   id: string;
   ageMs: number;
   idempotencyKey?: string;
@@ -39,6 +43,11 @@ export interface ListOptions {
   now?: () => number;
 }
 
+/** True when `id` names this parked message: its own id, or the id of the message it was parked for. */
+export function isParkedAs(p: { id: string; messageId: string }, id: string): boolean {
+  return p.id === id || (p.messageId !== '' && p.messageId === id);
+}
+
 /** Everything parked (up to `limit`, default 1000), oldest first; nothing is removed. */
 export async function listDeadLetters(puller: Puller, options: ListOptions = {}): Promise<ParkedMessage[]> {
   const pulled = await pullAll(puller, options.limit ?? 1000);
@@ -48,7 +57,7 @@ export async function listDeadLetters(puller: Puller, options: ListOptions = {})
 }
 
 export interface ReplayOptions {
-  /** Dead-letter message ids to replay; ignored when `all`. */
+  /** Ids to replay (a parked copy's own id, or the original message id); ignored when `all`. */
   ids?: readonly string[];
   all?: boolean;
   /** Topic for messages that do not name one; the delivery topic. */
@@ -70,8 +79,14 @@ export interface ReplayResult {
   notAcked: { id: string; topic: string; newMessageId: string; error: string }[];
   /** Requested ids that were not found parked. */
   missing: string[];
-  /** Parked messages left alone. */
+  /** Parked messages left alone (those parked before the replay began; a replayed message parked again is not counted). */
   kept: number;
+}
+
+/** True for a message parked at or after `since` (by this replay's own redeliveries, say). */
+function parkedSince(m: PulledMessage, since: Date): boolean {
+  const at = Date.parse(readDeadLetter(m.attributes).at) || m.publishTime?.getTime() || 0;
+  return at >= since.getTime();
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -90,6 +105,8 @@ export async function replayDeadLetters(puller: Puller, publisher: Publisher, op
   const result: ReplayResult = { replayed: [], failed: [], notAcked: [], missing: [], kept: 0 };
   const now = new Date((options.now ?? Date.now)());
   const seen = new Set<string>();
+  /** Requested ids already replayed (by either of a message's ids). */
+  const found = new Set<string>();
   const hold: string[] = [];
   try {
     for (let emptyPulls = 0; seen.size < limit && emptyPulls < 2; ) {
@@ -103,9 +120,17 @@ export async function replayDeadLetters(puller: Puller, publisher: Publisher, op
         }
       }
       emptyPulls = fresh.length === 0 ? emptyPulls + 1 : 0;
-      const selected = fresh.filter((m) => options.all || wanted.has(m.messageId));
+      const selected = fresh.filter((m) => {
+        if (options.all) return !parkedSince(m, now);
+        const source = readDeadLetter(m.attributes).messageId;
+        const name = wanted.has(m.messageId) ? m.messageId : source !== '' && wanted.has(source) ? source : undefined;
+        if (name === undefined || found.has(name)) return false;
+        found.add(name);
+        return true;
+      });
       for (const m of fresh) if (!selected.includes(m)) hold.push(m.ackId);
-      result.kept += fresh.length - selected.length;
+      // A replayed message that fails again is parked anew while this runs: not one that was "left parked".
+      result.kept += fresh.filter((m) => !selected.includes(m) && !parkedSince(m, now)).length;
       const published = await Promise.all(
         selected.map(async (m) => {
           const topic = readDeadLetter(m.attributes).replayTopic || options.defaultTopic;
@@ -129,6 +154,6 @@ export async function replayDeadLetters(puller: Puller, publisher: Publisher, op
   } finally {
     await puller.release(hold).catch(() => {});
   }
-  result.missing = [...wanted].filter((id) => !seen.has(id));
+  result.missing = [...wanted].filter((id) => !found.has(id));
   return result;
 }

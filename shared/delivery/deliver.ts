@@ -3,35 +3,41 @@
  *
  * - delivered (or fanned out into per-target envelopes) → resolve: ack;
  * - retryable failure after the in-function retries → throw: Pub/Sub redelivers;
- * - permanent failure (non-retryable 4xx, bad envelope, unknown route or
- *   target) → publish to the dead-letter topic with the reason, then resolve,
- *   so a poison message never loops. If parking fails, throw: nothing is lost.
+ * - permanent failure (what the delivery policy parks, a bad envelope, an
+ *   unknown route, schedule or target) → publish to the dead-letter topic with
+ *   the reason, then resolve, so a poison message never loops. If parking
+ *   fails, throw: nothing is lost.
  */
 import type { LoadedConfig } from '../config/load.js';
 import type { Destination } from '../config/delivery-schema.js';
 import { envelopeBody, envelopeMessage, EnvelopeError, ENVELOPE_ATTRIBUTE, isHeaderValue, parseEnvelope, type Envelope, type EnvelopeInput } from '../envelope.js';
 import { RelayError } from '../errors.js';
-import { deadlineSignal, forward, resolveTarget, type ForwardDeps, type ResolvedTarget } from '../forward/forward.js';
-import { IDEMPOTENCY_KEY_HEADER, NEVER_FORWARDED } from '../forward/headers.js';
+import { deadlineSignal, forward, type ForwardDeps } from '../forward/forward.js';
+import { isPassable } from '../forward/headers.js';
+import { outboundRequests, type OutboundRequest } from '../forward/outbound.js';
+import { decide, type DeliveryResult } from '../forward/policy.js';
+import { resolveTargets, type ResolvedTarget } from '../forward/targets.js';
 import { topicSubscriptionName } from '../deploy/names.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
-import { deadLetterAttributes, type DeadLetterReason } from './dead-letter.js';
+import { deadLetterAttributes, type DeadLetterReason, type DeadLetterReasonCode } from './dead-letter.js';
 import type { PubSubMessage } from './message.js';
-
-/** Forwarding failures that another delivery attempt cannot fix: parked, not redelivered. */
-const PERMANENT_FORWARD_ERRORS = new Set(['request_not_sendable', 'target_invalid_response']);
-import { planEnvelopes } from './plan.js';
+import { planEnvelopes, requestEnvelope, type EventToPlan } from './plan.js';
+import { sentTraffic } from '../traffic.js';
 
 export interface DelivererDeps extends ForwardDeps {
   publisher: Publisher;
   logger?: Logger;
+  /** The config's targets with their audiences; default worked out from the config (pass one map to share it). */
+  targets?: ReadonlyMap<string, ResolvedTarget>;
+  /** Add the headers and a body preview sent to delivery log lines (`logTraffic` setting, for the local inspector); default false. */
+  logTraffic?: boolean;
 }
 
 export type Outcome =
   | { kind: 'delivered'; target: string; status: number; attempts: number; idempotencyKey: string }
   | { kind: 'fanned_out'; deliveries: number }
-  | { kind: 'dead_lettered'; reason: string; target?: string };
+  | { kind: 'dead_lettered'; reason: DeadLetterReasonCode; target?: string };
 
 export interface Deliverer {
   /** Resolves with the outcome (ack); rejects with a retryable RelayError (nack). */
@@ -40,12 +46,9 @@ export interface Deliverer {
 
 interface Single {
   target: ResolvedTarget;
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body?: Buffer;
-  idempotencyKey: string;
+  request: OutboundRequest;
   route?: string;
+  /** The per-target envelope, as it is parked. */
   envelope: EnvelopeInput;
 }
 
@@ -56,7 +59,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   const { config } = loaded;
   const settings = config.pubsub;
   const logger = deps.logger ?? silentLogger;
-  const targets = new Map(Object.entries(config.targets).map(([name, t]) => [name, resolveTarget(name, t)]));
+  const targets = deps.targets ?? resolveTargets(config.targets);
   const topicBySubscription = new Map<string, string>();
   for (const [topic, t] of Object.entries(config.topics)) {
     for (const s of t.subscriptions) topicBySubscription.set(s, topic);
@@ -71,21 +74,20 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     return undefined;
   }
 
-  function single(envelope: EnvelopeInput & { target: string }, idempotencyKey: string): Plan {
+  /** An envelope naming one target: the one request it asks for, through the one builder. */
+  function single(envelope: EnvelopeInput & { target: string }, eventKey: string): Plan {
     const target = targets.get(envelope.target);
     if (!target) return { kind: 'dead', why: { reason: 'unknown_target', detail: `No target named "${envelope.target}" in the config`, target: envelope.target } };
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(envelope.headers ?? {})) if (!NEVER_FORWARDED.has(k) && k !== IDEMPOTENCY_KEY_HEADER) headers[k] = v;
-    const parsed = { ...envelope, idempotencyKey } as Envelope;
-    return {
-      kind: 'single',
-      delivery: { target, method: envelope.method ?? 'POST', path: envelope.path ?? '/', headers, body: envelopeBody(parsed), idempotencyKey, route: envelope.origin?.name, envelope: parsed },
-    };
+    const destination = { target: envelope.target, path: envelope.path ?? '/', method: envelope.method ?? 'POST' };
+    const body = envelopeBody(envelope as Envelope);
+    const [request] = outboundRequests({ headers: envelope.headers ?? {}, body, eventKey, keys: 'event' }, [destination]);
+    const origin = envelope.origin ?? { kind: 'external' as const };
+    return { kind: 'single', delivery: { target, request: request!, route: origin.name, envelope: requestEnvelope(request!, origin) } };
   }
 
-  function fromDestinations(destinations: readonly Destination[], base: Omit<Parameters<typeof planEnvelopes>[0], 'destinations'>): Plan {
+  function fromDestinations(destinations: readonly Destination[], base: Omit<EventToPlan, 'destinations'>): Plan {
     const envelopes = planEnvelopes({ destinations, ...base });
-    if (envelopes.length === 1) return single(envelopes[0] as EnvelopeInput & { target: string }, envelopes[0]!.idempotencyKey!);
+    if (envelopes.length === 1) return single(envelopes[0]!, envelopes[0]!.idempotencyKey);
     return { kind: 'fanout', envelopes };
   }
 
@@ -95,8 +97,8 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
       const topic = config.topics[plainTopic]!;
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
       for (const name of topic.attributeHeaders) {
-        const value = message.attributes[name];
-        if (value === undefined || NEVER_FORWARDED.has(name) || name === IDEMPOTENCY_KEY_HEADER) continue;
+        if (!Object.hasOwn(message.attributes, name) || !isPassable(name)) continue;
+        const value = message.attributes[name]!;
         // node:http refuses such a value (ERR_INVALID_CHAR) and the message would be retried forever: drop it.
         if (!isHeaderValue(value)) log.warn('Attribute value is not a valid HTTP header value; not forwarded', { attribute: name });
         else headers[name] = value;
@@ -123,73 +125,69 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     let routeName = envelope.route;
     let forward: readonly Destination[] | undefined;
     if (envelope.schedule !== undefined) {
-      const schedule = config.schedules[envelope.schedule];
-      if (!schedule) return { kind: 'dead', why: { reason: 'unknown_schedule', detail: `No schedule named "${envelope.schedule}" in the config` } };
+      // Own properties only: a schedule named `__proto__` or `toString` is unknown, not Object.prototype's.
+      if (!Object.hasOwn(config.schedules, envelope.schedule)) return { kind: 'dead', why: { reason: 'unknown_schedule', detail: `No schedule named "${envelope.schedule}" in the config` } };
+      const schedule = config.schedules[envelope.schedule]!;
       routeName = schedule.route;
       forward = schedule.forward;
     }
     if (routeName !== undefined) {
-      const route = config.routes[routeName];
-      if (!route) return { kind: 'dead', why: { reason: 'unknown_route', detail: `No route named "${routeName}" in the config`, route: routeName } };
-      forward = route.forward;
+      if (!Object.hasOwn(config.routes, routeName)) return { kind: 'dead', why: { reason: 'unknown_route', detail: `No route named "${routeName}" in the config`, route: routeName } };
+      forward = config.routes[routeName]!.forward;
     }
     const destinations = forward!.map((f) => ({ target: f.target, path: envelope.path ?? f.path, method: envelope.method ?? f.method }));
     return fromDestinations(destinations, { ...base, origin: { ...envelope.origin, name: envelope.origin.name ?? envelope.schedule ?? envelope.route } });
   }
 
   async function park(message: PubSubMessage, why: DeadLetterReason, data: Buffer, log: Logger): Promise<Outcome> {
+    let deadLetterId: string;
     try {
-      await deps.publisher.publish(settings.deadLetterTopic, { data, attributes: deadLetterAttributes(message.attributes, why, new Date()) });
+      deadLetterId = await deps.publisher.publish(settings.deadLetterTopic, { data, attributes: deadLetterAttributes(message.attributes, why, new Date()) });
     } catch (error) {
       log.error('Could not park the message in the dead-letter topic; leaving it to Pub/Sub to redeliver', { error, reason: why.reason });
       throw new RelayError('unavailable', 'Dead-letter topic unavailable', { cause: error });
     }
-    log.log('WARNING', 'Message dead-lettered', { reason: why.reason, detail: why.detail, status: why.status, attempts: why.attempts, target: why.target });
+    // deadLetterId is the parked copy's id: what `run-relay dlq list` shows and `dlq show` / `dlq replay` take.
+    log.log('WARNING', 'Message dead-lettered', { deadLetterId, reason: why.reason, detail: why.detail, status: why.status, attempts: why.attempts, target: why.target });
     return { kind: 'dead_lettered', reason: why.reason, target: why.target };
   }
 
   async function deliver(message: PubSubMessage, d: Single, log: Logger): Promise<Outcome> {
+    const { request, target } = d;
     const deadline = deadlineSignal(settings.deliveryDeadlineMs);
-    let status: number;
-    let attempts: number;
+    if (deps.logTraffic) log = log.child(sentTraffic(request.headers, target.config.tokenHeader, request.body));
+    const started = performance.now();
+    let result: DeliveryResult;
+    let attempts: number | undefined;
     try {
-      const response = await forward(
-        { target: d.target, method: d.method, path: d.path, headers: { ...d.headers, [IDEMPOTENCY_KEY_HEADER]: d.idempotencyKey }, body: d.body },
-        { ...deps, logger: log },
-        deadline.signal,
-      );
-      ({ status, attempts } = response);
+      const response = await forward({ target, method: request.method, path: request.path, headers: request.headers, body: request.body }, { ...deps, logger: log }, deadline);
+      result = { status: response.status };
+      attempts = response.attempts;
     } catch (error) {
-      if (error instanceof RelayError && PERMANENT_FORWARD_ERRORS.has(error.code)) {
-        // Sending it again cannot help (or the target may already have acted): park it for an operator.
-        return park(
-          message,
-          { reason: error.code, detail: error.message, target: d.target.name, route: d.route, replayTopic: settings.deliveryTopic, sourceTopic: message.topic, messageId: message.messageId },
-          envelopeMessage(d.envelope).data,
-          log,
-        );
-      }
-      // Unreachable, no token, out of time: all worth another try later.
-      log.warn('Delivery failed; Pub/Sub will redeliver', { error, idempotencyKey: d.idempotencyKey });
-      throw error instanceof RelayError && error.code !== 'deadline_exceeded' ? error : new RelayError('target_unreachable', `Delivery to ${d.target.name} did not complete`, { cause: error });
+      result = { error };
     } finally {
       deadline.clear();
     }
-    if (status < 300) {
-      log.info('Delivered to target', { status, attempts, idempotencyKey: d.idempotencyKey });
-      return { kind: 'delivered', target: d.target.name, status, attempts, idempotencyKey: d.idempotencyKey };
+    const decision = decide(result);
+    const idempotencyKey = request.idempotencyKey;
+    if (decision.verdict === 'deliver' && 'status' in result) {
+      log.info('Delivered to target', { status: result.status, attempts, idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+      return { kind: 'delivered', target: target.name, status: result.status, attempts: attempts ?? 1, idempotencyKey };
     }
-    if (status >= 500 || status === 408 || status === 429) {
-      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', { status, attempts, idempotencyKey: d.idempotencyKey });
-      throw new RelayError('target_retryable_status', `Target ${d.target.name} answered ${status}`, { details: { status, attempts } });
+    if (decision.verdict === 'park') {
+      const status = 'status' in result ? result.status : undefined;
+      const detail = 'status' in result ? `Target ${target.name} answered ${result.status}` : result.error instanceof Error ? result.error.message : String(result.error);
+      const why: DeadLetterReason = { reason: decision.reason, detail, status, attempts, target: target.name, route: d.route, replayTopic: settings.deliveryTopic, sourceTopic: message.topic, messageId: message.messageId };
+      return park(message, why, envelopeMessage(d.envelope).data, log);
     }
-    const envelopeData = envelopeMessage(d.envelope).data;
-    return park(
-      message,
-      { reason: 'target_rejected', detail: `Target ${d.target.name} answered ${status}`, status, attempts, target: d.target.name, route: d.route, replayTopic: settings.deliveryTopic, sourceTopic: message.topic, messageId: message.messageId },
-      envelopeData,
-      log,
-    );
+    if ('status' in result) {
+      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', { status: result.status, attempts, idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+      throw new RelayError('target_retryable_status', `Target ${target.name} answered ${result.status}`, { details: { status: result.status, attempts } });
+    }
+    // Unreachable, no token, out of time: all worth another try later.
+    const { error } = result;
+    log.warn('Delivery failed; Pub/Sub will redeliver', { error, idempotencyKey });
+    throw error instanceof RelayError && error.code !== 'deadline_exceeded' ? error : new RelayError('target_unreachable', `Delivery to ${target.name} did not complete`, { cause: error });
   }
 
   return {
@@ -210,8 +208,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
         log.info('Fanned out', { deliveries: p.envelopes.length, targets: p.envelopes.map((e) => e.target) });
         return { kind: 'fanned_out', deliveries: p.envelopes.length };
       }
-      return deliver(message, p.delivery, log.child({ target: p.delivery.target.name }));
+      return deliver(message, p.delivery, log.child({ target: p.delivery.target.name, idempotencyKey: p.delivery.request.idempotencyKey }));
     },
   };
 }
-

@@ -1,34 +1,47 @@
 /**
  * Turns "this event, to these destinations" into one per-target envelope
  * each, with its own idempotency key derived from the event key and the
- * target. Used by async routes, schedules and fan-out alike.
+ * target. Used by async routes and fan-out alike; the requests themselves
+ * come from the one builder, {@link outboundRequests}.
  */
 import type { Destination } from '../config/delivery-schema.js';
-import { deriveKey, type Envelope, type EnvelopeInput } from '../envelope.js';
+import type { Envelope, EnvelopeInput } from '../envelope.js';
+import { passableHeaders } from '../forward/headers.js';
+import { outboundRequests, type OutboundRequest } from '../forward/outbound.js';
 
 export interface EventToPlan {
   destinations: readonly Destination[];
-  /** Headers for the target (no idempotency key, no token). */
-  headers: Record<string, string>;
+  /** The event's headers; relay-set ones (idempotency key, consumer, token) are never stored. */
+  headers: Readonly<Record<string, string>>;
   body?: Buffer;
   /** The event's own key (delivery id, message id, schedule tick). */
   eventKey: string;
   origin: Envelope['origin'];
-  route?: string;
-  /** Appended to each destination's path (a webhook's query string). */
+  /** Merged into each destination's path (a webhook's query string). */
   query?: string;
 }
 
-/** One envelope per destination, each naming a single target. */
-export function planEnvelopes(event: EventToPlan): EnvelopeInput[] {
-  return event.destinations.map((d) => ({
+/**
+ * The envelope that asks the `pubsub` function to send `request` later.
+ * Its headers never carry what the relay sets itself: the deliverer adds the
+ * key again from `idempotencyKey`, and a consumer cannot travel through a
+ * topic anyone with publish rights can write to.
+ */
+export function requestEnvelope(request: OutboundRequest, origin: Envelope['origin']): EnvelopeInput & { target: string; idempotencyKey: string } {
+  return {
     v: 1,
-    target: d.target,
-    method: d.method,
-    path: d.path + (event.query ?? ''),
-    headers: event.headers,
-    ...(event.body && event.body.length > 0 ? { bodyBase64: event.body.toString('base64') } : {}),
-    idempotencyKey: deriveKey(event.eventKey, d.target),
-    origin: event.origin,
-  }));
+    target: request.target,
+    method: request.method,
+    path: request.path,
+    headers: passableHeaders(request.headers),
+    ...(request.body && request.body.length > 0 ? { bodyBase64: request.body.toString('base64') } : {}),
+    idempotencyKey: request.idempotencyKey,
+    origin,
+  };
+}
+
+/** One envelope per destination, each naming a single target. */
+export function planEnvelopes(event: EventToPlan): (EnvelopeInput & { target: string; idempotencyKey: string })[] {
+  const requests = outboundRequests({ headers: event.headers, body: event.body, query: event.query, eventKey: event.eventKey, keys: 'per-target' }, event.destinations);
+  return requests.map((r) => requestEnvelope(r, event.origin));
 }

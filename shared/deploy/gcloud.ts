@@ -36,3 +36,17 @@ export function gcloudMessage(result: GcloudResult, max = 12): string {
   const lines = result.stderr.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
   return (lines.length > max ? [...lines.slice(0, max), `… (${lines.length - max} more lines)`] : lines).join('\n') || `(exit code ${result.code}, no message)`;
 }
+
+/**
+ * Asks gcloud once for its active account. Undefined when there is one (or
+ * gcloud is given an access token through CLOUDSDK_AUTH_ACCESS_TOKEN[_FILE],
+ * which needs none); else the one line to print: what to run.
+ */
+export async function missingLogin(gcloud: Gcloud, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (env.CLOUDSDK_AUTH_ACCESS_TOKEN || env.CLOUDSDK_AUTH_ACCESS_TOKEN_FILE) return undefined;
+  const result = await gcloud(['auth', 'list', '--filter=status:ACTIVE', '--format=value(account)']);
+  if (result.code === 127) return `${result.stderr.trim()}; then run \`gcloud auth login\` and try again.`;
+  if (result.code !== 0) return `gcloud could not list its accounts (${gcloudMessage(result, 1)}); run \`gcloud auth login\` and try again.`;
+  if (result.stdout.trim() !== '') return undefined;
+  return 'gcloud has no active account: run `gcloud auth login` (or `gcloud auth activate-service-account --key-file=KEY.json`), then try again.';
+}

@@ -11,23 +11,18 @@
  * {@link HttpAnswer}, not a web Response.
  */
 import pRetry from 'p-retry';
-import type { RetryPolicy, TargetConfig } from '../config/schema.js';
+import type { RetryPolicy } from '../config/schema.js';
 import { RelayError } from '../errors.js';
 import type { TokenCache } from '../identity/token-cache.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Deadline } from './deadline.js';
 import { AnswerHeaders, InvalidResponseError, RequestNotSendableError, type Cancellation, type HttpAnswer, type HttpClient } from './http-fetch.js';
+import { unsendableReason } from './limits.js';
+import { isRetryableError, isRetryableStatus } from './policy.js';
 import { parseRetryAfter } from './retry-after.js';
+import type { ResolvedTarget } from './targets.js';
 
-/** Statuses worth another attempt. */
-export const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-
-export interface ResolvedTarget {
-  name: string;
-  config: TargetConfig;
-  /** The audience ID tokens are minted for. */
-  audience: string;
-}
+export { resolveTarget, type ResolvedTarget } from './targets.js';
 
 export interface Delivery {
   target: ResolvedTarget;
@@ -82,11 +77,6 @@ export function clientOverFetch(doFetch: typeof fetch = fetch): HttpClient {
   };
 }
 
-/** The audience for a target: its `audience`, else its URL's origin. */
-export function resolveTarget(name: string, config: TargetConfig): ResolvedTarget {
-  return { name, config, audience: config.audience ?? new URL(config.url).origin };
-}
-
 /** Joins a target's base URL and a route path without doubling or losing slashes. */
 export function targetUrl(base: string, path: string): string {
   const url = new URL(base);
@@ -95,12 +85,6 @@ export function targetUrl(base: string, path: string): string {
   url.pathname = basePath + pathname;
   if (query !== undefined) url.search = query;
   return url.toString();
-}
-
-/** Appends a request's query string (`?a=1` or "") to a configured path that may carry its own query. */
-export function withQuery(path: string, query: string): string {
-  if (!query) return path;
-  return path.includes('?') ? `${path}&${query.replace(/^\?/, '')}` : path + query;
 }
 
 /** Minimum delay p-retry will wait before retry number `consumed + 1`. */
@@ -156,8 +140,6 @@ class AttemptTimeout extends Error {
   override name = 'AttemptTimeout';
 }
 
-const retryable = (error: unknown) => error instanceof RelayError && error.retryable;
-
 /**
  * Delivers to the target before `deadline` (a {@link Deadline}, or an
  * AbortSignal whose reason is a RelayError `deadline_exceeded`). Resolves
@@ -172,6 +154,9 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: D
   const policy = target.config.retry;
   const client = deps.client ?? clientOverFetch(deps.fetch);
   const logger = deps.logger ?? silentLogger;
+  // Past these bounds a target refuses or resets the request, and a reset would look retryable: fail it once, here.
+  const unsendable = unsendableReason(delivery.path, delivery.headers);
+  if (unsendable) throw new RelayError('request_not_sendable', `The request for target ${target.name} cannot be sent: ${unsendable}`);
   const url = targetUrl(target.config.url, delivery.path);
   const body = delivery.method === 'GET' ? undefined : delivery.body;
   let refreshedToken = false;
@@ -225,7 +210,7 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: D
       logger.warn('Target refused the ID token; retrying once with a fresh one', { target: target.name, attempt: attemptNumber, status: 401 });
       result = await send(await waitForToken(), attemptNumber);
     }
-    if (RETRYABLE_STATUSES.has(result.status)) {
+    if (isRetryableStatus(result.status)) {
       logger.warn('Target attempt failed', { target: target.name, attempt: attemptNumber, status: result.status });
       throw new RetryableStatus(result, parseRetryAfter(result.headers.get('retry-after'), deps.now?.() ?? Date.now()));
     }
@@ -239,7 +224,7 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: D
     first = error;
   }
   try {
-    if (policy.retries === 0 || !retryable(first)) throw first;
+    if (policy.retries === 0 || !isRetryableError(first)) throw first;
     // p-retry takes over from the second attempt: it is handed the first attempt's failure as its own first, so
     // backoff, Retry-After and the retry count are exactly as if it had run every attempt.
     budget.arm();
@@ -259,7 +244,7 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: D
         factor: 2,
         randomize: true,
         signal: budget.signal,
-        shouldRetry: ({ error }) => retryable(error),
+        shouldRetry: ({ error }) => isRetryableError(error),
         async onFailedAttempt({ error, retriesLeft, retriesConsumed }) {
           if (!(error instanceof RetryableStatus) || error.retryAfterMs === undefined || retriesLeft <= 0) return;
           const wanted = Math.min(error.retryAfterMs, policy.maxDelayMs);

@@ -21,12 +21,48 @@ export const NEVER_FORWARDED = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // Would make a client wait for "100 Continue" before the body: never the sender's (or a publisher's) call.
+  'expect',
 ]);
 
 /** Sender headers passed on by default (lower-case). */
 export const DEFAULT_FORWARDED = ['content-type', 'user-agent', 'accept', 'traceparent', 'tracestate', 'x-cloud-trace-context'];
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
+/** Header naming the authenticated consumer for the target; only the relay's verification sets it. */
+export const CONSUMER_HEADER = 'x-relay-consumer';
+
+/** Where a target may want its ID token (`targets.<name>.tokenHeader`). */
+export const TOKEN_HEADERS = ['authorization', 'x-serverless-authorization'] as const;
+
+/**
+ * Headers the relay sets itself on every outbound request: the idempotency
+ * key, the consumer, the token. A value for one of these from a sender, a
+ * config allowlist or an envelope is never passed on: the relay's own
+ * value is the only one a target sees.
+ */
+export const RELAY_SET_HEADERS: ReadonlySet<string> = new Set<string>([IDEMPOTENCY_KEY_HEADER, CONSUMER_HEADER, ...TOKEN_HEADERS]);
+
+/** True when a header from an event (sender, envelope, message attribute) may be passed to a target. */
+export function isPassable(name: string): boolean {
+  return !NEVER_FORWARDED.has(name) && !RELAY_SET_HEADERS.has(name);
+}
+
+/** `headers` without the ones no event may carry ({@link isPassable}); what envelopes store and deliveries start from. */
+export function passableHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (isPassable(name)) out[name] = value;
+  return out;
+}
+
+/**
+ * Every header the relay sets itself somewhere: those on every outbound
+ * request ({@link RELAY_SET_HEADERS}), the schedule name on ticks and
+ * X-Forwarded-*. Config refuses them in `forwardHeaders`, since a sender's
+ * value never passes.
+ */
+export const RELAY_OWN_HEADERS: readonly string[] = [...RELAY_SET_HEADERS, 'x-relay-schedule', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'];
 
 export interface ClientInfo {
   /** The peer address the relay saw (the last hop). */
@@ -36,21 +72,17 @@ export interface ClientInfo {
 }
 
 /**
- * Headers for the outbound request: the allowlisted sender headers, the
- * idempotency key, and X-Forwarded-For/-Proto/-Host describing the sender.
+ * The sender's headers a webhook event carries on: the allowlisted ones
+ * (never credentials, hop-by-hop or relay-set headers), and
+ * X-Forwarded-For/-Proto/-Host describing the sender. The idempotency key
+ * and consumer are added by `outboundRequests` (./outbound.ts).
  */
-export function outboundHeaders(
-  incoming: HeaderMap,
-  allow: Iterable<string>,
-  idempotencyKey: string,
-  client: ClientInfo = {},
-): Record<string, string> {
+export function senderHeaders(incoming: HeaderMap, allow: Iterable<string>, client: ClientInfo = {}): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of allow) {
-    const value = incoming[name];
-    if (value !== undefined && !NEVER_FORWARDED.has(name)) out[name] = value;
+    const value = Object.hasOwn(incoming, name) ? incoming[name] : undefined;
+    if (value !== undefined && isPassable(name)) out[name] = value;
   }
-  out[IDEMPOTENCY_KEY_HEADER] = idempotencyKey;
   const priorFor = incoming['x-forwarded-for'];
   if (client.remoteAddress) out['x-forwarded-for'] = priorFor ? `${priorFor}, ${client.remoteAddress}` : client.remoteAddress;
   else if (priorFor) out['x-forwarded-for'] = priorFor;

@@ -20,9 +20,13 @@ import { IdentityError } from './identity-error.js';
 import { impersonatedSource } from './impersonated.js';
 import { CLOUD_PLATFORM_SCOPE, serviceAccountKeyClient, serviceAccountKeySource, type ServiceAccountKey } from './service-account-key.js';
 import { googleAuthTokenSource, type IdTokenSource } from './token-source.js';
+import type { CredentialEnv } from '../settings.js';
 
 export interface ResolveOptions {
-  env?: NodeJS.ProcessEnv;
+  /** How `identity.credentialsFile` was given, for messages; default "identity.credentialsFile" (the CLI says "--credentials"). */
+  credentialsFileVia?: string;
+  /** Where ADC looks for a credential file (`settings.credentials`, or a CLI's environment); default none set. */
+  env?: CredentialEnv;
   readFile?: (path: string) => string;
   exists?: (path: string) => boolean;
   /** Redirects key-file token requests (tests); see service-account-key.ts. */
@@ -33,16 +37,16 @@ export interface ResolveOptions {
 }
 
 /** Where gcloud keeps Application Default Credentials. */
-export function wellKnownAdcFile(env: NodeJS.ProcessEnv): string {
+export function wellKnownAdcFile(env: CredentialEnv): string {
   const base = env.CLOUDSDK_CONFIG ?? (process.platform === 'win32' && env.APPDATA ? join(env.APPDATA, 'gcloud') : join(env.HOME ?? homedir(), '.config', 'gcloud'));
   return join(base, 'application_default_credentials.json');
 }
 
 /** The credential file ADC would use, and how it was found, or undefined for the metadata server. */
 export function findCredentialsFile(identity: IdentityConfig | undefined, options: ResolveOptions = {}): { path: string; via: string } | undefined {
-  const env = options.env ?? process.env;
+  const env = options.env ?? {};
   const exists = options.exists ?? existsSync;
-  if (identity?.credentialsFile) return { path: identity.credentialsFile, via: 'identity.credentialsFile' };
+  if (identity?.credentialsFile) return { path: identity.credentialsFile, via: options.credentialsFileVia ?? 'identity.credentialsFile' };
   if (env.GOOGLE_APPLICATION_CREDENTIALS) return { path: env.GOOGLE_APPLICATION_CREDENTIALS, via: 'GOOGLE_APPLICATION_CREDENTIALS' };
   const wellKnown = wellKnownAdcFile(env);
   return exists(wellKnown) ? { path: wellKnown, via: "gcloud's application default credentials" } : undefined;

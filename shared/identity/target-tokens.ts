@@ -13,6 +13,7 @@ import { IdentityError } from './identity-error.js';
 import type { IdentityConfig } from './identity-schema.js';
 import { createTokenCache, type TokenCache, type TokenCacheOptions } from './token-cache.js';
 import type { IdTokenSource } from './token-source.js';
+import { audienceOf } from '../forward/targets.js';
 
 export interface TargetTokensOptions {
   /** Source for targets without `identity` (ADC). */
@@ -48,7 +49,7 @@ export function createTargetTokens(targets: Record<string, TargetConfig & { iden
   const fallback = () => cacheFor('(adc)', options.defaultSource);
 
   for (const [name, target] of Object.entries(targets)) {
-    const audience = target.audience ?? new URL(target.url).origin;
+    const audience = audienceOf(target);
     const key = target.identity ? JSON.stringify(target.identity) : '(adc)';
     const previous = owner.get(audience);
     if (previous && previous.key !== key) {

@@ -2,9 +2,11 @@
  * Publishing to Pub/Sub behind a two-method interface, so the core takes a
  * publisher as a parameter. The real one loads `@google-cloud/pubsub` (and
  * gRPC) on first use only: the webhook path's cold start never pays for it.
- * It talks to the emulator when PUBSUB_EMULATOR_HOST is set.
+ * It talks to the emulator when `emulatorHost` is set (the runtime passes
+ * PUBSUB_EMULATOR_HOST through its settings).
  */
 import type { PubSub, Topic } from '@google-cloud/pubsub';
+import type { Settings } from '../settings.js';
 
 export interface OutgoingMessage {
   data: Buffer;
@@ -23,17 +25,37 @@ export interface Publisher {
 }
 
 export interface PubSubOptions {
+  /** Default: the client library's own discovery (ADC). Callers pass `config.projectId ?? settings.projectId`. */
   projectId?: string;
-  /** PUBSUB_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT and GCLOUD_PROJECT are read from here (default: process.env). */
-  env?: NodeJS.ProcessEnv;
+  /** `host:port` of the Pub/Sub emulator (`settings.pubsubEmulatorHost`); default Google's endpoint. */
+  emulatorHost?: string;
 }
 
-/** Creates a `PubSub` client, importing the library on demand. */
+/** The Pub/Sub options that follow from a config's `projectId` and the parsed settings. */
+export function pubSubOptionsOf(configProjectId: string | undefined, settings: Pick<Settings, 'projectId' | 'pubsubEmulatorHost'>): PubSubOptions {
+  const projectId = configProjectId ?? settings.projectId;
+  return { ...(projectId ? { projectId } : {}), ...(settings.pubsubEmulatorHost ? { emulatorHost: settings.pubsubEmulatorHost } : {}) };
+}
+
+/**
+ * Creates a `PubSub` client, importing the library on demand. With
+ * `emulatorHost` it talks to the emulator and never looks for
+ * credentials or the metadata server (so it prints no MetadataLookupWarning);
+ * pass `projectId` so it need not look that up either.
+ */
 export async function openPubSub(options: PubSubOptions = {}): Promise<PubSub> {
-  const env = options.env ?? process.env;
   const { PubSub } = await import('@google-cloud/pubsub');
-  const projectId = options.projectId ?? env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT;
-  return new PubSub({ ...(projectId ? { projectId } : {}), ...(env.PUBSUB_EMULATOR_HOST ? { apiEndpoint: env.PUBSUB_EMULATOR_HOST } : {}) });
+  const emulator = options.emulatorHost
+    ? {
+        apiEndpoint: options.emulatorHost,
+        emulatorMode: true,
+        // gax asks the auth client for its universe before every stub; without one given, that means
+        // looking for credentials, probing the metadata server and printing a MetadataLookupWarning.
+        universeDomain: 'googleapis.com',
+        clientOptions: { universeDomain: 'googleapis.com' },
+      }
+    : {};
+  return new PubSub({ ...(options.projectId ? { projectId: options.projectId } : {}), ...emulator });
 }
 
 /** Default bound on one publish, retries included (the client's own default retries for up to 600 s). */

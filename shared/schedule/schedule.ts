@@ -1,50 +1,39 @@
 /**
  * Schedules: what one tick publishes, publishing a tick now, and running
  * every schedule on its cron while a local stack is up. In the cloud, the
- * same envelopes become Cloud Scheduler jobs' Pub/Sub payloads.
+ * same envelope (less the tick key) is the Cloud Scheduler job's payload.
  */
 import type { RelayConfig } from '../config/schema.js';
-import { deriveKey, envelopeMessage, type EnvelopeInput } from '../envelope.js';
+import { envelopeMessage, type EnvelopeInput } from '../envelope.js';
 import type { Logger } from '../log.js';
 import type { Publisher } from '../pubsub/publisher.js';
 import { cronMatches, parseCron } from './cron.js';
 
 /**
- * The envelopes one tick of schedule `name` publishes: one naming the route
- * (the `pubsub` function fans it out), or one per `forward` entry. With
- * `tickKey` every envelope carries a key derived from it, so a tick
- * published twice is recognised by the targets; without it (Cloud
- * Scheduler's fixed payload) the Pub/Sub message id is the event key.
+ * The one envelope schedule `name` publishes, locally and from Cloud
+ * Scheduler alike: it names the schedule, and the `pubsub` function sends it
+ * to the schedule's route or forward list (fanning out when there are
+ * several targets), each target with the key `<event key>:<target>`.
+ * With `tickKey` the event key is the tick's, so a tick published twice is
+ * recognised by the targets; without it (Cloud Scheduler's fixed payload)
+ * each tick's Pub/Sub message id is the event key.
  */
-export function scheduleEnvelopes(config: RelayConfig, name: string, tickKey?: string, at?: Date): EnvelopeInput[] {
-  const schedule = config.schedules[name];
-  if (!schedule) throw new Error(`No schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
-  const common = {
-    v: 1 as const,
-    headers: { 'content-type': schedule.contentType, 'x-relay-schedule': name },
-    ...(schedule.body ? { body: schedule.body } : {}),
-    origin: { kind: 'schedule' as const, name, ...(at ? { at: at.toISOString() } : {}) },
-  };
-  if (schedule.route) return [{ ...common, route: schedule.route, ...(tickKey ? { idempotencyKey: tickKey } : {}) }];
-  return schedule.forward!.map((d) => ({ ...common, target: d.target, path: d.path, method: d.method, ...(tickKey ? { idempotencyKey: deriveKey(tickKey, d.target) } : {}) }));
-}
-
-/**
- * The one envelope a Cloud Scheduler job publishes for schedule `name`: it
- * names the schedule, and the `pubsub` function fans it out to the
- * schedule's route or forward list. Scheduler's payload is fixed, so there is
- * no key: each tick's Pub/Sub message id is its event key.
- */
-export function schedulerJobEnvelope(config: RelayConfig, name: string): EnvelopeInput {
-  const schedule = config.schedules[name];
-  if (!schedule) throw new Error(`No schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
+export function scheduleEnvelope(config: RelayConfig, name: string, options: { tickKey?: string; at?: Date } = {}): EnvelopeInput {
+  if (!Object.hasOwn(config.schedules, name)) throw new Error(`No schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
+  const schedule = config.schedules[name]!;
   return {
     v: 1,
     schedule: name,
     headers: { 'content-type': schedule.contentType, 'x-relay-schedule': name },
     ...(schedule.body ? { body: schedule.body } : {}),
-    origin: { kind: 'schedule', name },
+    ...(options.tickKey ? { idempotencyKey: options.tickKey } : {}),
+    origin: { kind: 'schedule', name, ...(options.at ? { at: options.at.toISOString() } : {}) },
   };
+}
+
+/** The envelope a Cloud Scheduler job publishes for schedule `name`: {@link scheduleEnvelope} without a key. */
+export function schedulerJobEnvelope(config: RelayConfig, name: string): EnvelopeInput {
+  return scheduleEnvelope(config, name);
 }
 
 /** The key of the cron tick in the minute of `at`: the same for anyone firing that minute. */
@@ -55,8 +44,8 @@ export function tickKey(name: string, at: Date): string {
 /** Publishes one tick of schedule `name` now; resolves with the message ids. */
 export async function publishTick(config: RelayConfig, publisher: Publisher, name: string, options: { key?: string; at?: Date } = {}): Promise<string[]> {
   const at = options.at ?? new Date();
-  const envelopes = scheduleEnvelopes(config, name, options.key ?? `schedule:${name}:manual:${at.toISOString()}`, at);
-  return Promise.all(envelopes.map((e) => publisher.publish(config.pubsub.deliveryTopic, envelopeMessage(e))));
+  const envelope = scheduleEnvelope(config, name, { tickKey: options.key ?? `schedule:${name}:manual:${at.toISOString()}`, at });
+  return [await publisher.publish(config.pubsub.deliveryTopic, envelopeMessage(envelope))];
 }
 
 export interface SchedulerOptions {

@@ -21,6 +21,8 @@ export const bearer = defineScheme({
     .refine((o) => o.secretEnv || (o.keys && o.keys.length > 0), { message: 'expected secretEnv and/or a non-empty keys list' }),
   secretEnvs: (options) => options.secretEnv ?? [],
   forwardHeaders: [],
+  signatureHeaders: ['authorization'],
+  signedHeaders: [],
   create(options, context) {
     const secrets = (options.secretEnv ?? []).map((name) => keyDigest(context.secret(name)));
     const keys = (options.keys ?? []).map((k) => ({ ...k, digest: Buffer.from(k.sha256, 'hex') }));

@@ -15,6 +15,8 @@ export const github = defineScheme({
   scheme: 'github',
   options: z.object({ scheme: z.literal('github'), secretEnv: secretEnvList }).strict(),
   secretEnvs: (options) => options.secretEnv,
+  signatureHeaders: ['x-hub-signature-256', 'x-hub-signature'],
+  signedHeaders: [],
   forwardHeaders: ['x-github-event', 'x-github-delivery', 'x-github-hook-id', 'x-github-hook-installation-target-id', 'x-github-hook-installation-target-type'],
   create(options, context) {
     const secrets = options.secretEnv.map((name) => context.secret(name));

@@ -1,10 +1,10 @@
 import { OAuth2Client } from 'google-auth-library';
 import { z } from 'zod';
 import { RelayError } from '../errors.js';
+import { GOOGLE_CERTS_URL } from '../settings.js';
 import { defineScheme } from './scheme.js';
 
-/** Google's PEM certificates for ID tokens; `RELAY_GOOGLE_CERTS_URL` overrides it (local emulators). */
-export const GOOGLE_CERTS_URL = 'https://www.googleapis.com/oauth2/v1/certs';
+export { GOOGLE_CERTS_URL };
 
 const stringList = <T extends z.ZodType<string>>(item: T) => z.union([item, z.array(item).min(1)]).transform((v): string[] => (typeof v === 'string' ? [v] : (v as string[])));
 
@@ -30,9 +30,11 @@ export const googleOidc = defineScheme({
     .strict(),
   secretEnvs: () => [],
   forwardHeaders: [],
+  signatureHeaders: ['authorization'],
+  signedHeaders: [],
   create(options, context) {
-    const env = context.env ?? process.env;
-    const client = new OAuth2Client({ endpoints: { oauth2FederatedSignonPemCertsUrl: env.RELAY_GOOGLE_CERTS_URL || GOOGLE_CERTS_URL } });
+    // settings.googleCertsUrl comes from RELAY_GOOGLE_CERTS_URL (local emulators); default Google's.
+    const client = new OAuth2Client({ endpoints: { oauth2FederatedSignonPemCertsUrl: context.settings?.googleCertsUrl || GOOGLE_CERTS_URL } });
     const allowed = new Set(options.serviceAccounts.map((e) => e.toLowerCase()));
     return {
       async verify({ headers }) {

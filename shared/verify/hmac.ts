@@ -41,6 +41,12 @@ export const hmacScheme = defineScheme({
     }),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: [],
+  signatureHeaders: (options) => [options.header],
+  signedHeaders: (options) => {
+    const template = options.template ?? (options.timestampHeader ? '{timestamp}.{body}' : '{body}');
+    return [options.timestampHeader, template.includes('{id}') ? options.deliveryIdHeader : undefined].filter((h): h is string => h !== undefined);
+  },
+  replayWindowSeconds: (options) => options.toleranceSeconds,
   create(options, context) {
     const secrets = options.secretEnv.map((name) => context.secret(name));
     const template = options.template ?? (options.timestampHeader ? '{timestamp}.{body}' : '{body}');

@@ -7,5 +7,7 @@ export const none = defineScheme({
   options: z.object({ scheme: z.literal('none') }).strict(),
   secretEnvs: () => [],
   forwardHeaders: [],
+  signatureHeaders: [],
+  signedHeaders: [],
   create: () => ({ verify: () => ({}) }),
 });

@@ -1,6 +1,8 @@
 /**
  * Every verification scheme the relay knows. Adding a scheme is adding its
- * definition to this list; config parsing and start-up checks follow from it.
+ * definition to this list; config parsing, start-up checks, the headers
+ * `forwardHeaders` may not name and the fuzz test follow from what each
+ * definition declares (secrets, signature and signed headers, replay window).
  */
 import { z } from 'zod';
 import { bearer } from './bearer.js';
@@ -8,7 +10,7 @@ import { github } from './github.js';
 import { googleOidc } from './google-oidc.js';
 import { hmacScheme } from './hmac.js';
 import { none } from './none.js';
-import type { SchemeContext, SchemeDefinition, Verifier } from './scheme.js';
+import type { HeaderList, SchemeContext, SchemeDefinition, Verifier } from './scheme.js';
 import { shopify } from './shopify.js';
 import { slack } from './slack.js';
 import { standardWebhooks } from './standard-webhooks.js';
@@ -59,12 +61,34 @@ export function forwardHeadersOf(options: VerifyOptions): readonly string[] {
   return definitionFor(options.scheme).forwardHeaders;
 }
 
+function headerList(list: HeaderList<any>, options: VerifyOptions): readonly string[] {
+  return typeof list === 'function' ? list(options) : list;
+}
+
+/** Headers carrying a route's signature or credential: never forwarded (for `hmac`, the configured header). */
+export function signatureHeadersOf(options: VerifyOptions): readonly string[] {
+  return headerList(definitionFor(options.scheme).signatureHeaders, options);
+}
+
+/** Other headers a route's signature covers (timestamps, delivery ids). */
+export function signedHeadersOf(options: VerifyOptions): readonly string[] {
+  return headerList(definitionFor(options.scheme).signedHeaders, options);
+}
+
+/**
+ * Every fixed signature header of every registered scheme, with the scheme
+ * that declares it: no route may forward these, whatever its own scheme.
+ */
+export const SIGNATURE_HEADERS: ReadonlyMap<string, string> = new Map(
+  SCHEMES.flatMap((s) => (typeof s.signatureHeaders === 'function' ? [] : s.signatureHeaders.map((h): [string, string] => [h, s.scheme]))).reverse(),
+);
+
 /** Builds the verifier for a route's `verify:` block. */
 export function createVerifier(options: VerifyOptions, context: SchemeContext): Verifier {
   return definitionFor(options.scheme).create(options, context);
 }
 
-/** How long a delivery id is remembered: the scheme's timestamp tolerance, else the default 300 s. */
+/** How long a delivery id is remembered: what the scheme declares (its timestamp tolerance), else the default 300 s. */
 export function replayWindowSecondsOf(options: VerifyOptions): number {
-  return 'toleranceSeconds' in options && typeof options.toleranceSeconds === 'number' ? options.toleranceSeconds : DEFAULT_TOLERANCE_SECONDS;
+  return definitionFor(options.scheme).replayWindowSeconds?.(options) ?? DEFAULT_TOLERANCE_SECONDS;
 }

@@ -7,6 +7,7 @@
  * and either return what they learned about the delivery or throw a RelayError.
  */
 import type { z } from 'zod';
+import type { Settings } from '../settings.js';
 
 /** Lower-cased request headers; repeated headers are joined with ", " as Node does. */
 export type HeaderMap = Readonly<Record<string, string | undefined>>;
@@ -44,12 +45,15 @@ export interface Verifier {
   verify(input: VerifyInput): Verified | Promise<Verified>;
 }
 
+/** The settings schemes read: where `google-oidc` fetches Google's certificates. */
+export type SchemeSettings = Partial<Pick<Settings, 'googleCertsUrl'>>;
+
 /** What a scheme factory receives besides its options. */
 export interface SchemeContext {
   /** Reads a secret by environment variable name; config loading guarantees it is set. */
   secret(envName: string): string;
-  /** The environment, for settings that are not secrets (e.g. RELAY_GOOGLE_CERTS_URL); default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** Settings that are not secrets, parsed once by the runtime (see shared/settings.ts); each has a default. */
+  settings?: SchemeSettings;
 }
 
 export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
@@ -61,8 +65,21 @@ export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
   secretEnvs(options: z.output<Schema>): string[];
   /** Sender headers worth passing on to the target (lower-case). */
   forwardHeaders: readonly string[];
+  /**
+   * Headers that carry the signature or credential (lower-case): never
+   * forwarded, and refused in any route's `forwardHeaders`. A function when
+   * the options name them (`hmac`).
+   */
+  signatureHeaders: HeaderList<z.output<Schema>>;
+  /** Other headers the signature covers (timestamps, delivery ids), lower-case: changing one invalidates the signature. */
+  signedHeaders: HeaderList<z.output<Schema>>;
+  /** How long a delivery id is remembered, in seconds; default 300 (`DEFAULT_TOLERANCE_SECONDS`). */
+  replayWindowSeconds?(options: z.output<Schema>): number;
   create(options: z.output<Schema>, context: SchemeContext): Verifier;
 }
+
+/** A fixed list of header names, or one computed from a route's options. */
+export type HeaderList<Options> = readonly string[] | ((options: Options) => readonly string[]);
 
 /** Identity helper that keeps a scheme definition's option types precise. */
 export function defineScheme<Schema extends z.ZodObject>(definition: SchemeDefinition<Schema>): SchemeDefinition<Schema> {

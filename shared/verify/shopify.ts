@@ -16,6 +16,8 @@ export const shopify = defineScheme({
   scheme: 'shopify',
   options: z.object({ scheme: z.literal('shopify'), secretEnv: secretEnvList }).strict(),
   secretEnvs: (options) => options.secretEnv,
+  signatureHeaders: ['x-shopify-hmac-sha256'],
+  signedHeaders: [],
   forwardHeaders: ['x-shopify-topic', 'x-shopify-shop-domain', 'x-shopify-event-id', 'x-shopify-webhook-id', 'x-shopify-api-version', 'x-shopify-triggered-at'],
   create(options, context) {
     const secrets = options.secretEnv.map((name) => context.secret(name));

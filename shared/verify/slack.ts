@@ -49,6 +49,9 @@ export const slack = defineScheme({
   options: z.object({ scheme: z.literal('slack'), secretEnv: secretEnvList, toleranceSeconds }).strict(),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: ['x-slack-retry-num', 'x-slack-retry-reason'],
+  signatureHeaders: ['x-slack-signature'],
+  signedHeaders: ['x-slack-request-timestamp'],
+  replayWindowSeconds: (options) => options.toleranceSeconds,
   create(options, context) {
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {

@@ -41,6 +41,9 @@ export const standardWebhooks = defineScheme({
     .refine((o) => o.secretEnv || o.publicKeyEnv, { message: 'expected secretEnv (whsec_ secrets for v1) and/or publicKeyEnv (whpk_ keys for v1a)' }),
   secretEnvs: (options) => [...(options.secretEnv ?? []), ...(options.publicKeyEnv ?? [])],
   forwardHeaders: ['webhook-id', 'webhook-timestamp', 'svix-id', 'svix-timestamp'],
+  signatureHeaders: ['webhook-signature', 'svix-signature'],
+  signedHeaders: ['webhook-id', 'webhook-timestamp', 'svix-id', 'svix-timestamp'],
+  replayWindowSeconds: (options) => options.toleranceSeconds,
   create(options, context) {
     const keys = (options.secretEnv ?? []).map((name) => hmacKeyFromSecret(context.secret(name)));
     const publicKeys = (options.publicKeyEnv ?? []).map((name) => ed25519KeyFromString(context.secret(name)));

@@ -34,6 +34,9 @@ export const stripe = defineScheme({
   options: z.object({ scheme: z.literal('stripe'), secretEnv: secretEnvList, toleranceSeconds }).strict(),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: [],
+  signatureHeaders: ['stripe-signature'],
+  signedHeaders: [],
+  replayWindowSeconds: (options) => options.toleranceSeconds,
   create(options, context) {
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {

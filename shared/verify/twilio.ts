@@ -35,6 +35,8 @@ export const twilio = defineScheme({
     .strict(),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: ['i-twilio-idempotency-token'],
+  signatureHeaders: ['x-twilio-signature'],
+  signedHeaders: [],
   create(options, context) {
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {

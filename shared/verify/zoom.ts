@@ -20,6 +20,9 @@ export const zoom = defineScheme({
   options: z.object({ scheme: z.literal('zoom'), secretEnv: secretEnvList, toleranceSeconds }).strict(),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: ['x-zm-trackingid'],
+  signatureHeaders: ['x-zm-signature'],
+  signedHeaders: ['x-zm-request-timestamp'],
+  replayWindowSeconds: (options) => options.toleranceSeconds,
   create(options, context) {
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {

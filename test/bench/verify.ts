@@ -73,7 +73,7 @@ async function subjects(body: Buffer, now: number): Promise<{ list: Subject[]; c
       verifier: verifierFor({ scheme: 'bearer', keys: Array.from({ length: 20 }, (_, i) => ({ consumer: `c${i}`, sha256: keyDigest(`key-${i}`).toString('hex') })) }, s),
       headers: { authorization: 'Bearer key-19' },
     },
-    { scheme: 'google-oidc', verifier: verifierFor({ scheme: 'google-oidc', audience, serviceAccounts: metadata.serviceAccount }, s, { RELAY_GOOGLE_CERTS_URL: metadata.pemCertsUrl }), headers: { authorization: `Bearer ${metadata.mint(audience)}` } },
+    { scheme: 'google-oidc', verifier: verifierFor({ scheme: 'google-oidc', audience, serviceAccounts: metadata.serviceAccount }, s, { googleCertsUrl: metadata.pemCertsUrl }), headers: { authorization: `Bearer ${metadata.mint(audience)}` } },
   ];
   list.find((x) => x.scheme.startsWith('twilio'))!.headers['x-bench-body'] = 'form';
   return { list, close: metadata.close };

@@ -4,7 +4,7 @@
  * full example config (deploy/examples/relay.config.yaml).
  */
 import { parseArgs } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { deployCommand } from '../../shared/cli/deploy.js';
 import { renderCommand } from '../../shared/deploy/command.js';
 import type { PlanOptions } from '../../shared/deploy/plan.js';
@@ -336,6 +336,38 @@ describe('run-relay deploy command line', () => {
     expect(cloud.calls).toEqual([]);
     expect(output).toContain('$ gcloud functions deploy shop-relay-webhook');
     expect(output).toContain('Nothing was changed.');
+  });
+
+  it.each([['--check'], ['--apply'], ['--destroy']])('stops %s after one gcloud call, with one line, when gcloud has no active account', async (mode) => {
+    const cloud = emptyCloud();
+    cloud.activeAccount = undefined;
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((line: unknown) => void errors.push(String(line)));
+    const started = Date.now();
+    try {
+      const { code, output } = await cli(cloud, [...base, mode]);
+      expect(code).toBe(1);
+      expect(output).toBe('');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(cloud.calls).toEqual([['auth', 'list', '--filter=status:ACTIVE', '--format=value(account)']]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBe('run-relay deploy: gcloud has no active account: run `gcloud auth login` (or `gcloud auth activate-service-account --key-file=KEY.json`), then try again.');
+    expect(errors[0]!.split('\n')).toHaveLength(1);
+  });
+
+  it('asks for the login before the project number, so --apply without a login makes one call', async () => {
+    const cloud = emptyCloud();
+    cloud.activeAccount = undefined;
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect((await cli(cloud, ['--project=shop-prod', '--region=europe-west1', `--config=${EXAMPLE}`, '--apply'])).code).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(cloud.calls.map((c) => c.slice(0, 2).join(' '))).toEqual(['auth list']);
   });
 
   it('asks gcloud only for the project number when --project-number is not given', async () => {

@@ -27,7 +27,7 @@ afterEach(async () => {
 });
 
 async function start(routes: Record<string, unknown>, behaviour = echo) {
-  stack = await startStack({ metadata, env, targets: { svc: { behaviour, config: { retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0 } } } }, routes });
+  stack = await startStack({ metadata, env, settings: { googleCertsUrl: metadata.pemCertsUrl }, targets: { svc: { behaviour, config: { retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0 } } } }, routes });
   return stack;
 }
 
@@ -151,7 +151,7 @@ describe('challenges and callers', () => {
 
   it('forwards the consumer name of a matched key, never the key, and never a sender-supplied consumer header', async () => {
     const keys = [{ consumer: 'acme', sha256: keyDigest('rrk_acme_key').toString('hex') }];
-    const s = await start({ partner: { verify: { scheme: 'bearer', keys }, forward: [{ target: 'svc' }], forwardHeaders: ['x-relay-consumer'] } });
+    const s = await start({ partner: { verify: { scheme: 'bearer', keys }, forward: [{ target: 'svc' }] } });
     const res = await fetch(`${s.url}/partner`, { method: 'POST', body: '{}', headers: { authorization: 'Bearer rrk_acme_key', 'x-relay-consumer': 'admin', 'content-type': 'application/json' } });
     expect(res.status).toBe(200);
     const [received] = s.targets.svc!.received;
@@ -161,18 +161,14 @@ describe('challenges and callers', () => {
   });
 
   it('accepts a Google ID token from an allowed service account and forwards its email as the consumer', async () => {
-    process.env.RELAY_GOOGLE_CERTS_URL = metadata.pemCertsUrl;
-    try {
-      const s = await start({ scheduler: { verify: { scheme: 'google-oidc', audience: 'https://relay.example.com/scheduler', serviceAccounts: [metadata.serviceAccount] }, forward: [{ target: 'svc' }] } });
-      const ok = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://relay.example.com/scheduler')}` } });
-      expect(ok.status).toBe(200);
-      expect(s.targets.svc!.received[0]!.headers['x-relay-consumer']).toBe(metadata.serviceAccount);
-      const wrong = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://elsewhere.example.com')}` } });
-      expect(wrong.status).toBe(401);
-      expect(s.targets.svc!.received).toHaveLength(1);
-    } finally {
-      delete process.env.RELAY_GOOGLE_CERTS_URL;
-    }
+    // The certificates URL reaches the verifier as a setting, not through the process's environment.
+    const s = await start({ scheduler: { verify: { scheme: 'google-oidc', audience: 'https://relay.example.com/scheduler', serviceAccounts: [metadata.serviceAccount] }, forward: [{ target: 'svc' }] } });
+    const ok = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://relay.example.com/scheduler')}` } });
+    expect(ok.status).toBe(200);
+    expect(s.targets.svc!.received[0]!.headers['x-relay-consumer']).toBe(metadata.serviceAccount);
+    const wrong = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://elsewhere.example.com')}` } });
+    expect(wrong.status).toBe(401);
+    expect(s.targets.svc!.received).toHaveLength(1);
   });
 });
 

@@ -1,160 +1,235 @@
 /**
- * Bounded fuzzing of the webhook function over real HTTP: random bytes,
- * truncated and oversized bodies, duplicated and malformed signature headers,
- * non-UTF-8 input, across every scheme. Every answer must be a 4xx with a
- * JSON error body, the process must keep serving, and nothing may reach the
- * target. Seeded, so a failure can be replayed.
+ * Bounded, seeded fuzzing of the webhook relay across every registered
+ * scheme (routes, signers and header lists come from the scheme registry, see
+ * test/support/fuzz-cases.ts): random bytes, oversized, forged, tampered,
+ * stripped, stale and duplicated signatures, signed non-UTF-8 bodies, and
+ * honest requests with relay headers smuggled in. Most cases run in-process
+ * against the relay core (createRelay with a recording fetch); a share runs
+ * over real HTTP through the Functions Framework and the front door to a
+ * token-verifying target. Every answer must be JSON of the expected status
+ * class, nothing may be forwarded without a valid signature, every honest
+ * request must be forwarded exactly once, byte for byte, with no signature
+ * and no sender-chosen relay header, and no secret may appear in an answer
+ * or a log line. FUZZ_SEED replays a failure.
  */
 import { Agent, request } from 'node:http';
-import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../shared/config/load.js';
+import { RELAY_OWN_HEADERS } from '../../shared/forward/headers.js';
+import { createTokenCache } from '../../shared/identity/token-cache.js';
+import { createLogger } from '../../shared/log.js';
+import { createRelay } from '../../shared/relay.js';
+import { SIGNATURE_HEADERS, signatureHeadersOf, verifySchema } from '../../shared/verify/registry.js';
+import type { MetadataServer } from '../emulators/metadata-server.js';
 import { echo } from '../emulators/private-target.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { caseAgent, fuzzCases, type FuzzCase } from '../support/fuzz-cases.js';
+import { assertEveryScheme, FIXTURE_ENV, FIXTURE_SECRET, schemeFixtures, type SchemeFixture, type SchemeName } from '../support/scheme-fixtures.js';
+import { startStack, useMetadataServer, type Stack } from '../support/stack.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
-const CASES = 2400;
+const IN_PROCESS_CASES = 15_000;
+const HTTP_CASES = 2_000;
 const MAX_BODY = 4096;
+const FAKE_TOKEN = 'relay.id.token';
+const SECRETS = [FIXTURE_SECRET, ...Object.values(FIXTURE_ENV)];
+/** Headers Node keeps only the first of when repeated; the rest it joins with ", ". */
+const FIRST_ONLY = new Set(['authorization', 'content-type', 'content-length', 'user-agent', 'host', 'from', 'referer', 'age', 'etag', 'expires', 'location']);
 
-/** mulberry32: a small seeded PRNG. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const secret = 'fuzz-secret-value';
-const env = { S: secret, WH: 'whsec_' + Buffer.from(secret).toString('base64') };
-const routes: Record<string, Record<string, unknown>> = {
-  github: { scheme: 'github', secretEnv: 'S' },
-  stripe: { scheme: 'stripe', secretEnv: 'S' },
-  slack: { scheme: 'slack', secretEnv: 'S' },
-  shopify: { scheme: 'shopify', secretEnv: 'S' },
-  sw: { scheme: 'standard-webhooks', secretEnv: 'WH' },
-  twilio: { scheme: 'twilio', secretEnv: 'S', publicUrl: 'https://relay.example.com/twilio' },
-  zoom: { scheme: 'zoom', secretEnv: 'S' },
-  hmac: { scheme: 'hmac', secretEnv: 'S', header: 'x-sig', timestampHeader: 'x-ts' },
-  bearer: { scheme: 'bearer', secretEnv: 'S' },
-};
-const SIG_HEADERS = ['x-hub-signature-256', 'stripe-signature', 'x-slack-signature', 'x-slack-request-timestamp', 'x-shopify-hmac-sha256', 'webhook-id', 'webhook-timestamp', 'webhook-signature', 'x-twilio-signature', 'x-zm-signature', 'x-zm-request-timestamp', 'x-sig', 'x-ts', 'authorization'];
-const TYPES = ['application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/octet-stream', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x', ''];
-
+let metadata: MetadataServer;
+let fixtures: Record<SchemeName, SchemeFixture>;
+let routes: Record<string, unknown>;
 let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({
-    env,
-    targets: { svc: { behaviour: echo } },
-    routes: Object.fromEntries(Object.entries(routes).map(([name, verify]) => [name, { verify, forward: [{ target: 'svc' }], maxBodyBytes: MAX_BODY }])),
-  });
-});
-afterAll(() => stack.close());
 
-interface FuzzCase {
-  route: string;
-  headers: Record<string, string | string[]>;
+beforeAll(async () => {
+  metadata = await useMetadataServer();
+  // One token per audience is enough: google-oidc tokens carry no per-request data (and RSA signing is slow).
+  const minted = new Map<string, string>();
+  fixtures = schemeFixtures({ serviceAccount: metadata.serviceAccount, mint: (aud) => minted.get(aud) ?? (minted.set(aud, metadata.mint(aud)), minted.get(aud)!) });
+  assertEveryScheme(fixtures);
+  routes = Object.fromEntries(Object.entries(fixtures).map(([name, f]) => [name, { verify: f.verify, forward: [{ target: 'svc' }], maxBodyBytes: MAX_BODY }]));
+  stack = await startStack({ env: FIXTURE_ENV, settings: { googleCertsUrl: metadata.pemCertsUrl }, metadata, targets: { svc: { behaviour: echo } }, routes });
+});
+afterAll(async () => {
+  await stack?.close();
+  await metadata?.close();
+});
+
+interface Answer {
+  status: number;
+  type: string;
+  body: string;
+}
+interface Forwarded {
+  headers: Record<string, string | string[] | undefined>;
   body: Buffer;
 }
 
-function makeCase(random: () => number): FuzzCase {
-  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
-  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
-  const text = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 95))).join('');
-  const route = pick(Object.keys(routes));
-  const now = Math.floor(Date.now() / 1000);
-  const headers: Record<string, string | string[]> = {};
-  const type = pick(TYPES);
-  if (type) headers['content-type'] = type;
-  let body: Buffer;
-  const kind = Math.floor(random() * 6);
-  switch (kind) {
-    case 0: // random bytes, random headers
-      body = bytes(Math.floor(random() * 2048));
-      break;
-    case 1: // oversized
-      body = bytes(MAX_BODY + 1 + Math.floor(random() * 60_000));
-      break;
-    case 2: { // validly signed, then truncated
-      const full = Buffer.from(JSON.stringify({ id: 'evt_' + text(8), type: 'x', payload: text(200) }));
-      const mac = (data: string | Buffer) => createHmac('sha256', secret).update(data).digest('hex');
-      headers['x-hub-signature-256'] = 'sha256=' + mac(full);
-      headers['stripe-signature'] = `t=${now},v1=${mac(Buffer.concat([Buffer.from(`${now}.`), full]))}`;
-      headers['x-slack-request-timestamp'] = String(now);
-      headers['x-slack-signature'] = 'v0=' + mac(Buffer.concat([Buffer.from(`v0:${now}:`), full]));
-      headers['x-zm-request-timestamp'] = String(now);
-      headers['x-zm-signature'] = headers['x-slack-signature'];
-      body = full.subarray(0, Math.floor(random() * (full.length - 1)));
-      break;
-    }
-    case 3: // duplicated signature headers
-      body = Buffer.from(text(Math.floor(random() * 300)));
-      for (const name of SIG_HEADERS) if (random() < 0.5) headers[name] = [text(20), 'sha256=' + 'a'.repeat(64), `v0=${'b'.repeat(64)}`];
-      break;
-    case 4: // validly signed non-UTF-8 bytes for schemes that must parse the body
-      body = Buffer.concat([Buffer.from('{"id":"'), bytes(64), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')]);
-      headers['content-type'] = 'application/json';
-      headers['x-slack-request-timestamp'] = String(now);
-      headers['x-slack-signature'] = 'v0=' + createHmac('sha256', secret).update(`v0:${now}:`).update(body).digest('hex');
-      headers['stripe-signature'] = `t=${now},v1=${createHmac('sha256', secret).update(`${now}.`).update(body).digest('hex')}`;
-      headers['x-zm-request-timestamp'] = String(now);
-      headers['x-zm-signature'] = headers['x-slack-signature'];
-      break;
-    default: // malformed signature values of every shape
-      body = Buffer.from(text(Math.floor(random() * 500)));
-      for (const name of SIG_HEADERS) if (random() < 0.6) headers[name] = pick([text(Math.floor(random() * 200)), 'sha256=', 'v0=zz', 't=,v1=', 'v1,', 'Bearer', 'Bearer  ', '=', String(now), '-1', '99999999999999999999']);
+const STATUS: Record<FuzzCase['expected'], (status: number) => boolean> = {
+  forward: (s) => s === 200,
+  refuse: (s) => s >= 400 && s < 500 && s !== 413,
+  too_large: (s) => s === 413,
+};
+
+/** Forwarded requests by the user-agent that names their case (Map.groupBy is Node 21+). */
+function byAgent(received: readonly Forwarded[]): Map<string, Forwarded[]> {
+  const out = new Map<string, Forwarded[]>();
+  for (const f of received) {
+    const agent = String(f.headers['user-agent']);
+    out.set(agent, [...(out.get(agent) ?? []), f]);
   }
-  return { route: kind === 4 ? pick(['slack', 'stripe', 'zoom']) : route, headers, body };
+  return out;
 }
 
-function send(url: URL, agent: Agent, c: FuzzCase): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path: `/${c.route}`, method: 'POST', agent, headers: { ...c.headers, 'content-length': c.body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
+/** What is wrong with the answer to `c`, or undefined. */
+function answerProblem(c: FuzzCase, answer: Answer): string | undefined {
+  if (!STATUS[c.expected](answer.status)) return `expected ${c.expected}, got ${answer.status}`;
+  if (!answer.type.startsWith('application/json')) return `answer is ${answer.type || 'untyped'}, not JSON`;
+  let parsed: { error?: { code?: unknown; message?: unknown } };
+  try {
+    parsed = JSON.parse(answer.body);
+  } catch {
+    return 'answer body is not JSON';
+  }
+  if (c.expected !== 'forward' && (typeof parsed.error?.code !== 'string' || typeof parsed.error?.message !== 'string')) return 'error answer lacks {error: {code, message}}';
+  if (answer.body.includes('    at ')) return 'answer quotes a stack trace';
+  if (SECRETS.some((s) => answer.body.includes(s))) return 'answer contains a secret';
+  return undefined;
+}
+
+/** What is wrong with what reached the target for `c`, or undefined. */
+function forwardProblem(c: FuzzCase, got: Forwarded[], tokenHeader: string): string | undefined {
+  if (c.expected !== 'forward') return got.length === 0 ? undefined : `forwarded ${got.length} time(s) without a valid signature`;
+  if (got.length !== 1) return `an honest request was forwarded ${got.length} times`;
+  const [f] = got as [Forwarded];
+  if (!f.body.equals(c.body)) return 'the body changed on the way';
+  const own = signatureHeadersOf(verifySchema.parse(fixtures[c.route].verify));
+  for (const name of Object.keys(f.headers)) {
+    if (name !== tokenHeader && (SIGNATURE_HEADERS.has(name) || own.includes(name))) return `signature header ${name} reached the target`;
+  }
+  for (const name of RELAY_OWN_HEADERS) {
+    const sent = c.headers[name];
+    if (sent !== undefined && !name.startsWith('x-forwarded-') && String(f.headers[name]) === String(Array.isArray(sent) ? sent[0] : sent)) return `the sender's ${name} reached the target`;
+  }
+  if (SECRETS.some((s) => JSON.stringify(f.headers).includes(s))) return 'a secret reached the target in a header';
+  return undefined;
+}
+
+/** Runs `cases` through `send`, `workers` at a time, and returns every problem found (at most 10 quoted). */
+async function run(cases: FuzzCase[], workers: number, send: (c: FuzzCase) => Promise<Answer>, forwarded: () => Map<string, Forwarded[]>, tokenHeader: string) {
+  const problems: string[] = [];
+  const statuses = new Map<number, number>();
+  const note = (c: FuzzCase, problem: string | undefined) => {
+    if (problem && problems.push(`#${c.index} ${c.route}/${c.kind}: ${problem}`) > 10) problems.length = 10;
+  };
+  const answers = new Map<number, Answer>();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < cases.length) {
+        const c = cases[next++]!;
+        const answer = await send(c);
+        answers.set(c.index, answer);
+        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+      }
+    }),
+  );
+  const byAgent = forwarded();
+  let forwardedTotal = 0;
+  for (const list of byAgent.values()) forwardedTotal += list.length;
+  for (const c of cases) {
+    const answer = answers.get(c.index)!;
+    note(c, answerProblem(c, answer) ?? forwardProblem(c, byAgent.get(caseAgent(c.index)) ?? [], tokenHeader));
+  }
+  return { problems, statuses, forwardedTotal, honest: cases.filter((c) => c.expected === 'forward').length };
+}
+
+function coverage(cases: FuzzCase[]) {
+  const seen = new Set(cases.map((c) => `${c.route}:${c.expected}`));
+  return Object.keys(fixtures).filter((route) => !seen.has(`${route}:forward`) || !seen.has(`${route}:too_large`) || (route !== 'none' && !seen.has(`${route}:refuse`)));
+}
+
+describe('fuzzing the webhook relay across every registered scheme', () => {
+  it(`the relay core answers ${IN_PROCESS_CASES} seeded cases (seed ${SEED}) as the oracle expects`, async () => {
+    const now = Date.now();
+    const generator = fuzzCases(fixtures, { seed: SEED, maxBody: MAX_BODY, nowMs: () => now });
+    expect(generator.routes).toEqual(Object.keys(fixtures));
+    const cases = Array.from({ length: IN_PROCESS_CASES }, (_, i) => generator.next(i));
+    expect(coverage(cases)).toEqual([]);
+    const received: Forwarded[] = [];
+    const logs: string[] = [];
+    const relay = createRelay(parseConfig({ targets: { svc: { url: 'http://127.0.0.1:9', retry: { retries: 0 } } }, routes }, FIXTURE_ENV), {
+      tokens: createTokenCache({ source: { fetchIdToken: async () => FAKE_TOKEN } }),
+      fetch: (async (_url: string, init: RequestInit) => {
+        received.push({ headers: init.headers as Record<string, string>, body: Buffer.from(init.body as Buffer) });
+        return new Response('{"ok":true}', { status: 200, headers: { 'content-type': 'application/json' } });
+      }) as typeof fetch,
+      logger: createLogger({ write: (line) => logs.push(line) }),
+      now: () => now,
+      settings: { googleCertsUrl: metadata.pemCertsUrl },
     });
-    req.on('error', reject);
-    req.end(c.body);
-  });
-}
+    const started = performance.now();
+    const result = await run(
+      cases,
+      8,
+      async (c) => {
+        const headers: Record<string, string> = { 'content-length': String(c.body.length) };
+        for (const [name, value] of Object.entries(c.headers)) headers[name] = Array.isArray(value) ? (FIRST_ONLY.has(name) ? value[0]! : value.join(', ')) : value;
+        const answer = await relay.handle({ method: 'POST', path: `/${c.route}`, query: c.query, headers, rawBody: c.body, remoteAddress: '127.0.0.1', protocol: 'http' });
+        return { status: answer.status, type: answer.headers['content-type'] ?? '', body: answer.body.toString() };
+      },
+      () => byAgent(received),
+      'authorization',
+    );
+    const elapsed = performance.now() - started;
+    console.log(`fuzz (in-process): ${cases.length} cases in ${Math.round(elapsed)} ms; ${result.honest} forwarded; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}`);
+    expect(result.problems).toEqual([]);
+    expect(result.forwardedTotal).toBe(result.honest);
+    expect([...result.statuses.keys()]).toEqual(expect.arrayContaining([200, 400, 401, 413]));
+    expect(logs.filter((line) => SECRETS.some((s) => line.includes(s)))).toEqual([]);
+    expect(elapsed).toBeLessThan(45_000);
+  }, 90_000);
 
-describe('fuzzing the webhook function', () => {
-  it(`answers ${CASES} hostile requests (seed ${SEED}) with a 4xx JSON error each, forwarding nothing and staying up`, async () => {
-    const random = rng(SEED);
-    const cases = Array.from({ length: CASES }, () => makeCase(random));
+  it(`the running function answers ${HTTP_CASES} seeded cases over real HTTP as the oracle expects, and stays up`, async () => {
+    const generator = fuzzCases(fixtures, { seed: SEED + 1, maxBody: MAX_BODY, nowMs: Date.now });
+    const cases = Array.from({ length: HTTP_CASES }, (_, i) => {
+      const c = generator.next(i);
+      // The front door refuses any Content-Encoding these routes did not opt in to.
+      if (c.index % 25 === 0 && c.expected !== 'too_large') return { ...c, kind: `${c.kind}+encoded`, headers: { ...c.headers, 'content-encoding': ['gzip', 'br', 'deflate', 'x-zip'][c.index % 4]! }, expected: 'refuse' as const };
+      return c;
+    });
     const url = new URL(stack.url);
     const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-    const failures: string[] = [];
-    const statuses = new Map<number, number>();
-    let next = 0;
+    const received = stack.targets.svc!.received;
+    received.length = 0;
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < cases.length) {
-          const c = cases[next++]!;
-          const res = await send(url, agent, c);
-          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-          let parsed: { error?: { code?: unknown; message?: unknown } } = {};
-          try {
-            parsed = JSON.parse(res.body);
-          } catch {}
-          const ok = res.status >= 400 && res.status < 500 && res.type.startsWith('application/json') && typeof parsed.error?.code === 'string' && typeof parsed.error?.message === 'string' && !res.body.includes('    at ');
-          if (!ok && failures.length < 5) failures.push(`${c.route} ${res.status} ${res.body.slice(0, 200)}`);
-        }
-      }),
+    const result = await run(
+      cases,
+      16,
+      (c) =>
+        new Promise<Answer>((resolve, reject) => {
+          const req = request({ host: url.hostname, port: url.port, path: `/${c.route}${c.query}`, method: 'POST', agent, headers: { ...c.headers, 'content-length': c.body.length } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (d: Buffer) => chunks.push(d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString() }));
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end(c.body);
+        }),
+      () => byAgent(received),
+      'authorization',
     );
     agent.destroy();
     const elapsed = performance.now() - started;
-    expect(failures).toEqual([]);
-    expect(stack.targets.svc!.received).toHaveLength(0);
-    expect([...statuses.keys()].sort()).toEqual(expect.arrayContaining([400, 401, 413]));
-    expect(elapsed).toBeLessThan(60_000);
+    console.log(`fuzz (HTTP): ${cases.length} cases in ${Math.round(elapsed)} ms; ${result.honest} forwarded; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}`);
+    expect(result.problems).toEqual([]);
+    expect(result.forwardedTotal).toBe(result.honest);
+    expect([...result.statuses.keys()]).toEqual(expect.arrayContaining([200, 400, 401, 413, 415]));
+    expect(stack.targets.svc!.rejected).toHaveLength(0);
+    expect(stack.logs.filter((line) => SECRETS.some((s) => line.includes(s)))).toEqual([]);
+    expect(elapsed).toBeLessThan(45_000);
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
-  });
+  }, 90_000);
 
   it.each(['/github', '//github', '/github/?x=1'])('refuses a body whose declared length is over the limit before reading it (%s)', async (path) => {
     const url = new URL(stack.url);

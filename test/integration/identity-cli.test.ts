@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../shared/cli/main.js';
 import type { PrivateTarget } from '../emulators/private-target.js';
+import { freePort } from '../support/free-port.js';
 import { FEDERATED_SA, IMPERSONATED_SA, startIdentityStack, type IdentityStack } from '../support/identity-stack.js';
 
 const run = promisify(execFile);
@@ -29,7 +32,7 @@ async function token(args: string[], env: Record<string, string> = {}) {
   const errors: string[] = [];
   const spy = vi.spyOn(console, 'error').mockImplementation((line: unknown) => void errors.push(String(line)));
   try {
-    const code = await main(['token', ...args], { HOME: stack.dir, ...env }, (line) => out.push(line));
+    const code = await main(['token', ...args], { HOME: stack.dir, ...env }, (line) => out.push(line), { localState: () => undefined });
     return { code, out: out.join('\n'), err: errors.join('\n') };
   } finally {
     spy.mockRestore();
@@ -87,6 +90,36 @@ describe('run-relay token', () => {
     expect(result.err).toContain(`with ${file} (from GOOGLE_APPLICATION_CREDENTIALS)`);
     expect(result.err).toMatch(/a person's gcloud login, which cannot mint ID tokens for an audience of your choosing; set identity\.impersonate \(or --impersonate\)/);
     expect(result.err).not.toContain('not-a-real');
+  });
+
+  it('names the --credentials flag, not a config key, when the file it names is unusable', async () => {
+    const file = join(stack.dir, 'incomplete-key.json');
+    writeFileSync(file, JSON.stringify({ type: 'service_account' }));
+    const result = await token(['--audience', target.url, '--credentials', file]);
+    expect(result.code).toBe(1);
+    expect(result.err).toContain(`${file} (from --credentials)`);
+    expect(result.err).not.toContain('identity.credentialsFile');
+  });
+
+  it('points at the local metadata emulator when there is no credential file and no metadata server', async () => {
+    const saved = process.env.GCE_METADATA_HOST;
+    process.env.GCE_METADATA_HOST = `127.0.0.1:${await freePort()}`;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const started = Date.now();
+      const result = await token(['--audience', target.url]);
+      expect(result.code).toBe(1);
+      expect(result.err).toContain(`the metadata server at GCE_METADATA_HOST=${process.env.GCE_METADATA_HOST} does not answer`);
+      expect(result.err).toContain('`npm start` runs a metadata-server emulator that the CLI finds through .relay-local.json');
+      expect(Date.now() - started).toBeLessThan(2000);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      process.env.GCE_METADATA_HOST = saved;
+    }
   });
 
   it('exits 2 with usage when --audience is missing', async () => {

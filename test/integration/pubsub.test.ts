@@ -182,6 +182,23 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
     expect(parked.map((p) => p.reason).sort()).toEqual(['invalid_envelope', 'unknown_route']);
     expect(parked.find((p) => p.reason === 'invalid_envelope')!.detail).toContain('v');
   });
+
+  it('parks a 501, an envelope naming route __proto__ and one with a 100 KB path with relay-dl-* reasons, and delivers no consumer a publisher claims', async () => {
+    stack = await startAsyncStack({ metadata, env, targets: { svc: {}, unimpl: { behaviour: status(501), config: { retry: fastRetry } } } });
+    const topic = stack.pubsub.topic(stack.topics.delivery);
+    await topic.publishMessage(envelopeMessage({ v: 1, target: 'unimpl', idempotencyKey: 'k-501' }));
+    await topic.publishMessage(envelopeMessage({ v: 1, route: '__proto__', idempotencyKey: 'k-proto' }));
+    await topic.publishMessage(envelopeMessage({ v: 1, target: 'svc', path: '/' + 'p'.repeat(100_000), idempotencyKey: 'k-long' }));
+    await topic.publishMessage(envelopeMessage({ v: 1, target: 'svc', headers: { 'x-relay-consumer': 'admin', expect: '100-continue', 'x-ok': '1' }, idempotencyKey: 'k-claim' }));
+    await eventually(() => stack!.targets.svc!.received.length === 1, 15_000, 'the claiming envelope to be delivered');
+    const { headers } = stack.targets.svc!.received[0]!;
+    expect([headers['x-relay-consumer'], headers['expect'], headers['x-ok'], headers['idempotency-key']]).toEqual([undefined, undefined, '1', 'k-claim']);
+    let parked: Awaited<ReturnType<typeof listDeadLetters>> = [];
+    await eventually(async () => (parked = await listDeadLetters(stack!.deadLetters)).length === 3, 15_000, 'three parked messages');
+    expect(parked.map((p) => [p.reason, p.status]).sort()).toEqual([['request_not_sendable', undefined], ['target_rejected', 501], ['unknown_route', undefined]]);
+    // The 501 was sent once: not retried in the function, not redelivered by Pub/Sub.
+    expect(stack.targets.unimpl!.received).toHaveLength(1);
+  });
 });
 
 describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emulator', () => {
@@ -194,14 +211,16 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
   }
   async function cli(args: string[], cliEnv: NodeJS.ProcessEnv) {
     const lines: string[] = [];
-    const code = await main(args, cliEnv, (line) => lines.push(line));
+    const code = await main(args, cliEnv, (line) => lines.push(line), { localState: () => undefined });
     return { code, text: lines.join('\n') };
   }
 
   it('publishes one tick of a route schedule that the pubsub function fans out to every target of the route', async () => {
     const routes = { fan: { verify: github, mode: 'async', forward: [{ target: 'a', path: '/a' }, { target: 'b', path: '/b' }] } };
-    stack = await startAsyncStack({ metadata, env, targets: { a: {}, b: {} }, routes });
-    const cliEnv = await withConfigFile(stack, { nightly: { cron: '0 3 * * *', timeZone: 'Europe/Paris', route: 'fan', body: '{"job":"nightly"}' } }, routes);
+    // One config for the relay and the CLI, as in production: the tick names the schedule, the pubsub function resolves it.
+    const schedules = { nightly: { cron: '0 3 * * *', timeZone: 'Europe/Paris', route: 'fan', body: '{"job":"nightly"}' } };
+    stack = await startAsyncStack({ metadata, env, targets: { a: {}, b: {} }, routes, schedules });
+    const cliEnv = await withConfigFile(stack, schedules, routes);
     const run = await cli(['schedule', 'run', 'nightly'], cliEnv);
     expect(run.code).toBe(0);
     expect(run.text).toContain('Published a tick of "nightly"');
@@ -216,9 +235,10 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
     expect((await cli(['schedule', 'run', 'missing'], cliEnv)).code).toBe(2);
   });
 
-  it('lists and shows parked deliveries, and replays only the one asked for', async () => {
-    stack = await startAsyncStack({ metadata, env, targets: { c: { behaviour: status(409) }, d: { behaviour: status(400) } } });
-    const cliEnv = await withConfigFile(stack, { toC: { cron: '* * * * *', forward: [{ target: 'c', path: '/c' }] }, toD: { cron: '* * * * *', forward: [{ target: 'd' }] } });
+  it('lists and shows parked deliveries under the id the log names, and replays only the one asked for', async () => {
+    const schedules = { toC: { cron: '* * * * *', forward: [{ target: 'c', path: '/c' }], body: '{"order":7}' }, toD: { cron: '* * * * *', forward: [{ target: 'd' }] } };
+    stack = await startAsyncStack({ metadata, env, targets: { c: { behaviour: status(409) }, d: { behaviour: status(400) } }, schedules });
+    const cliEnv = await withConfigFile(stack, schedules);
     expect((await cli(['schedule', 'run', 'toC'], cliEnv)).code).toBe(0);
     expect((await cli(['schedule', 'run', 'toD'], cliEnv)).code).toBe(0);
     let listed = { code: 0, text: '' };
@@ -227,17 +247,34 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
     expect(rowC).toContain('target_rejected\t409');
     const idC = rowC.split('\t')[0]!;
     const shown = await cli(['dlq', 'show', idC], cliEnv);
-    expect(JSON.parse(shown.text)).toMatchObject({ id: idC, target: 'c', status: 409, reason: 'target_rejected' });
+    expect(JSON.parse(shown.text)).toMatchObject({ id: idC, target: 'c', status: 409, reason: 'target_rejected', body: { order: 7 }, envelope: { target: 'c', path: '/c' } });
+    expect(shown.text).not.toContain('bodyBase64');
+    // The log line names the same id, and `show` also takes the original message's id.
+    const logged = stack.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.message === 'Message dead-lettered');
+    const loggedC = logged.find((l) => l.target === 'c')!;
+    expect(loggedC.deadLetterId).toBe(idC);
+    const original = JSON.parse(shown.text).messageId as string;
+    expect(original).not.toBe(idC);
+    expect(JSON.parse((await cli(['dlq', 'show', original], cliEnv)).text).id).toBe(idC);
 
     stack.targets.c!.setBehaviour(echo);
     const replayed = await cli(['dlq', 'replay', idC], cliEnv);
     expect(replayed.text + ' code=' + replayed.code).toContain('code=0');
-    expect(replayed.text).toContain('1 replayed, 0 failed, 1 left parked');
+    expect(replayed.text).toContain('1 replayed, 0 failed, 1 other still parked');
     await eventually(() => stack!.targets.c!.received.length === 2, 15_000, 'the replayed delivery to reach c');
     expect(stack.targets.c!.received[1]!.path).toBe('/c');
     const after = await cli(['dlq', 'list', '--json'], cliEnv);
     const remaining = JSON.parse(after.text) as { target: string }[];
     expect(remaining.map((r) => r.target)).toEqual(['d']);
     expect(stack.targets.d!.received).toHaveLength(1);
+
+    // Replaying the only parked message, which its target refuses again: it is parked anew, not "left parked".
+    const idD = (remaining[0] as unknown as { id: string }).id;
+    const again = await cli(['dlq', 'replay', idD], cliEnv);
+    expect(again.text).toContain('1 replayed, 0 failed, 0 others still parked');
+    await eventually(async () => {
+      const list = JSON.parse((await cli(['dlq', 'list', '--json'], cliEnv)).text) as { id: string }[];
+      return list.length === 1 && list[0]!.id !== idD;
+    }, 15_000, 'the refused replay to be parked again under a new id');
   });
 });

@@ -35,6 +35,10 @@ export interface AsyncStackOptions {
   /** Push subscription redelivery backoff, seconds (default 1..2); null for no retry policy (immediate redelivery). */
   backoffSeconds?: [number, number] | null;
   deliveryDeadlineMs?: number;
+  /** Called with every log line as well (the inspector test reads them). */
+  onLog?: (line: string) => void;
+  /** Traffic fields on the log lines (RELAY_LOG_TRAFFIC); default off. */
+  logTraffic?: boolean;
 }
 
 export interface AsyncStack {
@@ -87,7 +91,11 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
   );
   const logs: string[] = [];
   const publisher = pubSubPublisher({ projectId: PROJECT });
-  const runtime = createRuntime({ loaded, write: (line) => logs.push(line), publisher });
+  const write = (line: string) => {
+    logs.push(line);
+    options.onLog?.(line);
+  };
+  const runtime = createRuntime({ loaded, write, publisher, settings: { logTraffic: options.logTraffic ?? false } });
   http(`webhook-${n}`, webhookHandler(runtime.relay));
   cloudEvent(`pubsub-${n}`, pubsubHandler(runtime.deliverer, runtime.logger));
   const webhook = await serve(`webhook-${n}`, webhookDoorPolicy(loaded.config));

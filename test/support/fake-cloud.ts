@@ -30,6 +30,7 @@ const IAM_VERBS = ['get-iam-policy', 'add-iam-policy-binding', 'remove-iam-polic
 const SUB = 'push-endpoint push-auth-service-account push-auth-token-audience ack-deadline min-retry-delay max-retry-delay dead-letter-topic max-delivery-attempts expiration-period message-retention-duration';
 /** Each command's flags besides --project, --format and --quiet. */
 const FLAGS: Record<string, string> = {
+  'auth list': 'filter',
   'services list': 'enabled', 'services enable': '', 'projects describe': '',
   'iam service-accounts describe': '', 'iam service-accounts create': 'display-name description',
   'iam service-accounts enable': '', 'iam service-accounts delete': '',
@@ -66,6 +67,8 @@ export class FakeCloud {
   readonly calls: string[][] = [];
   /** Keyed `kind:path`: `project:P`, `account:EMAIL`, `secret:P/S`, `topic:P/T`, `subscription:P/S`, `run:P/R/S`, `function:P/R/F`, `job:P/L/J`. */
   readonly resources = new Map<string, Resource>();
+  /** What `gcloud auth list --filter=status:ACTIVE` reports; undefined is a machine with no gcloud login. */
+  activeAccount: string | undefined = 'deployer@example.com';
   private readonly apis = new Map<string, Set<string>>();
   private readonly failures: { match: (argv: Command) => boolean; stderr: string; times: number }[] = [];
 
@@ -173,6 +176,10 @@ export class FakeCloud {
       if (off.length > 0) throw fail(`PERMISSION_DENIED: ${off[0]}.googleapis.com has not been used in project ${p} before or it is disabled.`);
     };
     const arg = args[0] ?? '';
+    if (command === 'auth list') {
+      if (f.filter !== 'status:ACTIVE') throw unknown('filter');
+      return this.activeAccount ? `${this.activeAccount}\n` : undefined;
+    }
     // `services enable` takes one or more APIs, `services list` none, everything else exactly one resource.
     if (command === 'services enable' ? args.length === 0 : args.length !== (command === 'services list' ? 0 : 1)) throw unknown('arguments');
 

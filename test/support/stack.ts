@@ -13,6 +13,7 @@ import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { webhookHandler } from '../../functions/webhook.js';
 import { parseConfig } from '../../shared/config/load.js';
 import { webhookDoorPolicy } from '../../shared/door/policy.js';
+import type { Settings } from '../../shared/settings.js';
 import { startMetadataServer, type MetadataServer } from '../emulators/metadata-server.js';
 import { startPrivateTarget, type Behaviour, type PrivateTarget } from '../emulators/private-target.js';
 
@@ -21,6 +22,8 @@ export interface StackOptions {
   targets: Record<string, { behaviour?: Behaviour; config?: Record<string, unknown> }>;
   routes: Record<string, unknown>;
   env?: Record<string, string>;
+  /** Settings for the runtime, over those parsed from the process's environment. */
+  settings?: Partial<Settings>;
   metadata?: MetadataServer;
 }
 
@@ -54,7 +57,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
   const loaded = parseConfig({ targets: targetConfigs, routes: options.routes }, options.env ?? {});
   const logs: string[] = [];
-  const runtime = createRuntime({ loaded, write: (line) => logs.push(line) });
+  const runtime = createRuntime({ loaded, write: (line) => logs.push(line), settings: options.settings });
   const name = `webhook-test-${++counter}`;
   http(name, webhookHandler(runtime.relay));
   // The app built by getTestServer keeps the guard installed while it was made.

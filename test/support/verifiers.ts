@@ -3,17 +3,17 @@
  * zod schema and registry the relay uses, with secrets from a plain object.
  */
 import { verifySchema, createVerifier } from '../../shared/verify/registry.js';
-import type { HeaderMap, Verifier, VerifyInput } from '../../shared/verify/scheme.js';
+import type { HeaderMap, SchemeSettings, Verifier, VerifyInput } from '../../shared/verify/scheme.js';
 import { RelayError } from '../../shared/errors.js';
 
-export function verifierFor(options: Record<string, unknown>, secrets: Record<string, string>, env: NodeJS.ProcessEnv = {}): Verifier {
+export function verifierFor(options: Record<string, unknown>, secrets: Record<string, string>, settings: SchemeSettings = {}): Verifier {
   return createVerifier(verifySchema.parse(options), {
     secret: (name) => {
       const value = secrets[name];
       if (value === undefined) throw new Error(`test secret ${name} not set`);
       return value;
     },
-    env,
+    settings,
   });
 }
 

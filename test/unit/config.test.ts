@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from '../../shared/config/load.js';
+import { RELAY_OWN_HEADERS } from '../../shared/forward/headers.js';
+import { SIGNATURE_HEADERS } from '../../shared/verify/registry.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -99,5 +101,30 @@ describe('config', () => {
     expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { verify: { scheme: 'bearer', secretEnv: 'my secret!' }, forward: [{ target: 't' }] } } }).join()).toContain(
       'routes.a.verify.secretEnv',
     );
+  });
+  it.each([
+    ["the route's own signature header", { scheme: 'github', secretEnv: 'S' }, 'x-hub-signature-256', `"x-hub-signature-256" carries this route's github signature or credential, which is never forwarded`],
+    ["an hmac route's configured signature header", { scheme: 'hmac', secretEnv: 'S', header: 'X-Sig' }, 'x-sig', `"x-sig" carries this route's hmac signature or credential`],
+    ["another scheme's signature header", { scheme: 'none' }, 'stripe-signature', `"stripe-signature" carries the stripe scheme's signature or credential`],
+    ['the Authorization a bearer route checks', { scheme: 'bearer', secretEnv: 'S' }, 'authorization', `"authorization" carries this route's bearer signature or credential`],
+    ['the consumer header the relay sets', { scheme: 'none' }, 'x-relay-consumer', '"x-relay-consumer" is set by the relay itself'],
+    ['the idempotency key the relay sets', { scheme: 'none' }, 'idempotency-key', '"idempotency-key" is set by the relay itself'],
+    ['the token header the relay sets', { scheme: 'none' }, 'x-serverless-authorization', '"x-serverless-authorization" is set by the relay itself'],
+  ])('refuses %s in forwardHeaders, naming the key path', (_name, verify, header, expected) => {
+    const routes = { a: { verify, forward: [{ target: 't' }], forwardHeaders: ['x-fine', header] } };
+    const issues = issuesOf({ targets: { t: goodTarget }, routes }, { S: 'x' });
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toContain(`routes.a.forwardHeaders[1]: ${expected}`);
+  });
+
+  it('refuses every signature header any registered scheme declares, and accepts other sender headers', () => {
+    for (const [header] of SIGNATURE_HEADERS) {
+      expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { ...goodRoute, forwardHeaders: [header] } } })).toEqual([expect.stringMatching(/^routes\.a\.forwardHeaders\[0\]: /)]);
+    }
+    for (const header of RELAY_OWN_HEADERS) {
+      expect(issuesOf({ targets: { t: goodTarget }, routes: { a: { ...goodRoute, forwardHeaders: [header] } } })).toHaveLength(1);
+    }
+    const { config } = parseConfig({ targets: { t: goodTarget }, routes: { a: { ...goodRoute, forwardHeaders: ['x-github-event', 'x-request-id'] } } });
+    expect(config.routes.a!.forwardHeaders).toEqual(['x-github-event', 'x-request-id']);
   });
 });

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config/load.js';
 import { messageFromEvent } from '../../shared/delivery/message.js';
 import { deriveKey, EnvelopeError, parseEnvelope } from '../../shared/envelope.js';
-import { scheduleEnvelopes } from '../../shared/schedule/schedule.js';
+import { createDeliverer } from '../../shared/delivery/deliver.js';
+import { createTokenCache } from '../../shared/identity/token-cache.js';
+import { publishTick, scheduleEnvelope, schedulerJobEnvelope } from '../../shared/schedule/schedule.js';
+import { recordingPublisher } from '../support/recording-publisher.js';
+
+const tokens = createTokenCache({ source: { fetchIdToken: async () => 'test-token' } });
 
 describe('relay envelopes', () => {
   it('accepts a minimal envelope naming one target and fills in defaults', () => {
@@ -78,17 +83,26 @@ describe('delivery config', () => {
     expect(config.routes.r!.mode).toBe('sync');
   });
 
-  it('turns a schedule with a forward list into one envelope per target, each with its own key', () => {
+  it('publishes one {schedule} envelope per tick, the shape Cloud Scheduler publishes plus the tick key', async () => {
     const { config } = parseConfig({
       targets: { ...targets, other: { url: 'https://other.example.com' } },
       schedules: { s: { cron: '* * * * *', forward: [{ target: 'svc', path: '/a' }, { target: 'other', method: 'PUT' }], body: '{}' } },
     });
-    const envelopes = scheduleEnvelopes(config, 's', 'tick-1');
-    expect(envelopes.map((e) => [e.target, e.path, e.method, e.idempotencyKey])).toEqual([
+    const { publisher, published } = recordingPublisher();
+    const at = new Date('2026-05-01T03:00:00Z');
+    await publishTick(config, publisher, 's', { key: 'tick-1', at });
+    expect(published).toHaveLength(1);
+    const envelope = JSON.parse(published[0]!.message.data.toString('utf8'));
+    expect(envelope).toEqual({ ...schedulerJobEnvelope(config, 's'), idempotencyKey: 'tick-1', origin: { kind: 'schedule', name: 's', at: at.toISOString() } });
+    // The pubsub function fans it out with one key per target, derived from the tick's.
+    const fanout = recordingPublisher();
+    const deliverer = createDeliverer({ config, secrets: new Map(), source: 'test' }, { tokens, publisher: fanout.publisher });
+    expect(await deliverer.handle({ data: published[0]!.message.data, attributes: published[0]!.message.attributes ?? {}, messageId: 'm-1', topic: 'relay-deliveries' })).toMatchObject({ kind: 'fanned_out', deliveries: 2 });
+    expect(fanout.published.map((p) => parseEnvelope(p.message.data)).map((e) => [e.target, e.path, e.method, e.idempotencyKey])).toEqual([
       ['svc', '/a', 'POST', 'tick-1:svc'],
       ['other', '/', 'PUT', 'tick-1:other'],
     ]);
     // Without a tick key (Cloud Scheduler's fixed payload) the message id becomes the key.
-    expect(scheduleEnvelopes(config, 's')[0]!.idempotencyKey).toBeUndefined();
+    expect(scheduleEnvelope(config, 's').idempotencyKey).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { outboundHeaders, responseHeaders } from '../../shared/forward/headers.js';
+import { responseHeaders, senderHeaders } from '../../shared/forward/headers.js';
+import { outboundRequests } from '../../shared/forward/outbound.js';
 import { parseRetryAfter } from '../../shared/forward/retry-after.js';
 import { resolveTarget, targetUrl } from '../../shared/forward/forward.js';
 import { createLogger, traceFields } from '../../shared/log.js';
@@ -38,13 +39,13 @@ describe('target URLs and audiences', () => {
 
 describe('headers', () => {
   it('forwards only allowlisted sender headers, never credentials or hop-by-hop ones, and adds X-Forwarded-*', () => {
-    const out = outboundHeaders(
+    const headers = senderHeaders(
       { 'content-type': 'application/json', authorization: 'Bearer x', cookie: 'a=b', connection: 'close', 'x-other': '1', 'x-github-event': 'push', host: 'relay.example', 'x-forwarded-for': '203.0.113.9' },
       ['content-type', 'x-github-event', 'authorization', 'cookie', 'connection'],
-      'key-1',
       { remoteAddress: '10.0.0.2', protocol: 'https' },
     );
-    expect(out).toEqual({
+    const [out] = outboundRequests({ headers, eventKey: 'key-1', keys: 'event' }, [{ target: 't', path: '/', method: 'POST' }]);
+    expect(out!.headers).toEqual({
       'content-type': 'application/json',
       'x-github-event': 'push',
       'idempotency-key': 'key-1',

@@ -87,7 +87,7 @@ describe('header values a target can be sent', () => {
 });
 
 describe('dead-letter attributes within Pub/Sub limits', () => {
-  const why = { reason: 'target_rejected', detail: '\u2603'.repeat(2000), replayTopic: 'relay-deliveries', messageId: 'm-1', target: 't' };
+  const why = { reason: 'target_rejected' as const, detail: '\u2603'.repeat(2000), replayTopic: 'relay-deliveries', messageId: 'm-1', target: 't' };
   const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
   it('truncates values to 1024 UTF-8 bytes without cutting a character in half', () => {

@@ -15,7 +15,7 @@ let verifier: Verifier;
 
 beforeAll(async () => {
   metadata = await startMetadataServer({ serviceAccount: CALLER });
-  verifier = verifierFor({ scheme: 'google-oidc', audience: [AUDIENCE, 'https://other-audience'], serviceAccounts: CALLER }, {}, { RELAY_GOOGLE_CERTS_URL: metadata.pemCertsUrl });
+  verifier = verifierFor({ scheme: 'google-oidc', audience: [AUDIENCE, 'https://other-audience'], serviceAccounts: CALLER }, {}, { googleCertsUrl: metadata.pemCertsUrl });
 });
 afterAll(() => metadata.close());
 
@@ -65,7 +65,7 @@ describe('google-oidc', () => {
   });
 
   it('answers 503 when the certificates cannot be fetched, so the caller retries', async () => {
-    const offline = verifierFor({ scheme: 'google-oidc', audience: AUDIENCE, serviceAccounts: CALLER }, {}, { RELAY_GOOGLE_CERTS_URL: 'http://127.0.0.1:9/certs' });
+    const offline = verifierFor({ scheme: 'google-oidc', audience: AUDIENCE, serviceAccounts: CALLER }, {}, { googleCertsUrl: 'http://127.0.0.1:9/certs' });
     expect(await outcome(offline, { headers: { authorization: `Bearer ${metadata.mint(AUDIENCE)}` }, rawBody: '' })).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
   });
 });
