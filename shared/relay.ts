@@ -79,7 +79,9 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     if (declared > route.config.maxBodyBytes || request.rawBody.length > route.config.maxBodyBytes) {
       throw new RelayError('payload_too_large', `Body exceeds this route's limit of ${route.config.maxBodyBytes} bytes`);
     }
-    const admission = await route.gate.admit(request, now(), log);
+    const admitted = route.gate.admit(request, now(), log);
+    // Awaited only when it is a promise (a verifier that fetches keys, a duplicate in flight): see Gate.admit.
+    const admission = admitted instanceof Promise ? await admitted : admitted;
     if (admission.kind === 'answer') return admission.response;
     const { verified } = admission;
     const idempotencyKey = verified.deliveryId || randomUUID();
