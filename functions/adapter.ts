@@ -24,8 +24,11 @@ export function toRelayRequest(req: Request): RelayRequest {
   };
 }
 
+/** Writes the answer with one `writeHead` (status, headers and the body's length together) and one `end`. */
 export function sendRelayResponse(res: Response, response: RelayResponse): void {
-  res.status(response.status);
-  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
-  res.end(response.body);
+  const { status, body } = response;
+  // 204 and 304 carry no body and no Content-Length (RFC 9110 8.6).
+  const bodyless = status === 204 || status === 304 || status < 200;
+  res.writeHead(status, bodyless ? response.headers : { ...response.headers, 'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
+  res.end(bodyless ? undefined : body);
 }

@@ -7,7 +7,8 @@
 import { loadConfig, type LoadedConfig } from '../shared/config/load.js';
 import { lazySource, resolveTokenSource, type ResolveOptions } from '../shared/identity/resolve.js';
 import { createTargetTokens } from '../shared/identity/target-tokens.js';
-import { createHttpFetch } from '../shared/forward/http-fetch.js';
+import { clientOverFetch } from '../shared/forward/forward.js';
+import { createHttpClient } from '../shared/forward/http-fetch.js';
 import { resolveTargets } from '../shared/forward/targets.js';
 import { createTargetGuards, type TargetGuards } from '../shared/forward/target-guard.js';
 import { firestoreDedupeStore } from '../shared/dedupe/firestore-store.js';
@@ -32,6 +33,13 @@ export interface Runtime {
   deliverer: Deliverer;
   /** This instance's per-target circuits and caps, shared by both functions. */
   guards: TargetGuards;
+  /**
+   * Starts fetching an ID token for every configured target's audience, in
+   * the background: called at start-up, the metadata round trips overlap the
+   * framework starting its server instead of delaying the first relayed
+   * answer. Failures are logged by the token cache and retried on first use.
+   */
+  prefetchTokens(): void;
 }
 
 export interface RuntimeOptions {
@@ -70,7 +78,7 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
       });
   const publisher = options.publisher ?? pubSubPublisher(pubSubOptionsOf(loaded.config.projectId, settings));
   // A keep-alive node:http client: several times cheaper per request than undici's fetch under the framework.
-  const httpFetch = options.fetch ?? createHttpFetch();
+  const client = options.fetch ? clientOverFetch(options.fetch) : createHttpClient();
   const targets = resolveTargets(loaded.config.targets);
   // One set of circuits and caps per instance, whichever function calls the target.
   const guards = createTargetGuards(loaded.config.targets, { logger });
@@ -79,9 +87,13 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
     options.dedupeStore ??
     (usesDedupeStore(loaded.config) ? firestoreDedupeStore({ projectId: loaded.config.projectId ?? settings.projectId, database: store.database, collection: store.collection, emulatorHost: settings.firestoreEmulatorHost }) : undefined);
   const { logTraffic } = settings;
-  const relay = createRelay(loaded, { tokens, logger, fetch: httpFetch, publisher, settings, targets, guards, dedupeStore, logTraffic });
-  const deliverer = createDeliverer(loaded, { tokens, logger, fetch: httpFetch, publisher, targets, guards, dedupeStore, logTraffic });
-  return { settings, loaded, logger, tokens, relay, publisher, deliverer, guards };
+  const relay = createRelay(loaded, { tokens, logger, client, publisher, settings, targets, guards, dedupeStore, logTraffic });
+  const deliverer = createDeliverer(loaded, { tokens, logger, client, publisher, targets, guards, dedupeStore, logTraffic });
+  const audiences = new Set([...targets.values()].map((t) => t.audience));
+  const prefetchTokens = () => {
+    for (const audience of audiences) tokens.get(audience).catch(() => {});
+  };
+  return { settings, loaded, logger, tokens, relay, publisher, deliverer, guards, prefetchTokens };
 }
 
 /**

@@ -8,8 +8,9 @@ import type { LoadedConfig } from './config/load.js';
 import type { RouteConfig } from './config/schema.js';
 import { RelayError } from './errors.js';
 import { DEFAULT_FORWARDED, responseHeaders, senderHeaders } from './forward/headers.js';
-import { deadlineSignal, forward, type ForwardDeps, type TargetResponse } from './forward/forward.js';
-import { outboundRequests } from './forward/outbound.js';
+import { clientOverFetch, deadlineSignal, forward, type ForwardDeps, type TargetResponse } from './forward/forward.js';
+import type { Deadline } from './forward/deadline.js';
+import { outboundRequests, type OutboundRequest } from './forward/outbound.js';
 import { classify, type DeliveryResult } from './forward/policy.js';
 import { resolveTargets, type ResolvedTarget } from './forward/targets.js';
 import { errorResponse, json, routeNameOf, type RelayRequest, type RelayResponse } from './http.js';
@@ -57,6 +58,9 @@ interface CompiledRoute {
   targets: ResolvedTarget[];
 }
 
+/** A route's answer for the sender, and whether every target took the event. */
+type Outcome = { response: RelayResponse; delivered: boolean };
+
 export interface Relay {
   handle(request: RelayRequest): Promise<RelayResponse>;
 }
@@ -71,6 +75,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
   const routes = new Map<string, CompiledRoute>();
   const replay = deps.replay ?? new ReplayStore();
   const guards = deps.guards ?? createTargetGuards(config.targets, { logger, now });
+  const client = deps.client ?? clientOverFetch(deps.fetch);
   const context = { secret: (env: string) => loaded.secrets.get(env) ?? '', settings: { googleCertsUrl: deps.settings?.googleCertsUrl } };
   for (const [name, route] of Object.entries(config.routes)) {
     if (route.dedupe && !deps.dedupeStore) throw new Error(`routes.${name}.dedupe needs a de-duplication store, and none was given`);
@@ -88,7 +93,9 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     if (declared > route.config.maxBodyBytes || request.rawBody.length > route.config.maxBodyBytes) {
       throw new RelayError('payload_too_large', `Body exceeds this route's limit of ${route.config.maxBodyBytes} bytes`);
     }
-    const admission = await route.gate.admit(request, now(), log);
+    const admitted = route.gate.admit(request, now(), log);
+    // Awaited only when it is a promise (a verifier that fetches keys, a duplicate in flight): see Gate.admit.
+    const admission = admitted instanceof Promise ? await admitted : admitted;
     if (admission.kind === 'answer') return admission.response;
     const { verified } = admission;
     const idempotencyKey = verified.deliveryId || randomUUID();
@@ -97,21 +104,9 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     outcome.idempotencyKey = idempotencyKey;
     // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
     // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
-    const once = async (call: () => Promise<{ response: RelayResponse; delivered: boolean }>, signal: AbortSignal): Promise<{ response: RelayResponse; delivered: boolean }> => {
-      const dedupe = route.config.dedupe;
-      if (!dedupe || !verified.deliveryId) return call();
-      const result = await deliverOnce(
-        { store: deps.dedupeStore!, key: dedupeKey('route', route.name, verified.deliveryId), config: dedupe, leaseMs: leaseFor(route.config.deadlineMs), settlement: (r) => (r.delivered ? 'delivered' : 'released'), log, waitSignal: signal },
-        call,
-      );
-      if (result.kind === 'called') return result.value;
-      if (result.kind === 'duplicate') {
-        log.info('Duplicate delivery answered without forwarding (durable de-duplication)', { deliveryId: verified.deliveryId });
-        return { response: json(200, { duplicate: true, deliveryId: verified.deliveryId }), delivered: true };
-      }
-      // In flight elsewhere (a route's key is never parked: a sync or accepting call has no dead-letter topic).
-      throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', { retryAfterSeconds: 1, details: { deliveryId: verified.deliveryId } });
-    };
+    // A call as it is when the route has no durable de-duplication (the common case: no promise added), else once.
+    const once = (call: () => Promise<Outcome>, signal: () => AbortSignal): Promise<Outcome> =>
+      route.config.dedupe && verified.deliveryId ? onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, call, signal(), log) : call();
     if (route.config.mode === 'async') {
       // No consumer in the envelope: a topic anyone with publish rights can write to cannot vouch for one.
       let accepted = false;
@@ -120,7 +115,7 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
           const response = await acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
           return { response, delivered: response.status >= 200 && response.status < 300 };
         };
-        const { response, delivered: stored } = await once(accept, AbortSignal.timeout(route.config.deadlineMs));
+        const { response, delivered: stored } = await once(accept, () => AbortSignal.timeout(route.config.deadlineMs));
         accepted = stored;
         return response;
       } finally {
@@ -132,7 +127,15 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const started = performance.now();
     let delivered = false;
     try {
-      const result = await once(() => forwardAll(route, request, headers, idempotencyKey, verified.consumer, deadline.signal, log, outcome, started), deadline.signal);
+      const requests = outboundRequests({ headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, keys: 'event', consumer: verified.consumer }, route.config.forward);
+      const sendAll = () => forwardAll(route, requests, deadline, log);
+      const finish = (results: PromiseSettledResult<TargetResponse>[]): Outcome => {
+        const sent = deps.logTraffic ? (i: number) => sentTraffic(requests[i]!.headers, route.targets[i]!.config.tokenHeader, requests[i]!.body) : undefined;
+        const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) }, sent);
+        return { response, delivered: results.every((r) => classify(resultOf(r)) === 'deliver') };
+      };
+      // Awaited directly unless the route de-duplicates across instances: the common case adds no promise.
+      const result = route.config.dedupe && verified.deliveryId ? await onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, () => sendAll().then(finish), deadline.signal, log) : finish(await sendAll());
       delivered = result.delivered;
       const { response } = result;
       return response;
@@ -142,22 +145,33 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     }
   }
 
-  /** Every target of the route under its guard, within `signal`: the answer for the sender, and whether every target took it. */
-  async function forwardAll(route: CompiledRoute, request: RelayRequest, headers: Record<string, string>, idempotencyKey: string, consumer: string | undefined, signal: AbortSignal, log: Logger, outcome: LogFields, started: number): Promise<{ response: RelayResponse; delivered: boolean }> {
-    const requests = outboundRequests({ headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, keys: 'event', consumer }, route.config.forward);
-    const results = await Promise.allSettled(
+  /**
+   * Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line). A
+   * duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
+   */
+  async function onceAcrossInstances(route: CompiledRoute, dedupe: NonNullable<RouteConfig['dedupe']>, deliveryId: string, call: () => Promise<Outcome>, signal: AbortSignal, log: Logger): Promise<Outcome> {
+    const result = await deliverOnce(
+      { store: deps.dedupeStore!, key: dedupeKey('route', route.name, deliveryId), config: dedupe, leaseMs: leaseFor(route.config.deadlineMs), settlement: (r) => (r.delivered ? 'delivered' : 'released'), log, waitSignal: signal },
+      call,
+    );
+    if (result.kind === 'called') return result.value;
+    if (result.kind === 'duplicate') {
+      log.info('Duplicate delivery answered without forwarding (durable de-duplication)', { deliveryId });
+      return { response: json(200, { duplicate: true, deliveryId }), delivered: true };
+    }
+    // In flight elsewhere (a route's key is never parked: a sync or accepting call has no dead-letter topic).
+    throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', { retryAfterSeconds: 1, details: { deliveryId } });
+  }
+
+  /** Every target of the route under its guard, within `deadline`, settled. */
+  function forwardAll(route: CompiledRoute, requests: OutboundRequest[], deadline: Deadline, log: Logger): Promise<PromiseSettledResult<TargetResponse>[]> {
+    return settleAll(
       requests.map((r, i) => {
         const target = route.targets[i]!;
-        return guards.run(
-          target.name,
-          (guarded) => forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, fetch: guarded.fetch, logger: log.child({ target: target.name, idempotencyKey: r.idempotencyKey }) }, guarded.signal),
-          { wait: true, signal, route: route.name, fetch: deps.fetch },
-        );
+        const logger = log.child({ target: target.name, idempotencyKey: r.idempotencyKey });
+        return guards.run(target.name, (guarded) => forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, client: guarded.client, logger }, guarded.deadline), { wait: true, deadline, route: route.name, client });
       }),
     );
-    const sent = deps.logTraffic ? (i: number) => sentTraffic(requests[i]!.headers, route.targets[i]!.config.tokenHeader, requests[i]!.body) : undefined;
-    const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) }, sent);
-    return { response, delivered: results.every((r) => classify(resultOf(r)) === 'deliver') };
   }
 
   function answer(
@@ -227,6 +241,16 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       return response;
     },
   };
+}
+
+/** `Promise.allSettled`, with the one-target case (the common one) settled on a single await: fewer promises per request under the framework's domain. */
+async function settleAll<T>(promises: Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
+  if (promises.length !== 1) return Promise.allSettled(promises);
+  try {
+    return [{ status: 'fulfilled', value: await promises[0]! }];
+  } catch (reason) {
+    return [{ status: 'rejected', reason }];
+  }
 }
 
 /** A settled forward as the delivery policy reads it. */

@@ -71,6 +71,8 @@ if (!checked.config || checked.issues.length > 0) {
 const config = checked.config;
 
 const children: ChildProcess[] = [];
+// Declared before the signal handlers that close it, assigned once it has started.
+// eslint-disable-next-line prefer-const -- a const further down would be in its TDZ when a handler runs
 let emulator: PubSubEmulator | undefined;
 let schedules: { stop(): void } | undefined;
 let stopping = false;

@@ -23,7 +23,7 @@ function row(p: ParkedMessage): string {
   return [p.id, age(p.ageMs), p.route ?? '-', p.target ?? '-', p.reason, p.status ?? '-', p.idempotencyKey ?? '-'].join('\t');
 }
 
-const PRINTABLE = /^[\x09\x0a\x0d\x20-\x7e\u00a0-\uffff]*$/;
+const PRINTABLE = /^[\t\n\r\x20-\x7e\u00a0-\uffff]*$/;
 
 /** Bytes as a person wants to read them: parsed JSON, else text, else `base64:...`. */
 export function decodeBody(bytes: Buffer): unknown {

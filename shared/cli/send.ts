@@ -140,7 +140,7 @@ export function sendCommand(deps: SendDeps = {}): Command {
         response = await (deps.fetch ?? fetch)(url, { method: 'POST', headers, body: new Uint8Array(body), signal: AbortSignal.timeout(routeConfig.deadlineMs + 5000) });
       } catch (error) {
         const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-        throw new Error(`could not reach ${url} (${cause}); is \`npm start\` running? (--url names another relay)`);
+        throw new Error(`could not reach ${url} (${cause}); is \`npm start\` running? (--url names another relay)`, { cause: error });
       }
       const text = await response.text();
       out(`POST ${url} -> ${response.status} ${response.statusText}`);

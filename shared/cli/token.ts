@@ -58,7 +58,7 @@ export const tokenCommand: Command = {
       token = await source.fetchIdToken(audience);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`could not mint an ID token for ${audience} with ${credential}: ${reason}`);
+      throw new Error(`could not mint an ID token for ${audience} with ${credential}: ${reason}`, { cause: error });
     }
     if (values.decode) out(describeClaims(token, Date.now()));
     else if (values.curl) out(`curl -H ${shellQuote(`Authorization: Bearer ${token}`)} ${shellQuote(audience)}`);

@@ -12,7 +12,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Destination } from '../config/delivery-schema.js';
 import { envelopeBody, envelopeMessage, EnvelopeError, ENVELOPE_ATTRIBUTE, isHeaderValue, parseEnvelope, type Envelope, type EnvelopeInput } from '../envelope.js';
 import { RelayError } from '../errors.js';
-import { deadlineSignal, forward, type ForwardDeps } from '../forward/forward.js';
+import { clientOverFetch, deadlineSignal, forward, type ForwardDeps } from '../forward/forward.js';
 import { isPassable } from '../forward/headers.js';
 import { outboundRequests, type OutboundRequest } from '../forward/outbound.js';
 import { decide, type DeliveryResult } from '../forward/policy.js';
@@ -79,6 +79,7 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   const logger = deps.logger ?? silentLogger;
   const targets = deps.targets ?? resolveTargets(config.targets);
   const guards = deps.guards ?? createTargetGuards(config.targets, { logger, now: deps.now });
+  const client = deps.client ?? clientOverFetch(deps.fetch);
   for (const [name, t] of Object.entries(config.targets)) {
     if (t.dedupe && !deps.dedupeStore) throw new Error(`targets.${name}.dedupe needs a de-duplication store, and none was given`);
   }
@@ -229,8 +230,8 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
       // An open circuit or a full cap refuses at once (target_unavailable): a nack, and Pub/Sub's backoff spaces the retry.
       const response = await guards.run(
         target.name,
-        (guarded) => forward({ target, method: request.method, path: request.path, headers: request.headers, body: request.body }, { ...deps, fetch: guarded.fetch, logger: log }, guarded.signal),
-        { wait: false, signal: deadline.signal, route: d.route, fetch: deps.fetch },
+        (guarded) => forward({ target, method: request.method, path: request.path, headers: request.headers, body: request.body }, { ...deps, client: guarded.client, logger: log }, guarded.deadline),
+        { wait: false, deadline, route: d.route, client },
       );
       result = { status: response.status };
       attempts = response.attempts;

@@ -104,7 +104,7 @@ const RESPONSE_DROPPED = new Set([
 ]);
 
 /** The target's response headers that may reach the sender: no Google, auth or hop-by-hop headers. */
-export function responseHeaders(headers: Headers): Record<string, string> {
+export function responseHeaders(headers: { forEach(callback: (value: string, name: string) => void): void }): Record<string, string> {
   const out: Record<string, string> = {};
   headers.forEach((value, name) => {
     if (RESPONSE_DROPPED.has(name) || name.startsWith('x-goog') || name.startsWith('x-google') || name.startsWith('x-serverless')) return;

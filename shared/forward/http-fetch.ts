@@ -1,9 +1,11 @@
 /**
- * A small `fetch` for forwarding, on node:http and node:https with
- * keep-alive agents. It does only what the forwarder needs: a method,
- * headers as a plain object, a Buffer or string body, an AbortSignal, and no
- * redirects (every answer is returned as it came). Gzip, deflate and brotli
- * bodies are decoded, as `fetch` does.
+ * The forwarder's HTTP client, on node:http and node:https with keep-alive
+ * agents. It does only what the forwarder needs: a method, headers as a
+ * plain object, a Buffer or string body, a cancel callback instead of an
+ * AbortSignal, and no redirects (every answer is returned as it came). Gzip,
+ * deflate and brotli bodies are decoded, as `fetch` does. Answers are the
+ * small {@link HttpAnswer}, not web `Response` / `Headers`; `createHttpFetch`
+ * wraps the same client in the `fetch` shape for callers that want it.
  *
  * Why not the global fetch: the Functions Framework runs each request in a
  * `domain`, and every promise and async resource created there pays for the
@@ -11,7 +13,7 @@
  * streams, promise chains), so under the framework it costs several times
  * what node:http does (see docs/bench.md: `npm run bench`, variants b and b2).
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 
@@ -53,43 +55,75 @@ function decode(body: Buffer, encoding: string | undefined, maxOutputLength: num
   return out;
 }
 
-function toResponse(answer: IncomingMessage, body: Buffer, maxResponseBytes: number): Response {
+/** An answer's headers, read from node:http's parsed (lower-cased) headers; the subset of web `Headers` the relay uses. */
+export class AnswerHeaders {
+  constructor(private readonly parsed: IncomingHttpHeaders) {}
+
+  /** The value of `name` (any case), repeated values joined with ", "; null when absent. */
+  get(name: string): string | null {
+    const value = this.parsed[name.toLowerCase()];
+    return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  /** Calls `callback(value, name)` for each header, names lower-case, as `Headers.forEach` does. */
+  forEach(callback: (value: string, name: string) => void): void {
+    for (const name of Object.keys(this.parsed)) {
+      const value = this.parsed[name];
+      if (value !== undefined) callback(Array.isArray(value) ? value.join(', ') : value, name);
+    }
+  }
+}
+
+/** A target's answer: status, headers and the whole (decoded) body. */
+export interface HttpAnswer {
+  status: number;
+  statusText: string;
+  headers: AnswerHeaders;
+  body: Buffer;
+}
+
+export interface HttpRequest {
+  method: string;
+  headers: Record<string, string>;
+  body?: Buffer | string;
+}
+
+/** Lets the caller cancel a request in flight: `send` sets `cancel`, which rejects the request with `reason`. */
+export interface Cancellation {
+  cancel?: (reason: unknown) => void;
+}
+
+export interface HttpClient {
+  /**
+   * Sends one request and reads the whole answer. Network failures reject
+   * with `TypeError('fetch failed')` whose `cause` carries the system error
+   * `code`; a cancelled request rejects with the reason given; a request
+   * that cannot be sent rejects with {@link RequestNotSendableError}, an
+   * unusable answer with {@link InvalidResponseError}.
+   */
+  send(url: string, request: HttpRequest, cancellation?: Cancellation): Promise<HttpAnswer>;
+}
+
+function toAnswer(answer: IncomingMessage, body: Buffer, maxResponseBytes: number): HttpAnswer {
   const status = answer.statusCode ?? 0;
   if (status < 200 || status > 599) throw new InvalidResponseError(`the answer's status ${status} is not a final HTTP status`);
-  const headers = new Headers();
-  const raw = answer.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  const decoded = body.length > 0 ? decode(body, answer.headers['content-encoding'], maxResponseBytes) : body;
-  return new Response(NULL_BODY_STATUSES.has(status) ? null : decoded, { status, statusText: answer.statusMessage ?? '', headers });
+  const parsed = answer.headers;
+  const decoded = NULL_BODY_STATUSES.has(status) ? Buffer.alloc(0) : body.length > 0 ? decode(body, parsed['content-encoding'], maxResponseBytes) : body;
+  return { status, statusText: answer.statusMessage ?? '', headers: new AnswerHeaders(parsed), body: decoded };
 }
 
-function plainHeaders(headers: RequestInit['headers']): Record<string, string> {
-  if (!headers) return {};
-  if (headers instanceof Headers || Array.isArray(headers)) return Object.fromEntries(new Headers(headers));
-  return headers as Record<string, string>;
-}
-
-/**
- * Creates a fetch-compatible function for the forwarder (the relay's default
- * outside tests). Network failures reject with `TypeError('fetch failed')`
- * whose `cause` carries the system error `code`, as undici's fetch does; an
- * aborted request rejects with the signal's reason; a request that cannot be
- * sent rejects with {@link RequestNotSendableError}, an unusable answer with
- * {@link InvalidResponseError}.
- */
-export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
+/** Creates the forwarder's client (the relay's default outside tests); see {@link HttpClient}. */
+export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
   const maxSockets = options.maxSockets ?? 256;
   const maxResponseBytes = options.maxResponseBytes ?? 32 * 1024 * 1024;
   const agents = { http: new HttpAgent({ keepAlive: true, maxSockets }), https: new HttpsAgent({ keepAlive: true, maxSockets, ...(options.ca ? { ca: options.ca } : {}) }) };
-  const httpFetch = (input: string | URL, init: RequestInit = {}): Promise<Response> =>
-    new Promise<Response>((resolve, reject) => {
+  const send = (input: string, init: HttpRequest, cancellation?: Cancellation): Promise<HttpAnswer> =>
+    new Promise<HttpAnswer>((resolve, reject) => {
       const url = new URL(input);
-      const signal = init.signal ?? undefined;
-      if (signal?.aborted) return reject(signal.reason);
       const secure = url.protocol === 'https:';
       if (!secure && url.protocol !== 'http:') return reject(new TypeError(`fetch failed: unsupported protocol ${url.protocol}`));
-      const body = init.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? Buffer.from(init.body) : (init.body as Buffer);
-      const headers: Record<string, string | number> = { ...plainHeaders(init.headers) };
+      const body = init.body === undefined ? undefined : typeof init.body === 'string' ? Buffer.from(init.body) : init.body;
+      const headers: Record<string, string | number> = { ...init.headers };
       if (body !== undefined) headers['content-length'] = body.length;
       let req: ReturnType<typeof httpRequest>;
       try {
@@ -98,7 +132,7 @@ export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
           protocol: url.protocol,
           hostname: url.hostname.replace(/^\[|\]$/g, ''),
           port: url.port,
-          method: init.method ?? 'GET',
+          method: init.method,
           path: url.pathname + url.search,
           headers,
         });
@@ -107,17 +141,23 @@ export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
         return reject(new RequestNotSendableError(`the request cannot be sent: ${(error as Error).message}`, { cause: error }));
       }
       let settled = false;
-      const onAbort = () => req.destroy(signal!.reason as Error);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const settle = () => {
+      const finish = () => {
         settled = true;
-        signal?.removeEventListener('abort', onAbort);
+        if (cancellation) cancellation.cancel = undefined;
       };
       const fail = (error: unknown) => {
         if (settled) return;
-        settle();
-        reject(signal?.aborted ? signal.reason : error instanceof InvalidResponseError ? error : new TypeError('fetch failed', { cause: error }));
+        finish();
+        reject(error instanceof InvalidResponseError ? error : new TypeError('fetch failed', { cause: error }));
       };
+      if (cancellation) {
+        cancellation.cancel = (reason: unknown) => {
+          if (settled) return;
+          finish();
+          reject(reason);
+          req.destroy();
+        };
+      }
       req.on('error', fail);
       req.on('response', (answer) => {
         const chunks: Buffer[] = [];
@@ -137,9 +177,9 @@ export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
         });
         answer.on('end', () => {
           if (settled) return;
-          settle();
+          finish();
           try {
-            resolve(toResponse(answer, Buffer.concat(chunks), maxResponseBytes));
+            resolve(toAnswer(answer, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), maxResponseBytes));
           } catch (error) {
             reject(error instanceof InvalidResponseError ? error : new InvalidResponseError('the answer could not be read', { cause: error }));
           }
@@ -147,5 +187,45 @@ export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
       });
       req.end(body);
     });
+  return { send };
+}
+
+function plainHeaders(headers: RequestInit['headers']): Record<string, string> {
+  if (!headers) return {};
+  if (headers instanceof Headers || Array.isArray(headers)) return Object.fromEntries(new Headers(headers));
+  return headers as Record<string, string>;
+}
+
+/** A web `Response` for an {@link HttpAnswer}, for the `fetch` shape. */
+export function toResponse(answer: HttpAnswer): Response {
+  const headers = new Headers();
+  answer.headers.forEach((value, name) => headers.append(name, value));
+  return new Response(NULL_BODY_STATUSES.has(answer.status) ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers });
+}
+
+/**
+ * A fetch-compatible function over {@link createHttpClient}, for callers that
+ * want the `fetch` shape (tests, the deploy check). Same errors as
+ * {@link HttpClient.send}; an aborted request rejects with the signal's reason.
+ */
+export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
+  return fetchOver(createHttpClient(options));
+}
+
+/** The `fetch` shape over a client: the signal becomes a cancellation. */
+export function fetchOver(client: HttpClient): typeof fetch {
+  const httpFetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+    const signal = init.signal ?? undefined;
+    if (signal?.aborted) throw signal.reason;
+    const body = init.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? init.body : (init.body as Buffer);
+    const cancellation: Cancellation = {};
+    const onAbort = () => cancellation.cancel?.(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return toResponse(await client.send(String(input), { method: init.method ?? 'GET', headers: plainHeaders(init.headers), body }, cancellation));
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  };
   return httpFetch as typeof fetch;
 }

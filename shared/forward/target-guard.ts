@@ -13,7 +13,9 @@ import { RelayError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Circuit, type CallOutcome } from './circuit.js';
 import { ConcurrencyLimit, LimitReachedError } from './concurrency.js';
+import { Deadline } from './deadline.js';
 import type { TargetResponse } from './forward.js';
+import type { HttpClient } from './http-fetch.js';
 import { isRetryableStatus } from './policy.js';
 
 /** Errors that say the target is unhealthy; the rest (no token, unsendable request) say nothing about it. */
@@ -27,19 +29,19 @@ export function outcomeOf(result: PromiseSettledResult<TargetResponse>): CallOut
 }
 
 export interface GuardCall {
-  /** Sync requests wait for a free slot until `signal` aborts; Pub/Sub deliveries do not wait. */
+  /** Sync requests wait for a free slot until the deadline; Pub/Sub deliveries do not wait. */
   wait: boolean;
-  signal: AbortSignal;
+  deadline: Deadline;
   /** For the log line when a circuit opens. */
   route?: string;
-  /** How the call reaches the target; default global fetch. */
-  fetch?: typeof fetch;
+  /** How the call reaches the target. */
+  client: HttpClient;
 }
 
-/** What the guarded call must use: its attempts go through `fetch`, and it stops when `signal` aborts. */
+/** What the guarded call must use: its attempts go through `client`, and it stops when `deadline` ends. */
 export interface Guarded {
-  fetch: typeof fetch;
-  signal: AbortSignal;
+  client: HttpClient;
+  deadline: Deadline;
 }
 
 export interface TargetGuards {
@@ -60,13 +62,19 @@ export interface TargetGuardsDeps {
   now?: () => number;
 }
 
+interface Guard {
+  circuit?: Circuit;
+  limit?: ConcurrencyLimit;
+  lastRoute?: string;
+}
+
 /** Builds the guards of every target once, at start-up. */
 export function createTargetGuards(targets: Record<string, TargetConfig>, deps: TargetGuardsDeps = {}): TargetGuards {
   const logger = deps.logger ?? silentLogger;
-  const guards = new Map<string, { circuit?: Circuit; limit?: ConcurrencyLimit; lastRoute?: string }>();
+  const guards = new Map<string, Guard>();
   for (const [name, target] of Object.entries(targets)) {
     if (!target.circuit && target.maxConcurrency === undefined) continue;
-    const guard: { circuit?: Circuit; limit?: ConcurrencyLimit; lastRoute?: string } = {};
+    const guard: Guard = {};
     if (target.maxConcurrency !== undefined) guard.limit = new ConcurrencyLimit(target.maxConcurrency);
     if (target.circuit) {
       guard.circuit = new Circuit(target.circuit, {
@@ -81,34 +89,30 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
     guards.set(name, guard);
   }
 
-  return {
-    circuit: (name) => guards.get(name)?.circuit,
-    async run(name, call, options) {
-      const guard = guards.get(name);
-      const baseFetch = options.fetch ?? fetch;
-      if (!guard) return call({ fetch: baseFetch, signal: options.signal });
-      let release: (() => void) | undefined;
-      if (guard.limit) {
-        try {
-          release = await guard.limit.acquire({ wait: options.wait, signal: options.signal });
-        } catch (error) {
-          if (!(error instanceof LimitReachedError)) throw error;
-          throw new RelayError('target_unavailable', `Target ${name} has ${error.limit} calls in flight on this instance (maxConcurrency); retry later`, { retryAfterSeconds: 1, details: { target: name, reason: 'max_concurrency' } });
-        }
-      }
+  async function guarded(name: string, guard: Guard, call: (guarded: Guarded) => Promise<TargetResponse>, options: GuardCall): Promise<TargetResponse> {
+    let release: (() => void) | undefined;
+    if (guard.limit) {
       try {
-        const permit = guard.circuit?.acquire();
-        if (permit && !permit.allowed) {
-          throw new RelayError('target_unavailable', `Target ${name} is failing; its circuit is open, retry later`, { retryAfterSeconds: Math.ceil(permit.retryAfterMs / 1000), details: { target: name, reason: 'circuit_open' } });
-        }
-        guard.lastRoute = options.route;
-        let guarded: Guarded = { fetch: baseFetch, signal: options.signal };
-        const circuit = guard.circuit;
-        if (circuit && permit) {
-          const stop = new AbortController();
-          guarded = {
-            signal: AbortSignal.any([options.signal, stop.signal]),
-            fetch: (input, init) => {
+        release = await guard.limit.acquire({ wait: options.wait, signal: options.deadline.signal });
+      } catch (error) {
+        if (!(error instanceof LimitReachedError)) throw error;
+        throw new RelayError('target_unavailable', `Target ${name} has ${error.limit} calls in flight on this instance (maxConcurrency); retry later`, { retryAfterSeconds: 1, details: { target: name, reason: 'max_concurrency' } });
+      }
+    }
+    try {
+      const permit = guard.circuit?.acquire();
+      if (permit && !permit.allowed) {
+        throw new RelayError('target_unavailable', `Target ${name} is failing; its circuit is open, retry later`, { retryAfterSeconds: Math.ceil(permit.retryAfterMs / 1000), details: { target: name, reason: 'circuit_open' } });
+      }
+      guard.lastRoute = options.route;
+      let within: Guarded = { client: options.client, deadline: options.deadline };
+      const circuit = guard.circuit;
+      if (circuit && permit) {
+        const stop = new AbortController();
+        within = {
+          deadline: Deadline.following(AbortSignal.any([options.deadline.signal, stop.signal])),
+          client: {
+            send(url, request, cancellation) {
               // Each attempt asks again: the circuit may have opened since this call was let in.
               const state = circuit.state;
               if (state === 'open' || (state === 'half-open' && !(permit.allowed && permit.probe))) {
@@ -116,17 +120,26 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
                 stop.abort(refusal);
                 return Promise.reject(refusal);
               }
-              return baseFetch(input, init);
+              return options.client.send(url, request, cancellation);
             },
-          };
-        }
-        const [result] = await Promise.allSettled([call(guarded)]);
-        if (permit) permit.report(outcomeOf(result));
-        if (result.status === 'rejected') throw result.reason;
-        return result.value;
-      } finally {
-        release?.();
+          },
+        };
       }
+      const [result] = await Promise.allSettled([call(within)]);
+      if (permit) permit.report(outcomeOf(result));
+      if (result.status === 'rejected') throw result.reason;
+      return result.value;
+    } finally {
+      release?.();
+    }
+  }
+
+  return {
+    circuit: (name) => guards.get(name)?.circuit,
+    run(name, call, options) {
+      const guard = guards.get(name);
+      // A target with neither cap nor circuit (the default) runs its call as it is: no promise, timer or signal added.
+      return guard ? guarded(name, guard, call, options) : call({ client: options.client, deadline: options.deadline });
     },
   };
 }

@@ -64,7 +64,7 @@ export async function generateIdToken(request: GenerateIdTokenRequest): Promise<
 }
 
 function describeFailure(status: number, text: string, request: GenerateIdTokenRequest): string {
-  let detail = '';
+  let detail: string;
   try {
     detail = String((JSON.parse(text) as { error?: { message?: unknown } }).error?.message ?? '');
   } catch {

@@ -84,6 +84,7 @@ export function createTargetTokens(targets: Record<string, TargetConfig & { iden
         .catch((error: unknown) => {
           throw new IdentityError('Could not obtain an ID token for the target', error instanceof RelayError ? error.retryable : true, error);
         }),
+    peek: (audience) => byAudience.get(audience)?.peek?.(audience),
     invalidate: (audience, token) => route(audience).invalidate(audience, token),
     get fetchCounts() {
       const counts = new Map<string, number>();

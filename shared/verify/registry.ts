@@ -19,6 +19,8 @@ import { DEFAULT_TOLERANCE_SECONDS } from './timestamp.js';
 import { twilio } from './twilio.js';
 import { zoom } from './zoom.js';
 
+// Each scheme has its own options type; `any` is the element type that admits them all.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const SCHEMES = [github, stripe, slack, shopify, standardWebhooks, twilio, zoom, hmacScheme, bearer, googleOidc, none] as const satisfies readonly SchemeDefinition<any>[];
 
 type AnyScheme = (typeof SCHEMES)[number];
@@ -31,6 +33,7 @@ export const verifySchema = z.discriminatedUnion(
 
 export type VerifyOptions = z.output<typeof verifySchema>;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any scheme's definition, as above
 function definitionFor(scheme: string): SchemeDefinition<any> {
   const definition = SCHEMES.find((s) => s.scheme === scheme);
   if (!definition) throw new Error(`Unknown verification scheme "${scheme}"`);
@@ -61,6 +64,7 @@ export function forwardHeadersOf(options: VerifyOptions): readonly string[] {
   return definitionFor(options.scheme).forwardHeaders;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any scheme's list, as above
 function headerList(list: HeaderList<any>, options: VerifyOptions): readonly string[] {
   return typeof list === 'function' ? list(options) : list;
 }

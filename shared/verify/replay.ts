@@ -23,7 +23,25 @@ export type Claim =
 
 interface Entry {
   expiresAt: number;
-  pending?: Promise<void>;
+  pending?: Pending;
+}
+
+/** A first delivery in flight: settles once; the promise duplicates wait on is made on first request. */
+class Pending {
+  done = false;
+  #promise?: Promise<void>;
+  #resolve?: () => void;
+
+  settled(): Promise<void> {
+    if (this.done) return Promise.resolve();
+    this.#promise ??= new Promise<void>((resolve) => (this.#resolve = resolve));
+    return this.#promise;
+  }
+
+  finish(): void {
+    this.done = true;
+    this.#resolve?.();
+  }
 }
 
 export class ReplayStore {
@@ -42,23 +60,21 @@ export class ReplayStore {
   claim(key: string, now: number, windowMs: number): Claim {
     const entry = this.#entries.get(key);
     if (entry && (entry.pending || entry.expiresAt > now)) {
-      return entry.pending ? { state: 'in-flight', settled: entry.pending } : { state: 'duplicate' };
+      return entry.pending ? { state: 'in-flight', settled: entry.pending.settled() } : { state: 'duplicate' };
     }
     if (entry) this.#entries.delete(key);
     this.#makeRoom(now);
-    let resolve!: () => void;
-    const pending = new Promise<void>((r) => (resolve = r));
+    // The promise a duplicate waits on is made only when one arrives: the common case makes none.
+    const pending = new Pending();
     const fresh: Entry = { expiresAt: now + windowMs, pending };
     this.#entries.set(key, fresh);
-    let settled = false;
     return {
       state: 'new',
       settle: (delivered) => {
-        if (settled) return;
-        settled = true;
+        if (pending.done) return;
         if (delivered && this.#entries.get(key) === fresh) fresh.pending = undefined;
         else if (this.#entries.get(key) === fresh) this.#entries.delete(key);
-        resolve();
+        pending.finish();
       },
     };
   }

@@ -168,7 +168,10 @@ describe('oversized bodies', () => {
       let text = '';
       socket.on('data', (c: Buffer) => {
         text += c.toString();
-        if (text.includes('\r\n\r\n') && text.includes('}')) socket.destroy(), resolvePromise(text);
+        if (text.includes('\r\n\r\n') && text.includes('}')) {
+          socket.destroy();
+          resolvePromise(text);
+        }
       });
       socket.on('error', reject);
       socket.setTimeout(5000, () => reject(new Error('no answer within 5 s')));

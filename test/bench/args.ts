@@ -4,11 +4,11 @@
 import type { BenchOptions } from './section.js';
 
 export const USAGE = `Usage: npm run bench -- [options]
-  --quick              a ~30 s run (2 rounds of 1 s per variant and level)
+  --quick              about a minute: the spine only (aims, cold start, RSS), 2 rounds of 1 s per variant and level
   --rounds N           alternating rounds per concurrency level (default 5)
   --duration MS        measured time per round (default 2500)
   --concurrency 1,32   concurrency levels, comma-separated (default 1,32)
-  --only NAMES         sections to run, comma-separated: spine, verify, async
+  --only NAMES         sections to run, comma-separated: spine, verify, async (default all; spine with --quick)
   --no-profile         skip the CPU-profiled run of the relay
   --relay-flags FLAGS  extra node flags for the relay, space-separated (e.g. "--max-old-space-size=96")
   --json PATH          where to write the results (default bench-results.json; "-" for none)`;

@@ -8,10 +8,6 @@
  *
  * `benchAsync()` returns them; run alone: `npx tsx test/bench/async.ts`.
  */
-import { freePort } from '../support/free-port.js';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { startMetadataServer } from '../emulators/metadata-server.js';
 import { startAsyncStack } from '../support/async-stack.js';
 import { startPubSubEmulator } from '../support/pubsub-emulator.js';
@@ -20,10 +16,7 @@ import type { BenchSection } from './section.js';
 export interface AsyncBenchFigures {
   asyncAcceptedPerSecond: number;
   acceptToDeliveryMs: { p50: number; p99: number; samples: number };
-  coldStartMs: { webhook: number; hello: number; ratio: number; runs: number };
 }
-
-const ROOT = resolve(import.meta.dirname, '../..');
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -42,56 +35,10 @@ async function pool<T>(count: number, concurrency: number, work: (i: number) => 
 }
 
 
-/** Spawns the framework on `source`/`target`; resolves ms from spawn to the first answered request. */
-async function coldStart(source: string, target: string, path: string, env: NodeJS.ProcessEnv): Promise<number> {
-  const port = await freePort();
-  const main = join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
-  const started = performance.now();
-  const child = spawn(process.execPath, [main, `--target=${target}`, `--source=${source}`, `--port=${port}`], { env: { ...process.env, ...env }, stdio: 'ignore' });
-  try {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`${target} exited with ${child.exitCode}`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}${path}`);
-        await res.arrayBuffer();
-        if (res.status < 500) return performance.now() - started;
-      } catch {
-        /* not listening yet */
-      }
-      if (performance.now() - started > 30_000) throw new Error(`${target} did not answer within 30 s`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  } finally {
-    child.kill('SIGKILL');
-  }
-}
-
-async function measureColdStart(runs: number): Promise<AsyncBenchFigures['coldStartMs']> {
-  // Compiled JavaScript, as Cloud Functions runs it, inside node_modules so dependencies resolve.
-  const out = join(ROOT, 'node_modules/.cache/run-relay-bench');
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', out, '--sourceMap', 'false'], { stdio: 'inherit' });
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-  writeFileSync(join(out, 'hello.js'), "import { http } from '@google-cloud/functions-framework';\nhttp('hello', (_req, res) => { res.send('hello'); });\n");
-  const config = join(out, 'bench.config.json');
-  writeFileSync(config, JSON.stringify({ targets: { svc: { url: 'http://127.0.0.1:9' } }, routes: { hook: { verify: { scheme: 'none' }, mode: 'async', forward: [{ target: 'svc' }] } } }));
-  const webhook: number[] = [];
-  const hello: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    webhook.push(await coldStart(join(out, 'functions/index.js'), 'webhook', '/healthz', { RELAY_CONFIG: config }));
-    hello.push(await coldStart(join(out, 'hello.js'), 'hello', '/', {}));
-  }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const w = median(webhook);
-  const h = median(hello);
-  return { webhook: Math.round(w), hello: Math.round(h), ratio: Math.round((w / h) * 100) / 100, runs };
-}
-
 export interface AsyncBenchOptions {
   /** Webhooks for the throughput figure (default 1000) and the latency figure (default 300). */
   throughputRequests?: number;
   latencyRequests?: number;
-  coldStartRuns?: number;
 }
 
 /** Measures the async figures; needs the Pub/Sub emulator (started here unless PUBSUB_EMULATOR_HOST is set). */
@@ -130,7 +77,6 @@ export async function benchAsync(options: AsyncBenchOptions = {}): Promise<Async
       return {
         asyncAcceptedPerSecond,
         acceptToDeliveryMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), samples: latencies.length },
-        coldStartMs: await measureColdStart(options.coldStartRuns ?? 5),
       };
     } finally {
       await stack.close();
@@ -145,22 +91,21 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(JSON.stringify(await benchAsync(), null, 2));
 }
 
-/** `npm run bench` section: async acceptance rate, acceptance→delivery latency, cold start ratio. */
+/** `npm run bench` section: async acceptance rate and acceptance→delivery latency. */
 export const section: BenchSection = {
   name: 'async',
   async run({ options, progress }) {
     progress('async: starting the Pub/Sub emulator and measuring async delivery');
-    const figures = await benchAsync(options.quick ? { throughputRequests: 300, latencyRequests: 100, coldStartRuns: 3 } : {});
-    const { coldStartMs: cold, acceptToDeliveryMs: latency } = figures;
+    const figures = await benchAsync(options.quick ? { throughputRequests: 300, latencyRequests: 100 } : {});
+    const { acceptToDeliveryMs: latency } = figures;
     return {
-      title: 'Durable delivery (Pub/Sub emulator) and cold start',
+      title: 'Durable delivery (Pub/Sub emulator)',
       tables: [
         {
           heading: 'Figures',
           rows: [
             { figure: 'accepted async webhooks per second (concurrency 32)', value: String(figures.asyncAcceptedPerSecond) },
             { figure: `acceptance → delivery p50 / p99 (${latency.samples} samples)`, value: `${latency.p50} ms / ${latency.p99} ms` },
-            { figure: `cold start: webhook vs bare hello (median of ${cold.runs})`, value: `${cold.webhook} ms vs ${cold.hello} ms = ${cold.ratio.toFixed(2)}×` },
           ],
         },
       ],

@@ -29,7 +29,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const sections: BenchSection[] = [];
   if (!options.only || options.only.includes('spine')) sections.push(spine);
-  sections.push(...(await loadExtraSections(here, options.only)));
+  // --quick stays near a minute: only the spine (the aims); verify and async (Pub/Sub emulator) run in a full run or when named.
+  const only = options.only ?? (options.quick ? ['spine'] : undefined);
+  sections.push(...(await loadExtraSections(here, only)));
   if (sections.length === 0) {
     process.stderr.write(`No section matched --only ${options.only?.join(',')}\n`);
     return 1;

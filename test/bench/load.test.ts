@@ -13,9 +13,10 @@ afterEach(async () => {
 
 /** A loopback server answering `status` after `delayMs`, tracking requests in flight and connections. */
 async function target(status = 200, delayMs = 2) {
-  const seen = { inFlight: 0, maxInFlight: 0, requests: 0, connections: 0, bodies: new Set<string>() };
+  const seen = { inFlight: 0, maxInFlight: 0, requests: 0, connections: 0, bodies: new Set<string>(), ids: new Set<string>() };
   server = createServer((req, res) => {
     seen.requests++;
+    seen.ids.add(String(req.headers['x-id']));
     seen.maxInFlight = Math.max(seen.maxInFlight, ++seen.inFlight);
     let body = '';
     req.on('data', (c: Buffer) => (body += c));
@@ -83,5 +84,13 @@ describe('load generator', () => {
     expect(edges.map(([edge]) => edge)).toEqual(['start', 'end']);
     expect(edges[0]![1]).toBeGreaterThanOrEqual(95);
     expect(edges[1]![1]).toBeGreaterThanOrEqual(245);
+  });
+
+  it('builds the headers of every request anew when given a function, so each carries its own delivery id', async () => {
+    const { url, seen } = await target(200, 1);
+    let next = 0;
+    const result = await runLoad({ url, concurrency: 3, durationMs: 150, warmupMs: 0, headers: () => ({ 'x-id': String(next++) }) });
+    expect(result.completed).toBe(seen.requests);
+    expect(seen.ids.size).toBe(seen.requests);
   });
 });

@@ -10,7 +10,11 @@ import { Agent, request } from 'node:http';
 export interface LoadOptions {
   url: string;
   method?: string;
-  headers?: Record<string, string>;
+  /**
+   * Headers of each request; a function is called once per request, so each
+   * can carry a fresh delivery id (see spine-requests.ts).
+   */
+  headers?: Record<string, string> | (() => Record<string, string>);
   body?: Buffer;
   concurrency: number;
   /** Measured time, after the warm-up. */
@@ -56,7 +60,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const url = new URL(options.url);
   const method = options.method ?? 'POST';
   const body = options.body;
-  const headers = { ...options.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
+  const length: Record<string, string> = body ? { 'content-length': String(body.length) } : {};
+  const fixed = typeof options.headers === 'function' ? undefined : { ...options.headers, ...length };
+  const factory = typeof options.headers === 'function' ? options.headers : undefined;
+  const headersOf = (): Record<string, string> => fixed ?? { ...factory!(), ...length };
   const ok = options.ok ?? ((status: number) => status >= 200 && status < 300);
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
   const warmupMs = options.warmupMs ?? 300;
@@ -68,15 +75,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let errors = 0;
   let completed = 0;
   let firstError: string | undefined;
-  const edges = options.onWindow
-    ? [setTimeout(() => options.onWindow!('start'), warmupMs), setTimeout(() => options.onWindow!('end'), warmupMs + options.durationMs)]
-    : [];
+  const fired = { start: false, end: false };
+  const edge = (which: 'start' | 'end') => {
+    if (fired[which]) return;
+    fired[which] = true;
+    options.onWindow?.(which);
+  };
+  const edges = options.onWindow ? [setTimeout(() => edge('start'), warmupMs), setTimeout(() => edge('end'), warmupMs + options.durationMs)] : [];
 
   const client = async () => {
     while (performance.now() < windowEnd && errors < MAX_ERRORS) {
       const t0 = performance.now();
       try {
-        const status = await once(agent, url, method, headers, body);
+        const status = await once(agent, url, method, headersOf(), body);
         const t1 = performance.now();
         if (!ok(status)) {
           errors++;
@@ -99,8 +110,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, client));
-  // If the clients stopped early (too many errors), still close the window.
+  // The clients stop at the window's end, sometimes before its timer ran on a busy loop (or early, after too many
+  // errors): still close the window, so CPU per request is read every round.
   for (const timer of edges) clearTimeout(timer);
+  if (options.onWindow) {
+    edge('start');
+    edge('end');
+  }
   agent.destroy();
   return { requests, errors, completed, firstError, windowMs: options.durationMs, rps: (requests / options.durationMs) * 1000, latencies: latencies.slice(0, requests) };
 }

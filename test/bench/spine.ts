@@ -8,27 +8,31 @@
  * the same token-verifying target, so c/b compares like with like. Figures
  * become tables in spine-report.ts.
  */
-import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { githubSignature } from '../support/sign.js';
+import { measureColdStart, type ColdStartFigures } from './cold-start.js';
+import { assertHonest, countsBetween, readCounts, type RoundTally } from './counts.js';
+import { sampleDelivery, type SampleDelivery } from './delivery.js';
 import { runLoad, type LoadResult } from './load.js';
 import type { ServerProcess } from './processes.js';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import type { BenchContext, BenchSection, SectionResult } from './section.js';
 import { OUTSIDE, RELAY_STAGES, report, type VariantFigures } from './spine-report.js';
-import { startBenchStack, WEBHOOK_SECRET, type BenchStack } from './stack.js';
+import { FRAMEWORK_MAIN, startBenchStack, WEBHOOK_SECRET, type BenchStack } from './stack.js';
 import { median, summarize } from './stats.js';
-
-
 
 interface Variant {
   key: 'a' | 'a2' | 'b' | 'b2' | 'c' | 'd';
   label: string;
   url: string;
-  headers: Record<string, string>;
+  /** Headers of one request: a fresh delivery id every call. */
+  headers: () => Record<string, string>;
   /** The process in the middle, whose CPU per request is reported. */
   server?: ServerProcess;
+  /** The target this variant's requests must reach, whose counts are checked every round. */
+  targetUrl: string;
+  /** Requests carry an Idempotency-Key (the relay): each must reach the target once. */
+  keyed?: boolean;
 }
 
 interface Round {
@@ -40,31 +44,8 @@ interface Round {
   latencies: Float64Array;
 }
 
-
-/** A GitHub `issues` delivery of about 1.5 KB. */
-export function sampleDelivery(): { body: Buffer; headers: Record<string, string> } {
-  const body = Buffer.from(
-    JSON.stringify({
-      action: 'opened',
-      issue: { id: 1, number: 42, title: 'Bench issue', state: 'open', body: 'x'.repeat(600), user: { login: 'octocat', id: 1 }, labels: [] },
-      repository: { id: 1296269, full_name: 'octocat/Hello-World', private: false, owner: { login: 'octocat', id: 1 } },
-      sender: { login: 'octocat', id: 1, type: 'User' },
-      installation: { id: 123456 },
-    }),
-  );
-  return {
-    body,
-    headers: {
-      'content-type': 'application/json',
-      'user-agent': 'GitHub-Hookshot/bench',
-      'x-github-event': 'issues',
-      'x-github-delivery': randomUUID(),
-      'x-hub-signature-256': githubSignature(WEBHOOK_SECRET, body),
-    },
-  };
-}
-
-async function measure(variant: Variant, body: Buffer, concurrency: number, context: BenchContext): Promise<Round> {
+async function measure(variant: Variant, body: Buffer, concurrency: number, context: BenchContext): Promise<Round & { tally: RoundTally }> {
+  const before = await readCounts(variant.targetUrl);
   let cpuStart: number | undefined;
   let cpuEnd: number | undefined;
   const result: LoadResult = await runLoad({
@@ -80,7 +61,9 @@ async function measure(variant: Variant, body: Buffer, concurrency: number, cont
     },
   });
   const cpu = cpuStart !== undefined && cpuEnd !== undefined && result.requests > 0 ? ((cpuEnd - cpuStart) * 1000) / result.requests : undefined;
-  return { rps: result.rps, errors: result.errors, firstError: result.firstError, completed: result.completed, cpuUsPerRequest: cpu, latencies: result.latencies };
+  const reached = countsBetween(before, await readCounts(variant.targetUrl));
+  const tally: RoundTally = { what: `${variant.label}, concurrency ${concurrency}`, answered: result.completed, errors: result.errors, reached, keyed: variant.keyed };
+  return { tally, rps: result.rps, errors: result.errors, firstError: result.firstError, completed: result.completed, cpuUsPerRequest: cpu, latencies: result.latencies };
 }
 
 function concat(parts: Float64Array[]): Float64Array {
@@ -104,7 +87,9 @@ async function profileRelay(stack: BenchStack, variant: Variant, body: Buffer, c
   const relay = await stack.startRelay('relay-profiled', ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   const loadStarted = performance.now();
   const concurrency = context.options.concurrency.at(-1)!;
+  const before = await readCounts(variant.targetUrl);
   const result = await runLoad({ url: variant.url.replace(stack.relay.url, relay.url), headers: variant.headers, body, concurrency, durationMs: context.options.quick ? 3_000 : 8_000, warmupMs: 500 });
+  assertHonest([{ what: '(c) run-relay under --cpu-prof', answered: result.completed, errors: result.errors, reached: countsBetween(before, await readCounts(variant.targetUrl)), keyed: true }]);
   await relay.stop();
   const windowMs = performance.now() - loadStarted;
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
@@ -118,23 +103,27 @@ async function run(context: BenchContext): Promise<SectionResult> {
   context.progress('spine: starting targets, pass-throughs and the relay ...');
   const stack = await startBenchStack(context.root, context.workDir, options.relayFlags);
   try {
-    const { body, headers } = sampleDelivery();
-    const auth = { authorization: `Bearer ${stack.token}` };
+    const delivery: SampleDelivery = sampleDelivery(WEBHOOK_SECRET);
+    const { body } = delivery;
+    const fresh = delivery.headers;
+    const withToken = () => ({ ...fresh(), authorization: `Bearer ${stack.token}` });
+    const target = stack.verifying.url;
     const variants: Variant[] = [
-      { key: 'a', label: '(a) direct, trivial target', url: `${stack.trivial.url}/hooks/github`, headers },
-      { key: 'a2', label: '(a2) direct, verifying target', url: `${stack.verifying.url}/hooks/github`, headers: { ...headers, ...auth } },
-      { key: 'b', label: '(b) framework pass-through', url: `${stack.passthrough.url}/hooks/github`, headers, server: stack.passthrough },
-      { key: 'b2', label: '(b2) framework pass-through, node:http', url: `${stack.passthroughHttp.url}/hooks/github`, headers, server: stack.passthroughHttp },
-      { key: 'c', label: '(c) run-relay', url: `${stack.relay.url}/github`, headers, server: stack.relay },
-      { key: 'd', label: '(d) bare node:http proxy', url: `${stack.bare.url}/hooks/github`, headers, server: stack.bare },
+      { key: 'a', label: '(a) direct, trivial target', url: `${stack.trivial.url}/hooks/github`, headers: fresh, targetUrl: stack.trivial.url },
+      { key: 'a2', label: '(a2) direct, verifying target', url: `${target}/hooks/github`, headers: withToken, targetUrl: target },
+      { key: 'b', label: '(b) framework pass-through', url: `${stack.passthrough.url}/hooks/github`, headers: fresh, server: stack.passthrough, targetUrl: target },
+      { key: 'b2', label: '(b2) framework pass-through, node:http', url: `${stack.passthroughHttp.url}/hooks/github`, headers: fresh, server: stack.passthroughHttp, targetUrl: target },
+      { key: 'c', label: '(c) run-relay', url: `${stack.relay.url}/github`, headers: fresh, server: stack.relay, targetUrl: target, keyed: true },
+      { key: 'd', label: '(d) bare node:http proxy', url: `${stack.bare.url}/hooks/github`, headers: fresh, server: stack.bare, targetUrl: target },
     ];
-    for (const v of variants) await expectStatus(v.url, v.headers, body, 200, v.label);
-    await expectStatus(`${stack.relay.url}/github`, { ...headers, 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` }, body, 401, 'run-relay with a bad signature');
-    await expectStatus(`${stack.verifying.url}/hooks/github`, headers, body, 401, 'the verifying target without a token');
+    for (const v of variants) await expectStatus(v.url, v.headers(), body, 200, v.label);
+    await expectStatus(`${stack.relay.url}/github`, { ...fresh(), 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` }, body, 401, 'run-relay with a bad signature');
+    await expectStatus(`${target}/hooks/github`, fresh(), body, 401, 'the verifying target without a token');
     const identityBefore = stack.metadata.totalIdentityRequests();
 
     const figures: VariantFigures[] = [];
     let relayed = 0;
+    const tallies: RoundTally[] = [];
     for (const concurrency of options.concurrency) {
       const rounds = new Map<string, Round[]>(variants.map((v) => [v.key, []]));
       for (let r = 0; r < options.rounds; r++) {
@@ -143,6 +132,9 @@ async function run(context: BenchContext): Promise<SectionResult> {
         for (const v of order) {
           context.progress(`spine: concurrency ${concurrency}, round ${r + 1}/${options.rounds}, ${v.label}`);
           const round = await measure(v, body, concurrency, context);
+          // A round whose counts disagree ends the run: its figures would describe a shortcut.
+          assertHonest([round.tally]);
+          tallies.push(round.tally);
           rounds.get(v.key)!.push(round);
           if (v.key === 'c') relayed += round.completed;
         }
@@ -176,7 +168,11 @@ async function run(context: BenchContext): Promise<SectionResult> {
       context.progress('spine: CPU-profiled run of the relay ...');
       profile = await profileRelay(stack, variants.find((v) => v.key === 'c')!, body, context);
     }
-    return report({ figures, relayed, identityRequests, identityTotal, metadataByPath, peakRss, startup, profile, audiences: 1, options });
+    const runs = options.quick ? 7 : 11;
+    context.progress(`spine: cold start, ${runs} alternating starts of the webhook (to its first relayed answer) and a hello function ...`);
+    const coldStart: ColdStartFigures = await measureColdStart({ root: context.root, workDir: context.workDir, runs, relay: stack.relayCommand, frameworkMain: FRAMEWORK_MAIN, delivery, targetUrl: target });
+    const checked = { rounds: tallies.length, answered: tallies.reduce((n, t) => n + t.answered, 0), relayed: tallies.filter((t) => t.what.startsWith('(c)')).reduce((n, t) => n + t.answered, 0) };
+    return report({ figures, relayed, identityRequests, identityTotal, metadataByPath, peakRss, startup, profile, audiences: 1, options, coldStart, checked });
   } finally {
     await stack.close();
   }

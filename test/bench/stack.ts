@@ -77,6 +77,8 @@ export interface BenchStack {
   token: string;
   /** Starts another relay process, e.g. with `--cpu-prof`. */
   startRelay(name: string, nodeFlags?: string[]): Promise<ServerProcess>;
+  /** How the relay is started (node arguments with `{port}`, environment), for cold starts. */
+  relayCommand: { args: string[]; env: Record<string, string> };
   close(): Promise<void>;
 }
 
@@ -134,8 +136,8 @@ export async function startBenchStack(root: string, workDir: string, relayFlags:
       GCE_METADATA_HOST: metadataProxy.host,
       GOOGLE_CLOUD_PROJECT: 'local-project',
     };
-    const startRelay = (name: string, nodeFlags: string[] = []) =>
-      start(name, [...relayFlags, ...nodeFlags, FRAMEWORK_MAIN, '--target=webhook', '--source=dist/functions/index.js', '--port={port}'], relayEnv);
+    const relayArgs = [FRAMEWORK_MAIN, '--target=webhook', '--source=dist/functions/index.js', '--port={port}'];
+    const startRelay = (name: string, nodeFlags: string[] = []) => start(name, [...relayFlags, ...nodeFlags, ...relayArgs], relayEnv);
     const relay = await startRelay('relay');
     return {
       metadata,
@@ -148,6 +150,7 @@ export async function startBenchStack(root: string, workDir: string, relayFlags:
       bare,
       token,
       startRelay,
+      relayCommand: { args: [...relayFlags, ...relayArgs], env: relayEnv },
       async close() {
         await Promise.all(started.map((s) => s.stop()));
         await metadataProxy.close();

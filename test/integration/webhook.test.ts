@@ -5,6 +5,9 @@ import { echo, type Behaviour } from '../emulators/private-target.js';
 import { githubSignature } from '../support/sign.js';
 import { startStack, useMetadataServer, type Stack } from '../support/stack.js';
 
+/** The relay's JSON error answer. */
+type ErrorBody = { error: { code: string; results?: unknown } };
+
 const SECRET = 'integration-webhook-secret-value';
 const env = { GITHUB_WEBHOOK_SECRET: SECRET, RELAY_BEARER: 'bearer-secret-value-123' };
 const fastRetry = { retries: 4, minDelayMs: 100, maxDelayMs: 1000 };
@@ -147,7 +150,7 @@ describe('webhook relay to a token-verifying target', () => {
     const res = await postGithub(s);
     const elapsed = Date.now() - started;
     expect(res.status).toBe(502);
-    expect((await res.json()) as any).toEqual({ error: { code: 'target_unreachable', message: expect.stringContaining('no answer within 300 ms') } });
+    expect(await res.json()).toEqual({ error: { code: 'target_unreachable', message: expect.stringContaining('no answer within 300 ms') } });
     expect(s.targets.svc!.received).toHaveLength(2);
     expect(elapsed).toBeGreaterThanOrEqual(600);
     expect(elapsed).toBeLessThan(600 + 100 + 1000);
@@ -159,7 +162,7 @@ describe('webhook relay to a token-verifying target', () => {
     const started = Date.now();
     const res = await postGithub(s);
     expect(res.status).toBe(504);
-    expect(((await res.json()) as any).error.code).toBe('deadline_exceeded');
+    expect(((await res.json()) as ErrorBody).error.code).toBe('deadline_exceeded');
     expect(Date.now() - started).toBeLessThan(400 + 1000);
     expect(s.targets.svc!.received).toHaveLength(1);
   });
@@ -178,7 +181,7 @@ describe('webhook relay to a token-verifying target', () => {
     const s = await oneTarget((_req, res) => void res.socket?.destroy(), { retry: { retries: 2, minDelayMs: 10, maxDelayMs: 20 } });
     const res = await postGithub(s);
     expect(res.status).toBe(502);
-    expect(((await res.json()) as any).error.code).toBe('target_unreachable');
+    expect(((await res.json()) as ErrorBody).error.code).toBe('target_unreachable');
     expect(s.targets.svc!.received).toHaveLength(3);
   });
 
@@ -220,7 +223,7 @@ describe('webhook relay to a token-verifying target', () => {
     try {
       const res = await postGithub(s);
       expect(res.status).toBe(504);
-      expect(((await res.json()) as any).error.code).toBe('deadline_exceeded');
+      expect(((await res.json()) as ErrorBody).error.code).toBe('deadline_exceeded');
     } finally {
       metadata.setDelay(0);
     }
@@ -232,7 +235,7 @@ describe('webhook relay to a token-verifying target', () => {
     const s = await oneTarget((_req, res) => void res.writeHead(200, { 'content-encoding': 'gzip' }).end('not gzip'));
     const res = await postGithub(s);
     expect(res.status).toBe(502);
-    expect(((await res.json()) as any).error.code).toBe('target_invalid_response');
+    expect(((await res.json()) as ErrorBody).error.code).toBe('target_invalid_response');
     expect(s.targets.svc!.received).toHaveLength(1);
   });
 
@@ -283,7 +286,7 @@ describe('webhook relay to a token-verifying target', () => {
       metadata.failNext(0);
     }
     expect(res.status).toBe(503);
-    expect(((await res.json()) as any).error.code).toBe('token_unavailable');
+    expect(((await res.json()) as ErrorBody).error.code).toBe('token_unavailable');
     expect(s.targets.svc!.received).toHaveLength(0);
     const failures = s.logs.filter((l) => l.includes('ID token fetch failed')).map((l) => JSON.parse(l));
     // One failure per relay attempt (the policy allows 2), each naming the audience.
@@ -304,7 +307,7 @@ describe('webhook relay to a token-verifying target', () => {
     });
     const res = await fetch(`${stack.url}/both`, { method: 'POST', body: 'hi', headers: { authorization: 'Bearer bearer-secret-value-123' } });
     expect(res.status).toBe(502);
-    expect(((await res.json()) as any).error.results).toEqual([{ target: 'a', status: 200 }, { target: 'b', status: 400 }]);
+    expect(((await res.json()) as ErrorBody).error.results).toEqual([{ target: 'a', status: 200 }, { target: 'b', status: 400 }]);
     expect(stack.targets.a!.received[0]!.headers['idempotency-key']).toBe(stack.targets.b!.received[0]!.headers['idempotency-key']);
   });
 });
@@ -369,7 +372,7 @@ describe('webhook function: bad input', () => {
     const before = metadata.totalIdentityRequests();
     const res = await fetch(`${stack.url}/healthz`);
     expect(res.status).toBe(200);
-    expect((await res.json()) as any).toEqual({ status: 'ok' });
+    expect(await res.json()).toEqual({ status: 'ok' });
     expect(metadata.totalIdentityRequests()).toBe(before);
     expect(stack.targets.svc!.received).toHaveLength(0);
   });

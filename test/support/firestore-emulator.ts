@@ -54,7 +54,7 @@ export async function startFirestoreEmulator(suite: string, env: NodeJS.ProcessE
     };
   } catch (error) {
     const message = `Firestore emulator unavailable (${(error as Error).message}): the suite "${suite}" could NOT run.`;
-    if (env.CI === 'true') throw new Error(`${message} CI=true, so this is a failure.`);
+    if (env.CI === 'true') throw new Error(`${message} CI=true, so this is a failure.`, { cause: error });
     process.stderr.write(`\n${'!'.repeat(78)}\n!! ${message}\n!! Install it (gcloud components install cloud-firestore-emulator, Java 11+) or set FIRESTORE_EMULATOR_HOST.\n${'!'.repeat(78)}\n\n`);
     return undefined;
   }

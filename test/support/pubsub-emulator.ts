@@ -97,7 +97,7 @@ export async function startPubSubEmulator(suite: string, env: NodeJS.ProcessEnv 
     };
   } catch (error) {
     const message = `Pub/Sub emulator unavailable (${(error as Error).message}): the suite "${suite}" could NOT run.`;
-    if (env.CI === 'true') throw new Error(`${message} CI=true, so this is a failure.`);
+    if (env.CI === 'true') throw new Error(`${message} CI=true, so this is a failure.`, { cause: error });
     process.stderr.write(`\n${'!'.repeat(78)}\n!! ${message}\n!! Install the emulator (gcloud components install pubsub-emulator, Java 11+) or set PUBSUB_EMULATOR_HOST.\n${'!'.repeat(78)}\n\n`);
     return undefined;
   }

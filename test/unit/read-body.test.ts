@@ -151,6 +151,8 @@ describe('request targets', () => {
     const started = performance.now();
     expect(routeNameOf(slashes)).toBe(slashes.slice(1));
     expect(routeNameOf('/'.repeat(200_000))).toBe('');
-    expect(performance.now() - started).toBeLessThan(50);
+    // Not a speed target: a quadratic trim of 200,000 slashes takes minutes, a linear one about a millisecond, so a
+    // bound this loose tells them apart on any machine, however loaded.
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });

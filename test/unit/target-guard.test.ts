@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../shared/config/load.js';
 import { RelayError } from '../../shared/errors.js';
 import { createTargetGuards, outcomeOf } from '../../shared/forward/target-guard.js';
-import type { TargetResponse } from '../../shared/forward/forward.js';
+import { Deadline } from '../../shared/forward/deadline.js';
+import { clientOverFetch, type TargetResponse } from '../../shared/forward/forward.js';
 import { errorResponse } from '../../shared/http.js';
 
 const answer = (status: number): TargetResponse => ({ status, headers: new Headers(), body: Buffer.alloc(0), attempts: 1 });
-const signal = new AbortController().signal;
+// A deadline that never ends, and a client that must not be called unless a test hands its own.
+const deadline = new Deadline(Number.POSITIVE_INFINITY);
+const client = clientOverFetch((() => Promise.reject(new Error('no call expected'))) as typeof fetch);
 
 describe('target guards', () => {
   it.each([
@@ -26,7 +29,7 @@ describe('target guards', () => {
     const config = validateConfig({ targets: { t: { url: 'https://t.example' } } });
     const guards = createTargetGuards(config.targets);
     expect(guards.circuit('t')).toBeUndefined();
-    expect((await guards.run('t', async () => answer(503), { wait: false, signal })).status).toBe(503);
+    expect((await guards.run('t', async () => answer(503), { wait: false, deadline, client })).status).toBe(503);
   });
 
   it('refuses with target_unavailable and Retry-After once the circuit is open, and logs one line', async () => {
@@ -37,9 +40,9 @@ describe('target guards', () => {
     const guards = createTargetGuards(config.targets, { logger: logger as never, now: () => clock.now });
     let calls = 0;
     const failing = async () => (calls++, answer(502));
-    await guards.run('t', failing, { wait: false, signal, route: 'r' });
-    await guards.run('t', failing, { wait: false, signal, route: 'r' });
-    const refused = await guards.run('t', failing, { wait: false, signal }).catch((e: unknown) => e);
+    await guards.run('t', failing, { wait: false, deadline, client, route: 'r' });
+    await guards.run('t', failing, { wait: false, deadline, client, route: 'r' });
+    const refused = await guards.run('t', failing, { wait: false, deadline, client }).catch((e: unknown) => e);
     expect(calls).toBe(2);
     expect(refused).toBeInstanceOf(RelayError);
     const response = errorResponse(refused);
@@ -53,10 +56,10 @@ describe('target guards', () => {
     const config = validateConfig({ targets: { t: { url: 'https://t.example', maxConcurrency: 1 } } });
     const guards = createTargetGuards(config.targets);
     let finish!: () => void;
-    const first = guards.run('t', () => new Promise((r) => (finish = () => r(answer(200)))), { wait: true, signal });
-    const refused = await guards.run('t', async () => answer(200), { wait: false, signal }).catch((e: unknown) => e);
+    const first = guards.run('t', () => new Promise((r) => (finish = () => r(answer(200)))), { wait: true, deadline, client });
+    const refused = await guards.run('t', async () => answer(200), { wait: false, deadline, client }).catch((e: unknown) => e);
     expect((refused as RelayError).code).toBe('target_unavailable');
-    const waiting = guards.run('t', async () => answer(201), { wait: true, signal });
+    const waiting = guards.run('t', async () => answer(201), { wait: true, deadline, client });
     finish();
     expect((await first).status).toBe(200);
     expect((await waiting).status).toBe(201);
@@ -71,13 +74,13 @@ describe('target guards', () => {
     const gate = new Promise<void>((r) => (release = r));
     // A slow call with retries of its own: its first attempt goes out, then it waits before retrying.
     const slow = guards.run('t', async (g) => {
-      await g.fetch('https://t.example/');
+      await g.client.send('https://t.example/', { method: 'GET', headers: {} });
       await gate;
-      const second = await g.fetch('https://t.example/').catch((e: unknown) => e);
-      if (g.signal.aborted) throw g.signal.reason;
-      return answer((second as Response).status);
-    }, { wait: false, signal, fetch: fetchStub });
-    for (let i = 0; i < 2; i++) await guards.run('t', async (g) => answer((await g.fetch('https://t.example/')).status), { wait: false, signal, fetch: fetchStub });
+      const second = await g.client.send('https://t.example/', { method: 'GET', headers: {} }).catch((e: unknown) => e);
+      if (g.deadline.expired) throw g.deadline.reason;
+      return answer((second as { status: number }).status);
+    }, { wait: false, deadline, client: clientOverFetch(fetchStub) });
+    for (let i = 0; i < 2; i++) await guards.run('t', async (g) => answer((await g.client.send('https://t.example/', { method: 'GET', headers: {} })).status), { wait: false, deadline, client: clientOverFetch(fetchStub) });
     expect(guards.circuit('t')!.state).toBe('open');
     release();
     const error = await slow.catch((e: unknown) => e);

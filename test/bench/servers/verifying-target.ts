@@ -3,12 +3,15 @@
  * without a valid Google-signed ID token for its audience (401). Unlike the
  * test emulator it remembers tokens it has verified (until they expire), so
  * its own cost per request stays small and the bench measures the relay.
+ * It counts what it received, accepted and refused, and repeated
+ * `Idempotency-Key`s (GET /__bench/counts), so a run can prove the work was done.
  * Env: PORT, JWKS_URL (the metadata emulator's keys), AUDIENCE (default its origin).
  */
 import { createServer } from 'node:http';
 import type { JsonWebKey } from 'node:crypto';
 import { verifyJwt } from '../../emulators/jwt.js';
 import { EMULATOR_ISSUER } from '../../emulators/metadata-server.js';
+import { COUNTS_PATH, createCounter } from '../counts.js';
 
 const port = Number(process.env.PORT ?? 0);
 const audience = process.env.AUDIENCE || `http://127.0.0.1:${port}`;
@@ -19,6 +22,7 @@ const keys = ((await (await fetch(jwksUrl)).json()) as { keys: JsonWebKey[] }).k
 /** token -> expiry (s since the epoch) of tokens already verified. */
 const verified = new Map<string, number>();
 const reply = Buffer.from('{"ok":true}');
+const counter = createCounter();
 
 function check(header: string | undefined): string | undefined {
   const token = header && /^Bearer /i.test(header) ? header.slice(7).trim() : undefined;
@@ -36,10 +40,13 @@ function check(header: string | undefined): string | undefined {
 }
 
 const server = createServer((req, res) => {
+  if (req.url === COUNTS_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(counter.snapshot()));
   const header = req.headers['x-serverless-authorization'] ?? req.headers['authorization'];
   const problem = check(typeof header === 'string' ? header : undefined);
   req.on('data', () => {});
   req.on('end', () => {
+    const key = req.headers['idempotency-key'];
+    counter.record(typeof key === 'string' ? key : undefined, !problem);
     if (problem) {
       res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer error="invalid_token"' });
       res.end(problem);
