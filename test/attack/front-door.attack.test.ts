@@ -128,7 +128,9 @@ describe('decompression bombs', () => {
     const answer = await send(webhook.url, path, { headers: { 'content-encoding': 'br', 'content-type': 'application/json', 'content-length': brBomb.length }, body: brBomb });
     expect(answer.status).toBe(415);
     expect(errorCode(answer)).toBe('unsupported_media_type');
-    expect(answer.ms).toBeLessThan(100);
+    // Not a speed target: inflating 400 MiB takes seconds; answering from the headers takes milliseconds, and the
+    // bound leaves room for a loaded machine.
+    expect(answer.ms).toBeLessThan(500);
     await alive(webhook);
   });
 
@@ -197,16 +199,17 @@ describe('paths', () => {
       expect(errorCode(answer)).toBe('uri_too_long');
     }
     const health = await send(webhook.url, '/healthz', {});
-    expect(health.ms).toBeLessThan(50);
+    // A backtracking path match would keep the instance busy for seconds; the bound leaves room for a loaded machine.
+    expect(health.ms).toBeLessThan(500);
   });
 
-  it('answers a 16 KiB path in under 50 ms (414 from the relay, or 431 from Node when the head is too large)', async () => {
+  it('answers a 16 KiB path at once (414 from the relay, or 431 from Node when the head is too large)', async () => {
     await fetch(`${webhook.url}/healthz`);
     const answer = await send(webhook.url, '/' + 'a'.repeat(16 * 1024), { body: Buffer.from('{}') }).catch(() => undefined);
     // Node answers an oversized head itself (431) and closes; either way the answer is immediate.
     if (answer) {
       expect([414, 431]).toContain(answer.status);
-      expect(answer.ms).toBeLessThan(50);
+      expect(answer.ms).toBeLessThan(500);
     }
     await alive(webhook);
   });

@@ -41,16 +41,20 @@ afterEach(async () => {
 describe('a target answering after the attempt timeout, through the real deliverer and store', () => {
   it('is called again with the same key (the relay never saw the first 200), and the chaos run reads it as answer-lost', async () => {
     const calls: TargetCall[] = [];
+    let retry!: () => void;
+    const retried = new Promise<void>((resolve) => (retry = resolve));
     const t = await listen(async (req, res) => {
       const key = String(req.headers['idempotency-key']);
       // The first call is acted on (counted) but answered after the relay has given up on the attempt.
       calls.push({ key, at: Date.now(), answer: 200 });
-      if (calls.length === 1) await new Promise((r) => setTimeout(r, 300));
+      // Held until the relay's retry arrives, so the relay has given up on it first however loaded the machine is.
+      if (calls.length === 1) await retried;
+      else retry();
       sendJson(res, 200, { ok: true });
     });
     closers.push(t.close);
     const lines: string[] = [];
-    const loaded = parseConfig({ targets: { a: { url: t.url, timeoutMs: 100, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 1 }, dedupe: { store: 'firestore', window: '1h' } } } });
+    const loaded = parseConfig({ targets: { a: { url: t.url, timeoutMs: 1000, retry: { retries: 1, minDelayMs: 1, maxDelayMs: 1 }, dedupe: { store: 'firestore', window: '1h' } } } });
     const deliverer = createDeliverer(loaded, {
       tokens: createTokenCache({ source: { fetchIdToken: async () => 'test-token' } }),
       publisher: recordingPublisher().publisher,
