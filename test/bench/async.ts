@@ -4,7 +4,10 @@
  * - accepted webhooks per second of an async route (verify → publish → 202)
  *   of the built `webhook` function, against (b2), the framework
  *   pass-through on node:http forwarding to the trivial target, in
- *   alternating rounds at concurrency 32, so the figure is a ratio;
+ *   alternating rounds at concurrency 32, so the figure is a ratio (while
+ *   the relay is measured the emulator holds its messages: push is paused,
+ *   then resumed and drained before the next round, as a `pubsub` function
+ *   on other instances would not share the webhook's cores);
  * - acceptance → delivery latency (p50, p99): from the sender getting 202 to
  *   the token-verifying target receiving the call, through the topic, the
  *   emulator's push and the built `pubsub` function.
@@ -20,7 +23,7 @@
  *
  * Run alone: `npx tsx test/bench/async.ts [bench options]` (after `npm run build`).
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +37,7 @@ import { parseArgs } from './args.js';
 import { assertDelivered, assertHonest, countsBetween, readCounts, readKeys, type DeliveryFigures, type RoundTally } from './counts.js';
 import { sampleDelivery, type SampleDelivery } from './delivery.js';
 import { runLoad } from './load.js';
-import { freePort, startServer, type ServerProcess } from './processes.js';
+import { freePort, procCpuMs, startServer, type ServerProcess } from './processes.js';
 import type { BenchContext, BenchSection, SectionResult } from './section.js';
 import { compilePassthrough, FRAMEWORK_MAIN, WEBHOOK_SECRET } from './stack.js';
 import { fmt, median, percentile, summarize } from './stats.js';
@@ -57,6 +60,8 @@ export interface AsyncBenchFigures {
   perRound: { relay: number[]; passthrough: number[] };
   /** CPU per request of the process in the middle (the webhook function, (b2)), median of the rounds, µs. */
   cpuUsPerRequest: { relay?: number; passthrough?: number };
+  /** The emulator's (Java) CPU per accepted webhook during the relay rounds, µs: the share of the machine the relay's publishes take that (b2) does not need. */
+  emulatorCpuUsPerAccepted?: number;
   /** The sender's latency to the answer (202 / 200) in the throughput rounds, ms. */
   answerMs: { relay: { p50: number; p99: number }; passthrough: { p50: number; p99: number } };
   /** After each relay round: time until the target had every key accepted so far, ms. */
@@ -80,6 +85,8 @@ export interface AsyncBenchOptions {
 
 interface AsyncStack {
   emulator: PubSubEmulator;
+  /** The emulator's Java process, for its CPU time (undefined when not found, e.g. off Linux or a shared emulator). */
+  emulatorPid?: number;
   metadata: MetadataServer;
   pubsub: PubSub;
   trivial: ServerProcess;
@@ -87,6 +94,8 @@ interface AsyncStack {
   passthroughHttp: ServerProcess;
   webhook: ServerProcess;
   deliverer: ServerProcess;
+  /** Stops (false) or resumes (true) the emulator's push to the `pubsub` function; messages wait in the subscription meanwhile. */
+  push(on: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -144,10 +153,15 @@ async function startAsyncBenchStack(root: string, workDir: string, progress: (m:
     const relayArgs = (target: string) => [FRAMEWORK_MAIN, `--target=${target}`, '--source=dist/functions/index.js', '--port={port}'];
     const deliverer = await start('relay-pubsub', [...TSX, '--import', './test/bench/servers/long-keep-alive.ts', ...relayArgs('pubsub'), '--signature-type=cloudevent'], relayEnv);
     pubsub = await openPubSub({ projectId: PROJECT, emulatorHost: emulator.host });
+    const pushEndpoint = pushEndpointFor(deliverer.url, PROJECT, topics.deliveryTopic);
+    const subscription = pubsub.subscription(`${topics.deliveryTopic}-push`);
+    const push = async (on: boolean) => {
+      await subscription.modifyPushConfig(on ? { pushEndpoint } : {});
+    };
     await ensureSubscription(pubsub, {
       topic: topics.deliveryTopic,
       name: `${topics.deliveryTopic}-push`,
-      pushEndpoint: pushEndpointFor(deliverer.url, PROJECT, topics.deliveryTopic),
+      pushEndpoint,
       ackDeadlineSeconds: 30,
       minBackoffSeconds: 1,
       maxBackoffSeconds: 2,
@@ -155,11 +169,30 @@ async function startAsyncBenchStack(root: string, workDir: string, progress: (m:
     await ensureTopic(pubsub, topics.deadLetterTopic);
     await ensureSubscription(pubsub, { topic: topics.deadLetterTopic, name: topics.deadLetterSubscription });
     const webhook = await start('relay-webhook', relayArgs('webhook'), relayEnv);
-    return { emulator, metadata, pubsub, trivial, verifying, passthroughHttp, webhook, deliverer, close };
+    return { emulator, emulatorPid: emulatorPid(emulator.host), metadata, pubsub, trivial, verifying, passthroughHttp, webhook, deliverer, push, close };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** The pid of the emulator's Java process listening on `host` (gcloud starts it underneath), found by its command line. */
+function emulatorPid(host: string): number | undefined {
+  const port = host.split(':').pop();
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        if (cmd.some((a) => a.includes('pubsub-emulator')) && cmd.includes(`--port=${port}`)) return Number(entry);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    // no /proc
+  }
+  return undefined;
 }
 
 /** The idempotency keys a 202 answer names; throws (the load generator counts a failed request) on anything else. */
@@ -229,6 +262,7 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
     const relayRps: number[] = [];
     const b2Rps: number[] = [];
     const relayCpu: number[] = [];
+    const emulatorCpu: number[] = [];
     const b2Cpu: number[] = [];
     const relayLat: number[] = [];
     const b2Lat: number[] = [];
@@ -239,6 +273,12 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
       const before = which === 'b2' ? await readCounts(stack.trivial.url) : undefined;
       let cpuStart: number | undefined;
       let cpuEnd: number | undefined;
+      let emStart: number | undefined;
+      let emEnd: number | undefined;
+      const emCpu = () => (stack.emulatorPid === undefined ? undefined : procCpuMs(stack.emulatorPid));
+      // The relay's messages wait in the subscription while it is measured, as they would for a pubsub function on
+      // other instances: the deliveries (emulator push, pubsub function, target) do not share these two cores with it.
+      if (which === 'relay') await stack.push(false);
       const result = await runLoad({
         url: which === 'relay' ? relayUrl : b2Url,
         headers: delivery.headers,
@@ -246,7 +286,10 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
         concurrency: ASYNC_CONCURRENCY,
         durationMs: options.durationMs,
         warmupMs: options.warmupMs,
-        onWindow: (edge) => (edge === 'start' ? (cpuStart = server.cpuMs()) : (cpuEnd = server.cpuMs())),
+        onWindow: (edge) => {
+          if (edge === 'start') [cpuStart, emStart] = [server.cpuMs(), emCpu()];
+          else [cpuEnd, emEnd] = [server.cpuMs(), emCpu()];
+        },
         // Both variants read and hand over every answer body, so the load generator does the same work for each.
         onAnswer: which === 'relay' ? collect : () => {},
       });
@@ -257,8 +300,10 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
         if (result.errors > 0) throw new Error(`async route, round ${r + 1}: ${result.errors} requests failed (first: ${result.firstError})`);
         relayRps.push(result.rps);
         if (cpu !== undefined) relayCpu.push(cpu);
+        if (emStart !== undefined && emEnd !== undefined && result.requests > 0) emulatorCpu.push(((emEnd - emStart) * 1000) / result.requests);
         relayLat.push(lat.p50, lat.p99);
-        // Let the backlog drain before the next round, so neither variant is measured beside the deliveries.
+        // Then let the backlog drain before the next round, so neither variant is measured beside the deliveries.
+        await stack.push(true);
         context.progress(`async: round ${r + 1}, waiting for ${accepted.length} keys at the target ...`);
         drainMs.push(await drain(target, new Set(accepted).size, drainTimeoutMs));
       } else {
@@ -312,6 +357,7 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
       ratio,
       perRound: { relay: relayRps, passthrough: b2Rps },
       cpuUsPerRequest: { relay: relayCpu.length ? median(relayCpu) : undefined, passthrough: b2Cpu.length ? median(b2Cpu) : undefined },
+      emulatorCpuUsPerAccepted: emulatorCpu.length ? median(emulatorCpu) : undefined,
       answerMs: {
         relay: { p50: median(relayLat.filter((_, i) => i % 2 === 0)), p99: median(relayLat.filter((_, i) => i % 2 === 1)) },
         passthrough: { p50: median(b2Lat.filter((_, i) => i % 2 === 0)), p99: median(b2Lat.filter((_, i) => i % 2 === 1)) },
@@ -344,6 +390,7 @@ export function asyncReport(f: AsyncBenchFigures): SectionResult {
         heading: 'Figures',
         rows: [
           { figure: 'accepted async webhooks/s ÷ (b2) req/s', value: fmt(f.ratio) },
+          { figure: 'Pub/Sub emulator (Java) CPU per accepted webhook, same machine', value: f.emulatorCpuUsPerAccepted === undefined ? 'not measured' : `${fmt(f.emulatorCpuUsPerAccepted)} µs` },
           { figure: `acceptance → delivery p50 / p99 / max (${f.acceptToDeliveryMs.samples} webhooks, 4 at a time)`, value: `${fmt(f.acceptToDeliveryMs.p50)} / ${fmt(f.acceptToDeliveryMs.p99)} / ${fmt(f.acceptToDeliveryMs.max)} ms` },
           { figure: 'accepted (202) = received at the target with a valid token (distinct keys)', value: `${c.accepted} = ${c.received}` },
           { figure: 'duplicate arrivals (Pub/Sub redeliveries; keys received more than once)', value: `${c.duplicates} (${c.duplicatedKeys} keys)` },
@@ -355,7 +402,7 @@ export function asyncReport(f: AsyncBenchFigures): SectionResult {
     ],
     notes: [
       'Counted at the target: the set of idempotency keys answered 202 equals the set the verifying target received with a valid ID token, or the section fails.',
-      'Rounds are alternated and the delivery backlog drains between them, so neither variant is measured beside the deliveries; the emulator (Java) runs on the same machine and its CPU for each publish is not in the webhook process\'s figure.',
+      'Rounds are alternated; during a relay round the emulator holds the messages (push paused), and the backlog is pushed and delivered between rounds, so neither variant is measured beside the deliveries. The emulator (Java) stores each publish on the same two cores: its CPU per accepted webhook is shown, and is not in the webhook process\'s figure.',
       'Latency through the emulator includes its push scheduling; real Pub/Sub differs.',
     ],
     data: f,
