@@ -209,14 +209,14 @@ export function acceptedKeys(status: number, body: Buffer, deliveryId: string | 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls the target's counts until it holds `want` distinct keys or `timeoutMs` passes; resolves with the time waited. */
-async function drain(targetUrl: string, want: number, timeoutMs: number): Promise<number> {
+/** Polls the target's counts until it holds `want` distinct keys or `timeoutMs` passes; resolves with the time waited and whether it got there. */
+async function drain(targetUrl: string, want: number, timeoutMs: number): Promise<{ ms: number; complete: boolean }> {
   const t0 = performance.now();
   for (const until = Date.now() + timeoutMs; Date.now() < until; await sleep(50)) {
     const c = await readCounts(targetUrl);
-    if (c.keyed - c.duplicateKeys >= want) break;
+    if (c.keyed - c.duplicateKeys >= want) return { ms: performance.now() - t0, complete: true };
   }
-  return performance.now() - t0;
+  return { ms: performance.now() - t0, complete: false };
 }
 
 async function post(url: string, delivery: SampleDelivery): Promise<{ status: number; body: Buffer; deliveryId: string }> {
@@ -249,6 +249,12 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
     let relayErrors = 0;
     // The start-up probe (GET /, no token) was refused: count from here.
     const targetBefore = await readCounts(target);
+    // The key check on what has happened so far; throws CountMismatchError when the sets differ.
+    const check = async () => {
+      const received = await readKeys(target);
+      const refused = countsBetween(targetBefore, await readCounts(target)).refused;
+      return { received, figures: assertDelivered({ what: 'async route (webhook → Pub/Sub emulator → pubsub → target)', accepted, errors: relayErrors, received, refused }) };
+    };
     const collect = (status: number, body: Buffer, sent: Record<string, string>) => accepted.push(...acceptedKeys(status, body, sent['x-github-delivery']));
 
     // Sanity: a bad signature is refused (and publishes nothing); a good one is accepted; (b2) reaches its target.
@@ -259,7 +265,7 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
     const b2Check = await fetch(b2Url, { method: 'POST', headers: delivery.headers(), body: delivery.body });
     if (b2Check.status !== 200) throw new Error(`Sanity check failed: (b2) answered ${b2Check.status}`);
     await b2Check.arrayBuffer();
-    if ((await drain(target, 1, 60_000)) >= 60_000) throw new Error('Sanity check failed: the first accepted webhook did not reach the target within 60 s');
+    if (!(await drain(target, 1, 60_000)).complete) throw new Error('Sanity check failed: the first accepted webhook did not reach the target within 60 s');
 
     const relayRps: number[] = [];
     const b2Rps: number[] = [];
@@ -307,7 +313,10 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
         // Then let the backlog drain before the next round, so neither variant is measured beside the deliveries.
         await stack.push(true);
         context.progress(`async: round ${r + 1}, waiting for ${accepted.length} keys at the target ...`);
-        drainMs.push(await drain(target, new Set(accepted).size, drainTimeoutMs));
+        const drained = await drain(target, new Set(accepted).size, drainTimeoutMs);
+        // A key still missing after the bounded wait fails the run now, rather than after every later round's wait.
+        if (!drained.complete) await check();
+        drainMs.push(drained.ms);
       } else {
         const tally: RoundTally = { what: `(b2) framework pass-through, node:http, round ${r + 1}`, answered: result.completed, errors: result.errors, reached: countsBetween(before!, await readCounts(stack.trivial.url)) };
         assertHonest([tally]);
@@ -344,9 +353,7 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
     await drain(target, new Set(accepted).size, drainTimeoutMs);
     // A short grace for redeliveries already under way, so duplicates are counted rather than missed.
     await sleep(1_000);
-    const received = await readKeys(target);
-    const targetCounts = countsBetween(targetBefore, await readCounts(target));
-    const figures = assertDelivered({ what: 'async route (webhook → Pub/Sub emulator → pubsub → target)', accepted, errors: relayErrors, received, refused: targetCounts.refused });
+    const { received, figures } = await check();
 
     const latencies = [...acceptedAt].map(([key, at]) => received[key]![0]! - at);
     const lat = summarize(latencies);
