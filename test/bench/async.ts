@@ -46,6 +46,8 @@ const PROJECT = 'relay-test';
 const TSX = ['--import', 'tsx'];
 /** The concurrency the throughput rounds run at (issue 11's "concurrency 32"). */
 export const ASYNC_CONCURRENCY = 32;
+/** The unmeasured (but counted) round each variant gets first. */
+const WARM_UP_MS = 1_500;
 
 export interface AsyncBenchFigures {
   concurrency: number;
@@ -276,7 +278,8 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
     const b2Lat: number[] = [];
     const drainMs: number[] = [];
     const b2Tallies: RoundTally[] = [];
-    const round = async (which: 'relay' | 'b2', r: number) => {
+    const round = async (which: 'relay' | 'b2', r: number, measured = true) => {
+      const label = measured ? `round ${r + 1}` : 'warm-up';
       const server = which === 'relay' ? stack.webhook : stack.passthroughHttp;
       const before = which === 'b2' ? await readCounts(stack.trivial.url) : undefined;
       let cpuStart: number | undefined;
@@ -292,8 +295,8 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
         headers: delivery.headers,
         body: delivery.body,
         concurrency: ASYNC_CONCURRENCY,
-        durationMs: options.durationMs,
-        warmupMs: options.warmupMs,
+        durationMs: measured ? options.durationMs : WARM_UP_MS,
+        warmupMs: measured ? options.warmupMs : 0,
         onWindow: (edge) => {
           if (edge === 'start') [cpuStart, emStart] = [server.cpuMs(), emCpu()];
           else [cpuEnd, emEnd] = [server.cpuMs(), emCpu()];
@@ -305,27 +308,33 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
       const lat = summarize(result.latencies);
       if (which === 'relay') {
         relayErrors += result.errors;
-        if (result.errors > 0) throw new Error(`async route, round ${r + 1}: ${result.errors} requests failed (first: ${result.firstError})`);
-        relayRps.push(result.rps);
-        if (cpu !== undefined) relayCpu.push(cpu);
-        if (emStart !== undefined && emEnd !== undefined && result.requests > 0) emulatorCpu.push(((emEnd - emStart) * 1000) / result.requests);
-        relayLat.push(lat.p50, lat.p99);
+        if (result.errors > 0) throw new Error(`async route, ${label}: ${result.errors} requests failed (first: ${result.firstError})`);
+        if (measured) {
+          relayRps.push(result.rps);
+          if (cpu !== undefined) relayCpu.push(cpu);
+          if (emStart !== undefined && emEnd !== undefined && result.requests > 0) emulatorCpu.push(((emEnd - emStart) * 1000) / result.requests);
+          relayLat.push(lat.p50, lat.p99);
+        }
         // Then let the backlog drain before the next round, so neither variant is measured beside the deliveries.
         await stack.push(true);
-        context.progress(`async: round ${r + 1}, waiting for ${accepted.length} keys at the target ...`);
+        context.progress(`async: ${label}, waiting for ${accepted.length} keys at the target ...`);
         const drained = await drain(target, new Set(accepted).size, drainTimeoutMs);
         // A key still missing after the bounded wait fails the run now, rather than after every later round's wait.
         if (!drained.complete) await check();
-        drainMs.push(drained.ms);
+        if (measured) drainMs.push(drained.ms);
       } else {
-        const tally: RoundTally = { what: `(b2) framework pass-through, node:http, round ${r + 1}`, answered: result.completed, errors: result.errors, reached: countsBetween(before!, await readCounts(stack.trivial.url)) };
+        const tally: RoundTally = { what: `(b2) framework pass-through, node:http, ${label}`, answered: result.completed, errors: result.errors, reached: countsBetween(before!, await readCounts(stack.trivial.url)) };
         assertHonest([tally]);
         b2Tallies.push(tally);
+        if (!measured) return;
         b2Rps.push(result.rps);
         if (cpu !== undefined) b2Cpu.push(cpu);
         b2Lat.push(lat.p50, lat.p99);
       }
     };
+    // Warm both processes up (JIT, connections, the publisher's gRPC channel) with an unmeasured round each; still counted.
+    context.progress(`async: warming up both variants, ${WARM_UP_MS} ms each ...`);
+    for (const which of ['relay', 'b2'] as const) await round(which, -1, false);
     for (let r = 0; r < options.rounds; r++) {
       // Alternate which goes first, so drift (heat, GC, the emulator's own work) favours neither.
       for (const which of r % 2 === 0 ? (['relay', 'b2'] as const) : (['b2', 'relay'] as const)) {
