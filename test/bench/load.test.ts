@@ -93,4 +93,24 @@ describe('load generator', () => {
     expect(result.completed).toBe(seen.requests);
     expect(seen.ids.size).toBe(seen.requests);
   });
+  it('hands every answer, its body and the headers sent to onAnswer; a throwing onAnswer fails that request', async () => {
+    const { url } = await target(200, 1);
+    let n = 0;
+    const seen: string[] = [];
+    const result = await runLoad({
+      url,
+      headers: () => ({ 'x-id': String(n++) }),
+      concurrency: 2,
+      durationMs: 200,
+      warmupMs: 20,
+      onAnswer: (status, body, sent) => {
+        seen.push(`${status} ${body.toString()} ${sent['x-id']}`);
+        if (sent['x-id'] === '3') throw new Error('not what was wanted');
+      },
+    });
+    expect(seen.length).toBe(result.completed + result.errors);
+    expect(seen).toContain('200 {} 0');
+    expect(result.errors).toBe(1);
+    expect(result.firstError).toBe('not what was wanted');
+  });
 });

@@ -25,6 +25,12 @@ export interface LoadOptions {
   ok?: (status: number) => boolean;
   /** Called when the measured window starts and ends (e.g. to read CPU time). */
   onWindow?: (edge: 'start' | 'end') => void;
+  /**
+   * Called with every answer (warm-up and tail included), its body and the
+   * headers sent, so a caller can check what each one said (the async bench
+   * collects the idempotency key of every 202). Without it bodies are discarded.
+   */
+  onAnswer?: (status: number, body: Buffer, sent: Record<string, string>) => void;
 }
 
 export interface LoadResult {
@@ -43,11 +49,20 @@ export interface LoadResult {
 
 const MAX_ERRORS = 1_000;
 
-function once(agent: Agent, url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined): Promise<number> {
+function once(agent: Agent, url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, onAnswer?: LoadOptions['onAnswer']): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      const chunks: Buffer[] | undefined = onAnswer ? [] : undefined;
+      res.on('data', chunks ? (c: Buffer) => chunks.push(c) : () => {});
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        try {
+          onAnswer?.(status, Buffer.concat(chunks!), headers);
+        } catch (error) {
+          return reject(error as Error); // counted as a failed request
+        }
+        resolve(status);
+      });
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -87,7 +102,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     while (performance.now() < windowEnd && errors < MAX_ERRORS) {
       const t0 = performance.now();
       try {
-        const status = await once(agent, url, method, headersOf(), body);
+        const status = await once(agent, url, method, headersOf(), body, options.onAnswer);
         const t1 = performance.now();
         if (!ok(status)) {
           errors++;

@@ -103,7 +103,8 @@ function procStatusKiB(pid: number, field: string): number | undefined {
 
 const CLOCK_TICK_MS = 10; // USER_HZ is 100 on Linux.
 
-function procCpuMs(pid: number): number | undefined {
+/** User + system CPU time of `pid` so far, in ms (Linux /proc), or undefined. */
+export function procCpuMs(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may contain spaces) start at ") ".
