@@ -1,5 +1,5 @@
 /**
- * Cold start alone (`npm run bench:cold [-- --runs N] [--relay-flags "FLAGS"]`): the same measurement
+ * Cold start alone (`npm run bench:cold [-- --runs N] [--relay-flags "FLAGS"] [--source FILE]`): the same measurement
  * as the spine's (test/bench/cold-start.ts), with only what it needs running
  * beside it: the metadata emulator and the token-verifying target. Prints
  * each start and the medians. Runs on what `npm run build` left in dist/.
@@ -16,6 +16,8 @@ import { FRAMEWORK_MAIN, WEBHOOK_SECRET } from './stack.js';
 const runsAt = process.argv.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(process.argv[runsAt + 1]) : 7;
 if (!Number.isInteger(runs) || runs <= 0) throw new Error(`Expected \`--runs\` to be a positive integer, got ${JSON.stringify(process.argv[runsAt + 1])}`);
+const sourceAt = process.argv.indexOf('--source');
+const source = sourceAt >= 0 ? process.argv[sourceAt + 1]! : 'dist/functions/index.js';
 const flagsAt = process.argv.indexOf('--relay-flags');
 const relayFlags = flagsAt >= 0 ? process.argv[flagsAt + 1]!.split(/\s+/).filter(Boolean) : [];
 const root = process.cwd();
@@ -27,7 +29,7 @@ try {
   const configPath = join(workDir, 'relay.config.json');
   writeFileSync(configPath, JSON.stringify({ projectId: 'local-project', targets: { svc: { url: verifying.url } }, routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks/github' }] } } }));
   const relay = {
-    args: [...relayFlags, FRAMEWORK_MAIN, '--target=webhook', '--source=dist/functions/index.js', '--port={port}'],
+    args: [...relayFlags, FRAMEWORK_MAIN, '--target=webhook', `--source=${source}`, '--port={port}'],
     env: { RELAY_CONFIG: configPath, GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, GCE_METADATA_HOST: metadata.host, GOOGLE_CLOUD_PROJECT: 'local-project' },
   };
   const figures = await measureColdStart({ root, workDir, runs, relay, frameworkMain: FRAMEWORK_MAIN, delivery: sampleDelivery(WEBHOOK_SECRET), targetUrl: verifying.url });
