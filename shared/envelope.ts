@@ -6,7 +6,7 @@
  * Message data is the envelope as JSON; the attribute `relay-envelope: "1"`
  * marks it (the delivery topic's messages are read as envelopes either way).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ENVELOPE_VERSION = 1;
 export const ENVELOPE_ATTRIBUTE = 'relay-envelope';

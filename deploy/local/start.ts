@@ -6,7 +6,9 @@
  * - a demo private target that refuses requests without a valid token for its
  *   audience, as Cloud Run does, and logs what it receives;
  * - the relay's `webhook` and `pubsub` functions, each served by the Functions
- *   Framework CLI in a child process, with deploy/local/relay.config.yaml;
+ *   Framework CLI in a child process, with deploy/local/relay.config.yaml, from
+ *   the same one-file bundle Cloud Functions runs (deploy/bundle.ts, rebuilt here
+ *   from the sources first, in about a second);
  * - the Pub/Sub emulator (when gcloud's pubsub-emulator is installed) with the
  *   delivery topic pushed to `pubsub` and a dead-letter topic, and the config's
  *   schedules run on their cron.
@@ -38,6 +40,7 @@ import { startPrivateTarget } from '../../test/emulators/private-target.js';
 import { FRAMEWORK_MAIN } from '../../test/support/framework-process.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../test/support/pubsub-emulator.js';
 import { bannerLines } from './banner.js';
+import { bundleFunctions } from '../bundle.js';
 import { localSecrets } from './local-secrets.js';
 import { deadLetterInbox } from './inspector/dead-letters.js';
 import { metadataIdToken, sendAgain } from './inspector/send-again.js';
@@ -130,10 +133,13 @@ const localEnv: Record<string, string> = {
 // RELAY_LOG_TRAFFIC: masked headers and bodies on the log lines the inspector reads.
 const env: NodeJS.ProcessEnv = { ...process.env, ...localEnv, RELAY_LOG_TRAFFIC: '1' };
 
+// The artifact Cloud Functions runs (`main` after `npm run build`), built from the current sources.
+const entry = await bundleFunctions(root);
+
 function serve(target: string, listenPort: number): ChildProcess {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', FRAMEWORK_MAIN, `--target=${target}`, `--source=${join(root, 'functions/index.ts')}`, `--port=${listenPort}`],
+    [FRAMEWORK_MAIN, `--target=${target}`, `--source=${entry}`, `--port=${listenPort}`],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env },
   );
   inspector.watch(child.stdout!); // echoes every line here too

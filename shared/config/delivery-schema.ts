@@ -3,7 +3,7 @@
  * plain topics mapped to targets, and schedules. Kept apart from schema.ts,
  * which only references these blocks.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { CronError, parseCron } from '../schedule/cron.js';
 
 const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);

@@ -3,7 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from './yaml.js';
 import { secretRefsOf } from '../verify/registry.js';
 import { checkConfig, type Issue } from './check.js';
 import type { RelayConfig } from './schema.js';

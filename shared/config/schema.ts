@@ -2,7 +2,7 @@
  * The shape of `relay.config.yaml`, with every default. Parsed once at cold
  * start; see README "Configuration reference" for the same, in prose.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { contractSchema } from '../contract/contract.js';
 import { cloudRunSchema, DEPLOY_DEFAULTS, deploySchema } from '../deploy/deploy-schema.js';
 import { identitySchema } from '../identity/identity-schema.js';

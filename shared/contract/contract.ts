@@ -3,7 +3,7 @@
  * turned into zod schemas once at start-up with `z.fromJSONSchema`, and
  * checked only after the signature passed.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { RelayError } from '../errors.js';
 
 /**

@@ -3,7 +3,7 @@
  * secrets, delivery policy) and each target's `cloudRun:` (which Cloud Run
  * service it is, when its URL does not say). The functions ignore both.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const resourceId = (what: string) =>
   z.string().regex(/^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$/, `expected a ${what}: lower-case letters, digits and "-", starting with a letter`);

@@ -3,7 +3,7 @@
  * tokens. Absent: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
  * gcloud's ADC file, else the metadata server).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const email = z.email({ error: 'expected a service account email' });
 

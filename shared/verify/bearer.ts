@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { RelayError } from '../errors.js';
 import { safeEqual } from './compare.js';
 import { consumerKeySchema, keyDigest } from './consumer-keys.js';

@@ -5,7 +5,7 @@
  * in git; the plaintext stays with the consumer.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Prefix of generated keys, so a leaked one is easy to recognise in scanners and logs. */
 export const KEY_PREFIX = 'rrk_';

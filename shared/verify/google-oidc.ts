@@ -1,5 +1,5 @@
 import { OAuth2Client } from 'google-auth-library';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RelayError } from '../errors.js';
 import { GOOGLE_CERTS_URL } from '../settings.js';
 import { defineScheme } from './scheme.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineScheme } from './scheme.js';
 
 /** No verification: an unauthenticated public route, only when chosen explicitly. */

@@ -4,7 +4,7 @@
  * `forwardHeaders` may not name and the fuzz test follow from what each
  * definition declares (secrets, signature and signed headers, replay window).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { bearer } from './bearer.js';
 import { github } from './github.js';
 import { googleOidc } from './google-oidc.js';

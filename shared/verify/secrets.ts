@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** An environment variable name, as Cloud Functions accepts them. */
 export const envName = z

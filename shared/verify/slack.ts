@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FORM_TYPE, isJsonType, mediaType, parseForm, parseJson, stringField } from './body.js';
 import { defineScheme, type Verified } from './scheme.js';
 import { secretEnvList } from './secrets.js';

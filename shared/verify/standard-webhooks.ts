@@ -1,5 +1,5 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { hmac } from './compare.js';
 import { isJsonType, mediaType, parseJson, stringField } from './body.js';
 import { defineScheme } from './scheme.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { hmac } from './compare.js';
 import { isJsonType, mediaType, parseJson, stringField } from './body.js';
 import { defineScheme } from './scheme.js';

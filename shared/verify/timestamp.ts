@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { RelayError } from '../errors.js';
 
 /** Default tolerance for signed timestamps, both directions, in seconds. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RelayError } from '../errors.js';
 import { FORM_TYPE, mediaType, parseFormPairs } from './body.js';
 import { hmac, safeEqual } from './compare.js';

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isJsonType, mediaType, parseJson, stringField } from './body.js';
 import { defineScheme } from './scheme.js';
 import { secretEnvList } from './secrets.js';

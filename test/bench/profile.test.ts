@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { moduleOf, summarizeProfile, type CpuProfile } from './profile.js';
+import { moduleOf, summarizeProfile, unbundleProfile, type CpuProfile } from './profile.js';
 
 const frame = (functionName: string, url = '') => ({ functionName, url, lineNumber: 0 });
 const DIST = 'file:///app/dist';
@@ -81,5 +81,25 @@ describe('CPU profile summary', () => {
       ['stringify native', 33],
       ['handle shared/relay.js:1', 32],
     ]);
+  });
+});
+
+describe('unbundleProfile', () => {
+  it("names each frame of the bundle after the file it came from, so the relay's stages and modules read as unbundled", () => {
+    const bundle = 'file:///repo/dist/functions/index.js';
+    const frame = (id: number, url: string, lineNumber: number) => ({ id, callFrame: { functionName: `f${id}`, url, lineNumber, columnNumber: 4 } });
+    const profile: CpuProfile = { nodes: [frame(1, bundle, 10), frame(2, bundle, 20), frame(3, bundle, 30), frame(4, 'node:http', 5)], samples: [], timeDeltas: [], startTime: 0, endTime: 0 };
+    const sources = new Map([
+      [10, { path: 'shared/log.ts', line: 3 }],
+      [20, { path: 'node_modules/zod/v4/core/core.js', line: 7 }],
+    ]);
+    const out = unbundleProfile(profile, bundle, '/repo', (line, column) => (column === 4 ? sources.get(line) : undefined));
+    expect(out.nodes.map((n) => [n.callFrame.url, n.callFrame.lineNumber])).toEqual([
+      ['file:///repo/dist/shared/log.js', 3],
+      ['file:///repo/node_modules/zod/v4/core/core.js', 7],
+      [bundle, 30],
+      ['node:http', 5],
+    ]);
+    expect(out.nodes.map((n) => moduleOf(n.callFrame.url))).toEqual(['relay shared/log.js', 'npm zod', 'relay functions/index.js', 'node http']);
   });
 });

@@ -10,6 +10,11 @@
  * - the busiest functions by self time.
  */
 
+import { readFileSync } from 'node:fs';
+import { SourceMap, type SourceMapPayload } from 'node:module';
+import { dirname, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
 export interface CallFrame {
   functionName: string;
   url: string;
@@ -143,4 +148,44 @@ export function summarizeProfile(profile: CpuProfile, options: SummarizeOptions 
   });
   const lines = (m: Map<string, number>) => [...m].map(([name, ms]) => ({ name, ms, share: busy ? ms / busy : 0 })).sort((a, b) => b.ms - a.ms);
   return { busyMs: busy, idleMs: idle, modules: lines(modules), stages: lines(stageTimes), functions: lines(functions).slice(0, options.top ?? 10) };
+}
+
+/** Where a position of a bundled file came from: a path relative to the repository root, and its 0-based line. */
+export type SourceLookup = (line: number, column: number) => { path: string; line: number } | undefined;
+
+/**
+ * The profile with every frame of the bundle `bundleUrl` (the built
+ * functions' entry, deploy/bundle.ts) renamed to the file it came from, as
+ * if it had been loaded unbundled: `shared/log.ts` becomes `<root>/dist/shared/log.js`,
+ * a dependency keeps its `node_modules` path. Frames `lookup` cannot place stay as they are.
+ */
+export function unbundleProfile(profile: CpuProfile, bundleUrl: string, root: string, lookup: SourceLookup): CpuProfile {
+  const base = pathToFileURL(root).href;
+  const nodes = profile.nodes.map((node) => {
+    const frame = node.callFrame as CallFrame & { columnNumber?: number };
+    if (frame.url !== bundleUrl) return node;
+    const found = lookup(frame.lineNumber, frame.columnNumber ?? 0);
+    if (!found) return node;
+    const path = found.path.startsWith('node_modules/') ? found.path : `dist/${found.path.replace(/\.ts$/, '.js')}`;
+    return { ...node, callFrame: { ...frame, url: `${base}/${path}`, lineNumber: found.line } };
+  });
+  return { ...profile, nodes };
+}
+
+/** A {@link SourceLookup} over the source map beside `bundleFile` (esbuild writes `<file>.map`), or undefined without one. */
+export function bundleSourceLookup(bundleFile: string, root: string): SourceLookup | undefined {
+  let payload: SourceMapPayload;
+  try {
+    payload = JSON.parse(readFileSync(`${bundleFile}.map`, 'utf8')) as SourceMapPayload;
+  } catch {
+    return undefined;
+  }
+  const map = new SourceMap(payload);
+  const dir = dirname(bundleFile);
+  return (line, column) => {
+    const entry = map.findEntry(line, column) as { originalSource?: string; originalLine?: number };
+    if (!entry.originalSource) return undefined;
+    const source = entry.originalSource.startsWith('file:') ? fileURLToPath(entry.originalSource) : resolve(dir, entry.originalSource);
+    return { path: relative(root, source).split(sep).join('/'), line: entry.originalLine ?? 0 };
+  };
 }

@@ -10,12 +10,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { measureColdStart, type ColdStartFigures } from './cold-start.js';
 import { assertHonest, countsBetween, readCounts, type RoundTally } from './counts.js';
 import { sampleDelivery, type SampleDelivery } from './delivery.js';
 import { runLoad, type LoadResult } from './load.js';
 import type { ServerProcess } from './processes.js';
-import { summarizeProfile, type CpuProfile, type ProfileSummary } from './profile.js';
+import { bundleSourceLookup, summarizeProfile, unbundleProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import type { BenchContext, BenchSection, SectionResult } from './section.js';
 import { OUTSIDE, RELAY_STAGES, report, type VariantFigures } from './spine-report.js';
 import { FRAMEWORK_MAIN, startBenchStack, WEBHOOK_SECRET, type BenchStack } from './stack.js';
@@ -94,7 +95,11 @@ async function profileRelay(stack: BenchStack, variant: Variant, body: Buffer, c
   const windowMs = performance.now() - loadStarted;
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`No CPU profile was written to ${dir}`);
-  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+  const bundled = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+  // The relay runs the one-file bundle: name each frame after the file it came from, so stages and modules read as before.
+  const bundle = join(context.root, 'dist/functions/index.js');
+  const lookup = bundleSourceLookup(bundle, context.root);
+  const profile = lookup ? unbundleProfile(bundled, pathToFileURL(bundle).href, context.root, lookup) : bundled;
   return { summary: summarizeProfile(profile, { lastMs: windowMs, top: 12, stages: RELAY_STAGES, outside: OUTSIDE }), requests: result.completed + result.errors };
 }
 
