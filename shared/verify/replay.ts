@@ -44,9 +44,16 @@ class Pending {
   }
 }
 
+/** Shortest time between two sweeps of a full store for expired ids, ms. */
+export const SWEEP_INTERVAL_MS = 1000;
+
 export class ReplayStore {
   readonly maxEntries: number;
   readonly #entries = new Map<string, Entry>();
+  /** No entry expires before this (a lower bound): a full store whose entries are all younger skips the sweep. */
+  #earliestExpiry = Number.POSITIVE_INFINITY;
+  /** The last sweep for expired ids, on the callers' clock. */
+  #sweptAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: ReplayStoreOptions = {}) {
     this.maxEntries = options.maxEntries ?? 10_000;
@@ -68,6 +75,7 @@ export class ReplayStore {
     const pending = new Pending();
     const fresh: Entry = { expiresAt: now + windowMs, pending };
     this.#entries.set(key, fresh);
+    if (fresh.expiresAt < this.#earliestExpiry) this.#earliestExpiry = fresh.expiresAt;
     return {
       state: 'new',
       settle: (delivered) => {
@@ -79,10 +87,24 @@ export class ReplayStore {
     };
   }
 
+  /**
+   * Once full, each claim makes room for one id. Sweeping every expired id is
+   * a walk over the whole store (about 250 us at 10 000 ids, on every request
+   * once the store is full), so it runs only when some id can have expired,
+   * and at most once per {@link SWEEP_INTERVAL_MS}; between sweeps the oldest
+   * settled ids go first. An expired id is never answered as a duplicate
+   * either way: {@link claim} checks the time itself.
+   */
   #makeRoom(now: number): void {
     if (this.#entries.size < this.maxEntries) return;
-    for (const [key, entry] of this.#entries) {
-      if (!entry.pending && entry.expiresAt <= now) this.#entries.delete(key);
+    if (now >= this.#earliestExpiry && now - this.#sweptAt >= SWEEP_INTERVAL_MS) {
+      this.#sweptAt = now;
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const [key, entry] of this.#entries) {
+        if (!entry.pending && entry.expiresAt <= now) this.#entries.delete(key);
+        else if (entry.expiresAt < earliest) earliest = entry.expiresAt;
+      }
+      this.#earliestExpiry = earliest;
     }
     // Still full: forget the oldest settled ids (Map keeps insertion order).
     for (const [key, entry] of this.#entries) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplayStore } from '../../shared/verify/replay.js';
+import { ReplayStore, SWEEP_INTERVAL_MS } from '../../shared/verify/replay.js';
 
 describe('ReplayStore', () => {
   it('answers duplicate for an id delivered within the window, and new once the window passed', () => {
@@ -42,5 +42,50 @@ describe('ReplayStore', () => {
     expect(store.size).toBeLessThanOrEqual(100);
     expect(store.claim('id-999', 0, 1_000_000).state).toBe('duplicate');
     expect(store.claim('id-0', 0, 1_000_000).state).toBe('new');
+  });
+
+  it('forgets expired ids before older unexpired ones when full, sweeping at most once per interval', () => {
+    const store = new ReplayStore({ maxEntries: 3 });
+    const put = (id: string, now: number, windowMs: number) => {
+      const claim = store.claim(id, now, windowMs);
+      if (claim.state === 'new') claim.settle(true);
+    };
+    put('long', 0, 1_000_000);
+    put('short-1', 0, 10);
+    put('short-2', 0, 10);
+    put('new-1', SWEEP_INTERVAL_MS, 1_000_000); // full, two expired: the sweep forgets them, 'long' stays
+    expect(store.claim('long', SWEEP_INTERVAL_MS, 1_000_000).state).toBe('duplicate');
+    expect(store.size).toBe(2);
+    put('new-2', SWEEP_INTERVAL_MS, 1_000_000);
+    put('short-3', SWEEP_INTERVAL_MS, 10);
+    // Full again, 'short-3' expired but the last sweep was just now: the oldest ('long') goes instead.
+    put('new-3', SWEEP_INTERVAL_MS + 20, 1_000_000);
+    expect(store.size).toBe(3);
+    expect(store.claim('long', SWEEP_INTERVAL_MS + 20, 1_000_000).state).toBe('new');
+    // An expired id is never a duplicate, swept or not.
+    expect(store.claim('short-3', SWEEP_INTERVAL_MS + 20, 10).state).toBe('new');
+  });
+
+  it('makes room on a full store in time independent of its size (a complexity bound, not a speed target)', () => {
+    const perClaim = (size: number) => {
+      const store = new ReplayStore({ maxEntries: size });
+      for (let i = 0; i < size; i++) {
+        const claim = store.claim(`fill-${i}`, 0, 1_000_000);
+        if (claim.state === 'new') claim.settle(true);
+      }
+      const n = 2000;
+      const started = performance.now();
+      for (let i = 0; i < n; i++) {
+        const claim = store.claim(`more-${i}`, 1, 1_000_000);
+        if (claim.state === 'new') claim.settle(true);
+      }
+      expect(store.size).toBe(size);
+      return (performance.now() - started) / n;
+    };
+    perClaim(1000); // warm up
+    const small = Math.min(perClaim(1000), perClaim(1000));
+    const large = Math.min(perClaim(32_000), perClaim(32_000));
+    // A walk over the store on every claim would make the large store 32x slower per claim.
+    expect(large / small).toBeLessThan(8);
   });
 });
