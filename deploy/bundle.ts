@@ -23,7 +23,13 @@ import { build } from 'esbuild';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const BUNDLE_EXTERNAL = ['@google-cloud/functions-framework', '@google-cloud/pubsub', '@google-cloud/firestore', 'yaml', 'web-streams-polyfill'];
+export const BUNDLE_EXTERNAL = [
+  '@google-cloud/functions-framework',
+  '@google-cloud/pubsub',
+  '@google-cloud/firestore',
+  'yaml',
+  'web-streams-polyfill',
+];
 
 /** Writes `dist/functions/index.js` (and its source map) under `root`; resolves with its path. */
 export async function bundleFunctions(root: string): Promise<string> {
@@ -39,7 +45,9 @@ export async function bundleFunctions(root: string): Promise<string> {
     external: BUNDLE_EXTERNAL,
     sourcemap: true,
     // The bundled CommonJS libraries (google-auth-library, gaxios, ...) call require() for Node's modules.
-    banner: { js: "import { createRequire as __relayCreateRequire } from 'node:module';\nconst require = __relayCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __relayCreateRequire } from 'node:module';\nconst require = __relayCreateRequire(import.meta.url);",
+    },
     legalComments: 'none',
     logLevel: 'warning',
   });

@@ -29,6 +29,11 @@ export function sendRelayResponse(res: Response, response: RelayResponse): void 
   const { status, body } = response;
   // 204 and 304 carry no body and no Content-Length (RFC 9110 8.6).
   const bodyless = status === 204 || status === 304 || status < 200;
-  res.writeHead(status, bodyless ? response.headers : { ...response.headers, 'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
+  res.writeHead(
+    status,
+    bodyless
+      ? response.headers
+      : { ...response.headers, 'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length },
+  );
   res.end(bodyless ? undefined : body);
 }

@@ -25,7 +25,9 @@ try {
 }
 
 const { config } = runtime.loaded;
-installFrontDoor({ policy: frameworkTarget(process.argv, process.env) === 'pubsub' ? pubsubDoorPolicy(config) : webhookDoorPolicy(config) });
+installFrontDoor({
+  policy: frameworkTarget(process.argv, process.env) === 'pubsub' ? pubsubDoorPolicy(config) : webhookDoorPolicy(config),
+});
 http('webhook', webhookHandler(runtime.relay));
 cloudEvent('pubsub', pubsubHandler(runtime.deliverer, runtime.logger));
 // While the framework builds its server and starts listening, fetch the tokens the first requests will need.

@@ -85,7 +85,14 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
   const { dedupeStore: store } = loaded.config;
   const dedupeStore =
     options.dedupeStore ??
-    (usesDedupeStore(loaded.config) ? firestoreDedupeStore({ projectId: loaded.config.projectId ?? settings.projectId, database: store.database, collection: store.collection, emulatorHost: settings.firestoreEmulatorHost }) : undefined);
+    (usesDedupeStore(loaded.config)
+      ? firestoreDedupeStore({
+          projectId: loaded.config.projectId ?? settings.projectId,
+          database: store.database,
+          collection: store.collection,
+          emulatorHost: settings.firestoreEmulatorHost,
+        })
+      : undefined);
   const { logTraffic } = settings;
   const relay = createRelay(loaded, { tokens, logger, client, publisher, settings, targets, guards, dedupeStore, logTraffic });
   const deliverer = createDeliverer(loaded, { tokens, logger, client, publisher, targets, guards, dedupeStore, logTraffic });

@@ -15,7 +15,11 @@ import type { SchemeContext, Verified, Verifier } from './verify/scheme.js';
 
 export type Admission =
   | { kind: 'answer'; response: RelayResponse }
-  | { kind: 'forward'; verified: Verified; /** Report the outcome: delivered ids are remembered, failed ones forgotten. */ settle(delivered: boolean): void };
+  | {
+      kind: 'forward';
+      verified: Verified;
+      /** Report the outcome: delivered ids are remembered, failed ones forgotten. */ settle(delivered: boolean): void;
+    };
 
 export interface Gate {
   /**
@@ -39,11 +43,11 @@ export function createGate(name: string, route: RouteConfig, context: SchemeCont
   function decide(request: RelayRequest, verified: Verified, now: number, log: Logger): Admission | Promise<Admission> {
     const { eventType, deliveryId } = verified;
     if (verified.reply) {
-      log.info('Answered the sender\'s challenge', { eventType });
+      log.info("Answered the sender's challenge", { eventType });
       return { kind: 'answer', response: json(verified.reply.status, verified.reply.body) };
     }
     if (events && (eventType === undefined || !events.has(eventType))) {
-      log.info('Event dropped: not in this route\'s events list', { eventType: eventType ?? null, deliveryId });
+      log.info("Event dropped: not in this route's events list", { eventType: eventType ?? null, deliveryId });
       return { kind: 'answer', response: json(200, { dropped: true, eventType: eventType ?? null }) };
     }
     if (contract.applies(eventType)) contract.check(verified.body ?? parseBody(request.headers, request.rawBody), eventType);

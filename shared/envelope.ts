@@ -37,12 +37,21 @@ export const envelopeSchema = z
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
     /** Path (and query) on the target; default: the route entry's path, else "/". */
     path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
-    headers: z.record(z.string().regex(/^[a-z0-9-]+$/), headerValue, { error: (issue) => (issue.code === 'invalid_key' ? 'expected lower-case header names' : 'expected an object of header strings') }).default({}),
+    headers: z
+      .record(z.string().regex(/^[a-z0-9-]+$/), headerValue, {
+        error: (issue) => (issue.code === 'invalid_key' ? 'expected lower-case header names' : 'expected an object of header strings'),
+      })
+      .default({}),
     /** Body as text, or `bodyBase64` for exact bytes; at most one. */
     body: z.string().optional(),
     bodyBase64: z.base64().optional(),
     /** Key the target can de-duplicate on; default: the Pub/Sub message id. Per-target keys are derived from it. */
-    idempotencyKey: z.string().min(1).max(512).regex(HEADER_VALUE, 'expected a valid HTTP header value (tab, printable ASCII or Latin-1 only)').optional(),
+    idempotencyKey: z
+      .string()
+      .min(1)
+      .max(512)
+      .regex(HEADER_VALUE, 'expected a valid HTTP header value (tab, printable ASCII or Latin-1 only)')
+      .optional(),
     origin: z
       .object({
         kind: z.enum(ORIGIN_KINDS),

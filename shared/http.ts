@@ -69,6 +69,9 @@ export function json(status: number, value: unknown, headers: Record<string, str
 /** The JSON error answer for any thrown value: `{error: {code, message}}`, never a stack. */
 export function errorResponse(error: unknown, headers: Record<string, string> = {}): RelayResponse {
   const { status, body } = toErrorResponse(error);
-  const retryAfter: Record<string, string> = error instanceof RelayError && error.retryAfterSeconds !== undefined ? { 'retry-after': String(Math.max(1, error.retryAfterSeconds)) } : {};
+  const retryAfter: Record<string, string> =
+    error instanceof RelayError && error.retryAfterSeconds !== undefined
+      ? { 'retry-after': String(Math.max(1, error.retryAfterSeconds)) }
+      : {};
   return json(status, body, { ...retryAfter, ...headers });
 }

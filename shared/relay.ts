@@ -106,13 +106,29 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
     // A call as it is when the route has no durable de-duplication (the common case: no promise added), else once.
     const once = (call: () => Promise<Outcome>, signal: () => AbortSignal): Promise<Outcome> =>
-      route.config.dedupe && verified.deliveryId ? onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, call, signal(), log) : call();
+      route.config.dedupe && verified.deliveryId
+        ? onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, call, signal(), log)
+        : call();
     if (route.config.mode === 'async') {
       // No consumer in the envelope: a topic anyone with publish rights can write to cannot vouch for one.
       let accepted = false;
       try {
         const accept = async () => {
-          const response = await acceptAsync({ publisher: deps.publisher, topic: config.pubsub.deliveryTopic, route: route.name, destinations: route.config.forward, headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, acceptedAt: new Date(now()), timeoutMs: route.config.deadlineMs }, log);
+          const response = await acceptAsync(
+            {
+              publisher: deps.publisher,
+              topic: config.pubsub.deliveryTopic,
+              route: route.name,
+              destinations: route.config.forward,
+              headers,
+              body: request.rawBody,
+              query: request.query,
+              eventKey: idempotencyKey,
+              acceptedAt: new Date(now()),
+              timeoutMs: route.config.deadlineMs,
+            },
+            log,
+          );
           return { response, delivered: response.status >= 200 && response.status < 300 };
         };
         const { response, delivered: stored } = await once(accept, () => AbortSignal.timeout(route.config.deadlineMs));
@@ -127,15 +143,23 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const started = performance.now();
     let delivered = false;
     try {
-      const requests = outboundRequests({ headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, keys: 'event', consumer: verified.consumer }, route.config.forward);
+      const requests = outboundRequests(
+        { headers, body: request.rawBody, query: request.query, eventKey: idempotencyKey, keys: 'event', consumer: verified.consumer },
+        route.config.forward,
+      );
       const sendAll = () => forwardAll(route, requests, deadline, log);
       const finish = (results: PromiseSettledResult<TargetResponse>[]): Outcome => {
-        const sent = deps.logTraffic ? (i: number) => sentTraffic(requests[i]!.headers, route.targets[i]!.config.tokenHeader, requests[i]!.body) : undefined;
+        const sent = deps.logTraffic
+          ? (i: number) => sentTraffic(requests[i]!.headers, route.targets[i]!.config.tokenHeader, requests[i]!.body)
+          : undefined;
         const response = answer(route, results, log, outcome, { idempotencyKey, latencyMs: Math.round(performance.now() - started) }, sent);
         return { response, delivered: results.every((r) => classify(resultOf(r)) === 'deliver') };
       };
       // Awaited directly unless the route de-duplicates across instances: the common case adds no promise.
-      const result = route.config.dedupe && verified.deliveryId ? await onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, () => sendAll().then(finish), deadline.signal, log) : finish(await sendAll());
+      const result =
+        route.config.dedupe && verified.deliveryId
+          ? await onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, () => sendAll().then(finish), deadline.signal, log)
+          : finish(await sendAll());
       delivered = result.delivered;
       const { response } = result;
       return response;
@@ -149,9 +173,24 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
    * Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line). A
    * duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
    */
-  async function onceAcrossInstances(route: CompiledRoute, dedupe: NonNullable<RouteConfig['dedupe']>, deliveryId: string, call: () => Promise<Outcome>, signal: AbortSignal, log: Logger): Promise<Outcome> {
+  async function onceAcrossInstances(
+    route: CompiledRoute,
+    dedupe: NonNullable<RouteConfig['dedupe']>,
+    deliveryId: string,
+    call: () => Promise<Outcome>,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<Outcome> {
     const result = await deliverOnce(
-      { store: deps.dedupeStore!, key: dedupeKey('route', route.name, deliveryId), config: dedupe, leaseMs: leaseFor(route.config.deadlineMs), settlement: (r) => (r.delivered ? 'delivered' : 'released'), log, waitSignal: signal },
+      {
+        store: deps.dedupeStore!,
+        key: dedupeKey('route', route.name, deliveryId),
+        config: dedupe,
+        leaseMs: leaseFor(route.config.deadlineMs),
+        settlement: (r) => (r.delivered ? 'delivered' : 'released'),
+        log,
+        waitSignal: signal,
+      },
       call,
     );
     if (result.kind === 'called') return result.value;
@@ -160,16 +199,33 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       return { response: json(200, { duplicate: true, deliveryId }), delivered: true };
     }
     // In flight elsewhere (a route's key is never parked: a sync or accepting call has no dead-letter topic).
-    throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', { retryAfterSeconds: 1, details: { deliveryId } });
+    throw new RelayError('delivery_in_progress', 'Another instance is delivering this event; retry later', {
+      retryAfterSeconds: 1,
+      details: { deliveryId },
+    });
   }
 
   /** Every target of the route under its guard, within `deadline`, settled. */
-  function forwardAll(route: CompiledRoute, requests: OutboundRequest[], deadline: Deadline, log: Logger): Promise<PromiseSettledResult<TargetResponse>[]> {
+  function forwardAll(
+    route: CompiledRoute,
+    requests: OutboundRequest[],
+    deadline: Deadline,
+    log: Logger,
+  ): Promise<PromiseSettledResult<TargetResponse>[]> {
     return settleAll(
       requests.map((r, i) => {
         const target = route.targets[i]!;
         const logger = log.child({ target: target.name, idempotencyKey: r.idempotencyKey });
-        return guards.run(target.name, (guarded) => forward({ target, method: r.method, path: r.path, headers: r.headers, body: r.body }, { ...deps, client: guarded.client, logger }, guarded.deadline), { wait: true, deadline, route: route.name, client });
+        return guards.run(
+          target.name,
+          (guarded) =>
+            forward(
+              { target, method: r.method, path: r.path, headers: r.headers, body: r.body },
+              { ...deps, client: guarded.client, logger },
+              guarded.deadline,
+            ),
+          { wait: true, deadline, route: route.name, client },
+        );
       }),
     );
   }
@@ -187,7 +243,17 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const traffic = sent?.(i);
       if (results.length === 1 && result.status === 'fulfilled' && result.value.status < 400) {
         // The common case gets one log line per request: the target's figures ride on "Request answered".
-        Object.assign(outcome, { target, targetStatus: result.value.status, attempts: result.value.attempts, idempotencyKey: fields.idempotencyKey, targetLatencyMs: fields.latencyMs }, traffic);
+        Object.assign(
+          outcome,
+          {
+            target,
+            targetStatus: result.value.status,
+            attempts: result.value.attempts,
+            idempotencyKey: fields.idempotencyKey,
+            targetLatencyMs: fields.latencyMs,
+          },
+          traffic,
+        );
       } else if (result.status === 'fulfilled') {
         const { status, attempts } = result.value;
         log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields, ...traffic });
@@ -221,7 +287,10 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const outcome: LogFields = deps.logTraffic && name !== 'healthz' ? requestTraffic(request) : {};
       try {
         if (name === 'healthz') {
-          response = request.method === 'GET' || request.method === 'HEAD' ? json(200, { status: 'ok' }) : errorResponse(new RelayError('method_not_allowed', 'Use GET /healthz'), { allow: 'GET, HEAD' });
+          response =
+            request.method === 'GET' || request.method === 'HEAD'
+              ? json(200, { status: 'ok' })
+              : errorResponse(new RelayError('method_not_allowed', 'Use GET /healthz'), { allow: 'GET, HEAD' });
           return response;
         }
         const route = routes.get(name);
@@ -237,7 +306,12 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
         // details are the error's non-secret facts (reason, timestamp, issues) for operators.
         log.log(severity, 'Request refused', { ...(error instanceof RelayError ? error.details : {}), status: response.status, error });
       }
-      log.info('Request answered', { ...outcome, method: request.method, status: response.status, latencyMs: Math.round(performance.now() - started) });
+      log.info('Request answered', {
+        ...outcome,
+        method: request.method,
+        status: response.status,
+        latencyMs: Math.round(performance.now() - started),
+      });
       return response;
     },
   };

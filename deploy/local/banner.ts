@@ -26,8 +26,14 @@ export function bannerLines(b: BannerInput): string[] {
   const schedules = Object.entries(b.config.schedules);
   const rows: [string, string][] = [
     ['webhook function', `${b.relayUrl}   POST ${routes.map((r) => `/${r}`).join(', ') || '(no routes)'}; GET /healthz`],
-    ['pubsub function', b.pubsubUrl ? `${b.pubsubUrl}   pushed from topic ${b.config.pubsub.deliveryTopic}` : '(not running: no Pub/Sub emulator)'],
-    ['Pub/Sub emulator', b.emulatorHost ? `${b.emulatorHost}   (PUBSUB_EMULATOR_HOST)` : 'unavailable: async routes answer 503, schedules do not run'],
+    [
+      'pubsub function',
+      b.pubsubUrl ? `${b.pubsubUrl}   pushed from topic ${b.config.pubsub.deliveryTopic}` : '(not running: no Pub/Sub emulator)',
+    ],
+    [
+      'Pub/Sub emulator',
+      b.emulatorHost ? `${b.emulatorHost}   (PUBSUB_EMULATOR_HOST)` : 'unavailable: async routes answer 503, schedules do not run',
+    ],
     ['metadata-server emulator', `${b.metadata.url}   (GCE_METADATA_HOST=${b.metadata.host})`],
     ['demo private target', `${b.target.url}   (accepts only ID tokens for ${b.target.audience})`],
     ...(b.extra ?? []).map((e): [string, string] => [e.label, e.url]),
@@ -42,13 +48,21 @@ export function bannerLines(b: BannerInput): string[] {
   ];
   if (routes.length > 0) {
     lines.push('Send a signed event to a route (--body FILE|-, --event TYPE, --header K:V; --curl prints the curl command instead):', '');
-    for (const name of routes) lines.push(`  npm run relay -- send ${name}${b.config.routes[name]!.mode === 'async' ? '      # async: 202, then delivered through Pub/Sub' : ''}`);
+    for (const name of routes)
+      lines.push(
+        `  npm run relay -- send ${name}${b.config.routes[name]!.mode === 'async' ? '      # async: 202, then delivered through Pub/Sub' : ''}`,
+      );
     lines.push('');
   }
   if (b.emulatorHost) {
-    for (const [name, s] of schedules) lines.push(`Schedule "${name}" runs on "${s.cron}" (${s.timeZone}); now: npm run relay -- schedule run ${name}`);
+    for (const [name, s] of schedules)
+      lines.push(`Schedule "${name}" runs on "${s.cron}" (${s.timeZone}); now: npm run relay -- schedule run ${name}`);
     lines.push('Dead letters: npm run relay -- dlq list (then dlq show ID, dlq replay ID)');
   }
-  lines.push(`The CLI finds this stack through ${relative(b.root, b.stateFile)}: no environment prefix needed.`, 'Ctrl-C stops everything.', '');
+  lines.push(
+    `The CLI finds this stack through ${relative(b.root, b.stateFile)}: no environment prefix needed.`,
+    'Ctrl-C stops everything.',
+    '',
+  );
   return lines;
 }

@@ -68,7 +68,9 @@ const secrets = localSecrets(input, process.env);
 const checked = checkConfig(input, { ...process.env, ...secrets });
 if (!checked.config || checked.issues.length > 0) {
   console.error(new ConfigError(configPath, checked.issues).message);
-  console.error(`\nnpm start did not start anything (${checked.issues.length} problem${checked.issues.length === 1 ? '' : 's'}); \`npm run relay -- validate --no-secrets --config ${configPath}\` checks again (npm start makes up the secrets).`);
+  console.error(
+    `\nnpm start did not start anything (${checked.issues.length} problem${checked.issues.length === 1 ? '' : 's'}); \`npm run relay -- validate --no-secrets --config ${configPath}\` checks again (npm start makes up the secrets).`,
+  );
   process.exit(2);
 }
 const config = checked.config;
@@ -83,7 +85,11 @@ let stopping = false;
 const metadata = await startMetadataServer({ port: metadataPort });
 const target = await startPrivateTarget({ port: targetPort, keys: () => [metadata.key.jwk], verbose: true });
 // Reads the functions' log lines and the dead-letter inbox; "send again" signs with the same secrets as the functions.
-const inspector = await startInspector({ port: port('INSPECTOR_PORT', 8084), send: (request) => sendAgain(request, { relayUrl, config, secret: (name) => env[name], idToken: (audience) => metadataIdToken(metadata.url, audience) }) });
+const inspector = await startInspector({
+  port: port('INSPECTOR_PORT', 8084),
+  send: (request) =>
+    sendAgain(request, { relayUrl, config, secret: (name) => env[name], idToken: (audience) => metadataIdToken(metadata.url, audience) }),
+});
 
 async function stop(code: number): Promise<never> {
   if (!stopping) {
@@ -137,11 +143,11 @@ const env: NodeJS.ProcessEnv = { ...process.env, ...localEnv, RELAY_LOG_TRAFFIC:
 const entry = await bundleFunctions(root);
 
 function serve(target: string, listenPort: number): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [FRAMEWORK_MAIN, `--target=${target}`, `--source=${entry}`, `--port=${listenPort}`],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env },
-  );
+  const child = spawn(process.execPath, [FRAMEWORK_MAIN, `--target=${target}`, `--source=${entry}`, `--port=${listenPort}`], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
   inspector.watch(child.stdout!); // echoes every line here too
   child.on('exit', (code) => {
     if (!stopping) {
@@ -175,10 +181,25 @@ if (emulator) {
   const settings = parseSettings(env);
   const pubsub = await openPubSub(pubSubOptionsOf(projectId, settings));
   const { deliveryTopic, deadLetterTopic, deadLetterSubscription } = config.pubsub;
-  await ensureSubscription(pubsub, { topic: deliveryTopic, name: `${deliveryTopic}-push`, pushEndpoint: pushEndpointFor(pubsubUrl, projectId, deliveryTopic), minBackoffSeconds: 1, maxBackoffSeconds: 10 });
+  await ensureSubscription(pubsub, {
+    topic: deliveryTopic,
+    name: `${deliveryTopic}-push`,
+    pushEndpoint: pushEndpointFor(pubsubUrl, projectId, deliveryTopic),
+    minBackoffSeconds: 1,
+    maxBackoffSeconds: 10,
+  });
   await ensureSubscription(pubsub, { topic: deadLetterTopic, name: deadLetterSubscription });
-  inspector.useDeadLetters(deadLetterInbox({ puller: await openPuller(pubsub, deadLetterSubscription), publisher: pubSubPublisher(pubSubOptionsOf(projectId, settings)), defaultTopic: deliveryTopic }));
-  schedules = runSchedules(config, { publisher: pubSubPublisher(pubSubOptionsOf(projectId, settings)), logger: createLogger({ level: settings.logLevel }) });
+  inspector.useDeadLetters(
+    deadLetterInbox({
+      puller: await openPuller(pubsub, deadLetterSubscription),
+      publisher: pubSubPublisher(pubSubOptionsOf(projectId, settings)),
+      defaultTopic: deliveryTopic,
+    }),
+  );
+  schedules = runSchedules(config, {
+    publisher: pubSubPublisher(pubSubOptionsOf(projectId, settings)),
+    logger: createLogger({ level: settings.logLevel }),
+  });
 }
 
 const stateFile = writeLocalState(
@@ -190,12 +211,27 @@ const stateFile = writeLocalState(
     projectId,
     urls: { webhook: relayUrl, ...(emulator ? { pubsub: pubsubUrl } : {}), metadata: metadata.url, target: target.url },
     ...(emulator ? { pubsubEmulatorHost: emulator.host } : {}),
-    topics: { delivery: config.pubsub.deliveryTopic, deadLetter: config.pubsub.deadLetterTopic, deadLetterSubscription: config.pubsub.deadLetterSubscription },
+    topics: {
+      delivery: config.pubsub.deliveryTopic,
+      deadLetter: config.pubsub.deadLetterTopic,
+      deadLetterSubscription: config.pubsub.deadLetterSubscription,
+    },
     env: localEnv,
   },
   root,
 );
 console.log(
-  bannerLines({ config, configPath, root, relayUrl, pubsubUrl: emulator ? pubsubUrl : undefined, emulatorHost: emulator?.host, metadata, target, stateFile, extra: [{ label: 'inspector', url: inspector.url }] }).join('\n'),
+  bannerLines({
+    config,
+    configPath,
+    root,
+    relayUrl,
+    pubsubUrl: emulator ? pubsubUrl : undefined,
+    emulatorHost: emulator?.host,
+    metadata,
+    target,
+    stateFile,
+    extra: [{ label: 'inspector', url: inspector.url }],
+  }).join('\n'),
 );
 console.log(`(ready in ${((Date.now() - started) / 1000).toFixed(1)} s; ${LOCAL_STATE_FILE} written)`);

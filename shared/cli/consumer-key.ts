@@ -24,7 +24,8 @@ export const consumerKeyCommand: Command = {
       const issue = checked.error.issues[0]!;
       throw new CliError(`--${String(issue.path[0])}: ${issue.message}`);
     }
-    if (checked.data.expires !== undefined && checked.data.expires <= Date.now()) throw new CliError(`--expires ${expires} is already in the past`);
+    if (checked.data.expires !== undefined && checked.data.expires <= Date.now())
+      throw new CliError(`--expires ${expires} is already in the past`);
     const where = typeof values.route === 'string' ? `routes.${values.route}.verify.keys` : 'routes.<route>.verify.keys';
     out(`Key for ${consumer} (shown once; give it to the consumer or store it in Secret Manager):`);
     out('');

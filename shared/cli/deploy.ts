@@ -64,10 +64,13 @@ export function deployCommand(deps: DeployDeps = {}): Command {
       const file = values.config ? resolve(cwd, values.config as string) : configPath(env, cwd);
       const inSource = relative(source, file);
       if (inSource.startsWith('..') || isAbsolute(inSource)) {
-        throw new CliError(`the config ${file} is outside the source directory ${source}; it ships with the source, so move it inside (or pass --source)`);
+        throw new CliError(
+          `the config ${file} is outside the source directory ${source}; it ships with the source, so move it inside (or pass --source)`,
+        );
       }
       const shippedPath = inSource.split(sep).join('/');
-      if (!isShipped(source, shippedPath)) throw new CliError(`the config ${shippedPath} is excluded by ${source}/.gcloudignore, so it would not ship with the functions`);
+      if (!isShipped(source, shippedPath))
+        throw new CliError(`the config ${shippedPath} is excluded by ${source}/.gcloudignore, so it would not ship with the functions`);
 
       let hash: string;
       try {
@@ -139,7 +142,12 @@ async function lookUpProjectNumber(gcloud: Gcloud, project: string): Promise<str
   const result = await gcloud(['projects', 'describe', project, '--format=value(projectNumber)']);
   const number = result.stdout.trim();
   if (result.code !== 0 || !/^\d+$/.test(number)) {
-    throw new DeployError([{ path: '--project-number', message: `could not read project ${project}'s number from gcloud (pass --project-number N):\n${gcloudMessage(result, 4)}` }]);
+    throw new DeployError([
+      {
+        path: '--project-number',
+        message: `could not read project ${project}'s number from gcloud (pass --project-number N):\n${gcloudMessage(result, 4)}`,
+      },
+    ]);
   }
   return number;
 }
@@ -180,7 +188,9 @@ function printDestroyPlan(plan: Plan, out: (line: string) => void, header: strin
       out(`  ${index + 1}. keep ${step.title} (dead letters; --delete-dead-letters removes it)`);
       continue;
     }
-    out(`  ${index + 1}. remove: ${step.title}${destroy.owned && destroy.notOwned !== 'gone' ? ' (only if it carries the run-relay label)' : ''}${destroy.warning ? `: ${destroy.warning}` : ''}`);
+    out(
+      `  ${index + 1}. remove: ${step.title}${destroy.owned && destroy.notOwned !== 'gone' ? ' (only if it carries the run-relay label)' : ''}${destroy.warning ? `: ${destroy.warning}` : ''}`,
+    );
     for (const command of destroy.commands) out(`     $ ${renderCommand(command)}`);
   }
   out('');

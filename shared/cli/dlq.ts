@@ -65,7 +65,8 @@ export const dlqCommand: Command = {
     const [action, ...ids] = positionals;
     if (!['list', 'show', 'replay'].includes(action ?? '')) throw new CliError('expected `list`, `show ID` or `replay (ID... | --all)`');
     const limit = values.limit === undefined ? undefined : Number(values.limit);
-    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new CliError(`expected --limit to be a positive integer, got "${String(values.limit)}"`);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+      throw new CliError(`expected --limit to be a positive integer, got "${String(values.limit)}"`);
     const { config } = loadConfig(env);
     const pubsub = await openPubSub(pubSubOptionsOf(config.projectId, parseSettings(env)));
     const { deadLetterTopic, deadLetterSubscription, deliveryTopic } = config.pubsub;
@@ -100,7 +101,10 @@ export const dlqCommand: Command = {
           const result = await replayDeadLetters(puller, publisher, { ids, all: values.all === true, defaultTopic: deliveryTopic, limit });
           for (const r of result.replayed) out(`replayed ${r.id} -> ${r.topic} as ${r.newMessageId}`);
           for (const f of result.failed) out(`FAILED ${f.id}: ${f.error} (left parked)`);
-          for (const n of result.notAcked) out(`PUBLISHED BUT NOT ACKED ${n.id} -> ${n.topic} as ${n.newMessageId}: ${n.error} (its parked copy may come back: do not replay it again)`);
+          for (const n of result.notAcked)
+            out(
+              `PUBLISHED BUT NOT ACKED ${n.id} -> ${n.topic} as ${n.newMessageId}: ${n.error} (its parked copy may come back: do not replay it again)`,
+            );
           for (const m of result.missing) out(`not found: ${m}`);
           out(replaySummary(result));
           return result.failed.length > 0 || result.missing.length > 0 || result.notAcked.length > 0 ? 1 : 0;

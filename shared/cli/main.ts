@@ -10,7 +10,12 @@ export interface Command {
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
   /** Runs the command; returns the exit code. Throw CliError for a user mistake. */
-  run(args: { values: Record<string, unknown>; positionals: string[]; env: NodeJS.ProcessEnv; out: (line: string) => void }): Promise<number>;
+  run(args: {
+    values: Record<string, unknown>;
+    positionals: string[];
+    env: NodeJS.ProcessEnv;
+    out: (line: string) => void;
+  }): Promise<number>;
 }
 
 /** A mistake the user can fix; printed without a stack, exit code 2. */
@@ -27,13 +32,37 @@ interface Entry {
 }
 
 export const COMMANDS: Record<string, Entry> = {
-  send: { summary: 'sign a body as a route\'s sender would and POST it to the relay', local: true, load: async () => (await import('./send.js')).sendCommand() },
-  validate: { summary: 'check a config: every problem at once (shape, references, cron, time zones, secrets)', local: true, load: async () => (await import('./validate.js')).validateCommand },
+  send: {
+    summary: "sign a body as a route's sender would and POST it to the relay",
+    local: true,
+    load: async () => (await import('./send.js')).sendCommand(),
+  },
+  validate: {
+    summary: 'check a config: every problem at once (shape, references, cron, time zones, secrets)',
+    local: true,
+    load: async () => (await import('./validate.js')).validateCommand,
+  },
   dlq: { summary: 'list, show and replay dead-lettered deliveries', local: true, load: async () => (await import('./dlq.js')).dlqCommand },
-  schedule: { summary: 'list schedules, or publish one tick of a schedule now', local: true, load: async () => (await import('./schedule.js')).scheduleCommand },
-  token: { summary: 'print a Google ID token for an audience, from the credentials the relay would use', local: true, load: async () => (await import('./token.js')).tokenCommand },
-  'consumer-key': { summary: 'generate a consumer key and the config entry holding its digest', local: false, load: async () => (await import('./consumer-key.js')).consumerKeyCommand },
-  deploy: { summary: 'print, apply, check or destroy the Google Cloud setup the config describes', local: false, load: async () => (await import('./deploy.js')).deployCommand() },
+  schedule: {
+    summary: 'list schedules, or publish one tick of a schedule now',
+    local: true,
+    load: async () => (await import('./schedule.js')).scheduleCommand,
+  },
+  token: {
+    summary: 'print a Google ID token for an audience, from the credentials the relay would use',
+    local: true,
+    load: async () => (await import('./token.js')).tokenCommand,
+  },
+  'consumer-key': {
+    summary: 'generate a consumer key and the config entry holding its digest',
+    local: false,
+    load: async () => (await import('./consumer-key.js')).consumerKeyCommand,
+  },
+  deploy: {
+    summary: 'print, apply, check or destroy the Google Cloud setup the config describes',
+    local: false,
+    load: async () => (await import('./deploy.js')).deployCommand(),
+  },
 };
 
 function help(out: (line: string) => void): void {
@@ -41,7 +70,7 @@ function help(out: (line: string) => void): void {
   out('run-relay: verified webhooks, schedules and Pub/Sub events to private Cloud Run services.\n');
   out('Usage: run-relay <command> [options]\n\nCommands:');
   for (const [name, entry] of Object.entries(COMMANDS)) out(`  ${name.padEnd(width)}  ${entry.summary}`);
-  out('\nRun `run-relay <command> --help` for a command\'s options.');
+  out("\nRun `run-relay <command> --help` for a command's options.");
   out('Next to a running `npm start`, commands find the local stack through .relay-local.json; variables set in the environment win.');
   out('\nInstall: in a clone, `npm run relay -- <command>` (no build needed); or `npm pack` there and');
   out('`npm install -g ./run-relay-<version>.tgz` for a `run-relay` on your PATH.');
@@ -58,7 +87,12 @@ export interface MainOptions {
  * process environment gains them too: google-auth-library reads
  * `GCE_METADATA_HOST` from there and nowhere else.
  */
-export async function main(argv = process.argv.slice(2), env = process.env, out = (line: string) => console.log(line), options: MainOptions = {}): Promise<number> {
+export async function main(
+  argv = process.argv.slice(2),
+  env = process.env,
+  out = (line: string) => console.log(line),
+  options: MainOptions = {},
+): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     help(out);

@@ -14,9 +14,16 @@ export function metadataHost(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** True when a metadata server answers at the host `env` names, within `timeoutMs` (default 1 s). */
-export async function metadataAnswers(env: NodeJS.ProcessEnv = process.env, timeoutMs = 1000, fetchImpl: typeof fetch = fetch): Promise<boolean> {
+export async function metadataAnswers(
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 1000,
+  fetchImpl: typeof fetch = fetch,
+): Promise<boolean> {
   try {
-    const res = await fetchImpl(`http://${metadataHost(env)}/computeMetadata/v1/instance/service-accounts/default/email`, { headers: { 'metadata-flavor': 'Google' }, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetchImpl(`http://${metadataHost(env)}/computeMetadata/v1/instance/service-accounts/default/email`, {
+      headers: { 'metadata-flavor': 'Google' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     await res.arrayBuffer();
     return res.headers.get('metadata-flavor') === 'Google';
   } catch {
@@ -26,7 +33,9 @@ export async function metadataAnswers(env: NodeJS.ProcessEnv = process.env, time
 
 /** The error text when neither a credential file nor a metadata server is to be had. */
 export function noCredentialsMessage(env: NodeJS.ProcessEnv = process.env): string {
-  const where = env.GCE_METADATA_HOST ? `the metadata server at GCE_METADATA_HOST=${env.GCE_METADATA_HOST} does not answer` : `no metadata server answers at ${DEFAULT_METADATA_HOST}`;
+  const where = env.GCE_METADATA_HOST
+    ? `the metadata server at GCE_METADATA_HOST=${env.GCE_METADATA_HOST} does not answer`
+    : `no metadata server answers at ${DEFAULT_METADATA_HOST}`;
   return (
     `no credentials: no credential file (--credentials FILE, GOOGLE_APPLICATION_CREDENTIALS, or \`gcloud auth application-default login\`) and ${where}. ` +
     'Locally, `npm start` runs a metadata-server emulator that the CLI finds through .relay-local.json (or set GCE_METADATA_HOST=127.0.0.1:8081).'

@@ -23,7 +23,8 @@ export const scheduleCommand: Command = {
       return 0;
     }
     if (action !== 'run' || !name) throw new CliError('expected `list` or `run NAME`');
-    if (!Object.hasOwn(config.schedules, name)) throw new CliError(`no schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
+    if (!Object.hasOwn(config.schedules, name))
+      throw new CliError(`no schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
     const publisher = pubSubPublisher(pubSubOptionsOf(config.projectId, parseSettings(env)));
     try {
       const ids = await publishTick(config, publisher, name);

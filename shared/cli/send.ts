@@ -56,16 +56,16 @@ export interface SendDeps {
 /** Builds the command; tests pass stdin and a clock. */
 export function sendCommand(deps: SendDeps = {}): Command {
   return {
-    summary: 'Sign a body the way a route\'s sender would and POST it to the relay (or print the curl command).',
+    summary: "Sign a body the way a route's sender would and POST it to the relay (or print the curl command).",
     usage:
       'run-relay send ROUTE [--body FILE|-] [--header K:V]... [--event TYPE] [--key KEY] [--url U] [--curl]\n\n' +
-      '  ROUTE            a route of the config in use (RELAY_CONFIG, or the running npm start\'s)\n' +
+      "  ROUTE            a route of the config in use (RELAY_CONFIG, or the running npm start's)\n" +
       '  --body FILE|-    the bytes to send (- reads standard input); default a small sample event\n' +
       '  --header K:V     an extra request header; repeatable; overrides a signed one of the same name\n' +
       '  --event TYPE     event type, for schemes that carry it in a header (GitHub, Shopify, hmac)\n' +
       '  --key KEY        for bearer routes with consumer keys only: the key to present\n' +
-      '  --url U          the relay\'s base URL (default: the running npm start, else $RELAY_URL, else http://127.0.0.1:8080)\n' +
-      '  --curl           print a ready-to-paste curl command instead of sending (timestamps expire with the route\'s tolerance)',
+      "  --url U          the relay's base URL (default: the running npm start, else $RELAY_URL, else http://127.0.0.1:8080)\n" +
+      "  --curl           print a ready-to-paste curl command instead of sending (timestamps expire with the route's tolerance)",
     options: {
       body: { type: 'string' },
       header: { type: 'string', multiple: true },
@@ -81,7 +81,8 @@ export function sendCommand(deps: SendDeps = {}): Command {
       const file = configPath(env);
       const config = validateConfig(readConfigFile(file), file);
       const routeConfig = config.routes[route];
-      if (!routeConfig) throw new CliError(`no route named "${route}" in ${file}; expected one of: ${Object.keys(config.routes).join(', ') || '(none)'}`);
+      if (!routeConfig)
+        throw new CliError(`no route named "${route}" in ${file}; expected one of: ${Object.keys(config.routes).join(', ') || '(none)'}`);
       const now = (deps.now ?? Date.now)();
       const eventType = values.event as string | undefined;
       const bodyArg = values.body as string | undefined;
@@ -92,7 +93,9 @@ export function sendCommand(deps: SendDeps = {}): Command {
         try {
           body = bodyArg === '-' ? (deps.stdin ?? (() => readFileSync(0)))() : readFileSync(bodyArg);
         } catch (error) {
-          throw new CliError(`cannot read --body ${bodyArg}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message}`);
+          throw new CliError(
+            `cannot read --body ${bodyArg}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message}`,
+          );
         }
         contentType = guessContentType(body, bodyArg === '-' ? undefined : bodyArg);
       }
@@ -103,7 +106,9 @@ export function sendCommand(deps: SendDeps = {}): Command {
         const value = env[name];
         if (value) return value;
         const path = refs.find((r) => r.env === name)?.path ?? `routes.${route}.verify`;
-        throw new CliError(`environment variable ${name} (${path}) is not set; run \`npm start\` in this directory (its secrets are found through .relay-local.json) or set ${name}`);
+        throw new CliError(
+          `environment variable ${name} (${path}) is not set; run \`npm start\` in this directory (its secrets are found through .relay-local.json) or set ${name}`,
+        );
       };
       let signed;
       try {
@@ -115,12 +120,14 @@ export function sendCommand(deps: SendDeps = {}): Command {
           secret,
           key: values.key as string | undefined,
           idToken: async (audience) => {
-            if (!findCredentialsFile(undefined, { env }) && !(await metadataAnswers())) throw new CliError(`cannot mint a Google ID token for route "${route}": ${noCredentialsMessage()}`);
+            if (!findCredentialsFile(undefined, { env }) && !(await metadataAnswers()))
+              throw new CliError(`cannot mint a Google ID token for route "${route}": ${noCredentialsMessage()}`);
             return resolveTokenSource(undefined, { env }).fetchIdToken(audience);
           },
         });
       } catch (error) {
-        if (error instanceof SignError) throw new CliError(`cannot sign for route "${route}" (scheme ${routeConfig.verify.scheme}): ${error.message}`);
+        if (error instanceof SignError)
+          throw new CliError(`cannot sign for route "${route}" (scheme ${routeConfig.verify.scheme}): ${error.message}`);
         throw error;
       }
       const headers: Record<string, string> = { 'content-type': contentType, ...signed.headers };
@@ -130,14 +137,28 @@ export function sendCommand(deps: SendDeps = {}): Command {
       if (values.curl) {
         const data = bodyArg !== undefined && bodyArg !== '-' ? `@${bodyArg}` : body.toString('utf8');
         const tolerance = 'toleranceSeconds' in routeConfig.verify ? routeConfig.verify.toleranceSeconds : undefined;
-        const timestamped = Object.keys(signed.headers).some((h) => /timestamp|^x-ts$|stripe-signature/.test(h)) || (routeConfig.verify.scheme === 'hmac' && routeConfig.verify.timestampHeader);
-        if (timestamped && tolerance !== undefined) console.error(`# signed at ${new Date(now).toISOString()}: the relay accepts it for ${tolerance} s`);
-        out(['curl -i ' + shellQuote(url), ...Object.entries(headers).map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)}`), `--data-binary ${shellQuote(data)}`].join(' \\\n  '));
+        const timestamped =
+          Object.keys(signed.headers).some((h) => /timestamp|^x-ts$|stripe-signature/.test(h)) ||
+          (routeConfig.verify.scheme === 'hmac' && routeConfig.verify.timestampHeader);
+        if (timestamped && tolerance !== undefined)
+          console.error(`# signed at ${new Date(now).toISOString()}: the relay accepts it for ${tolerance} s`);
+        out(
+          [
+            'curl -i ' + shellQuote(url),
+            ...Object.entries(headers).map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)}`),
+            `--data-binary ${shellQuote(data)}`,
+          ].join(' \\\n  '),
+        );
         return 0;
       }
       let response: Response;
       try {
-        response = await (deps.fetch ?? fetch)(url, { method: 'POST', headers, body: new Uint8Array(body), signal: AbortSignal.timeout(routeConfig.deadlineMs + 5000) });
+        response = await (deps.fetch ?? fetch)(url, {
+          method: 'POST',
+          headers,
+          body: new Uint8Array(body),
+          signal: AbortSignal.timeout(routeConfig.deadlineMs + 5000),
+        });
       } catch (error) {
         const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
         throw new Error(`could not reach ${url} (${cause}); is \`npm start\` running? (--url names another relay)`, { cause: error });

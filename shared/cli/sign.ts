@@ -40,7 +40,10 @@ export class SignError extends Error {
   override name = 'SignError';
 }
 
-type Signer<S extends VerifyOptions['scheme']> = (options: Extract<VerifyOptions, { scheme: S }>, input: SignInput) => Signed | Promise<Signed>;
+type Signer<S extends VerifyOptions['scheme']> = (
+  options: Extract<VerifyOptions, { scheme: S }>,
+  input: SignInput,
+) => Signed | Promise<Signed>;
 
 const seconds = (now: number) => String(Math.floor(now / 1000));
 /** HMAC of the parts, in order, as bytes. */
@@ -64,7 +67,10 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
   }),
   stripe: (o, i) => {
     const t = seconds(i.now);
-    return { headers: { 'stripe-signature': `t=${t},v1=${mac('sha256', i.secret(o.secretEnv[0]!), `${t}.`, i.body).toString('hex')}` }, query: '' };
+    return {
+      headers: { 'stripe-signature': `t=${t},v1=${mac('sha256', i.secret(o.secretEnv[0]!), `${t}.`, i.body).toString('hex')}` },
+      query: '',
+    };
   },
   slack: (o, i) => {
     const t = seconds(i.now);
@@ -80,7 +86,10 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
     query: '',
   }),
   'standard-webhooks': (o, i) => {
-    if (!o.secretEnv) throw new SignError('this route accepts only Ed25519 (v1a) signatures, and signing one needs the private key, which the relay never holds; add a whsec_ secretEnv to the route to send test events');
+    if (!o.secretEnv)
+      throw new SignError(
+        'this route accepts only Ed25519 (v1a) signatures, and signing one needs the private key, which the relay never holds; add a whsec_ secretEnv to the route to send test events',
+      );
     const id = `msg_${randomUUID().replace(/-/g, '')}`;
     const t = seconds(i.now);
     const signature = mac('sha256', hmacKeyFromSecret(i.secret(o.secretEnv[0]!)), `${id}.${t}.`, i.body).toString('base64');
@@ -91,7 +100,10 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
     const headers = { 'i-twilio-idempotency-token': randomUUID() };
     if (i.contentType === 'application/x-www-form-urlencoded') {
       const params = [...new URLSearchParams(i.body.toString('utf8'))];
-      return { headers: { ...headers, 'x-twilio-signature': mac('sha1', secret, twilioSignedString(o.publicUrl, params)).toString('base64') }, query: '' };
+      return {
+        headers: { ...headers, 'x-twilio-signature': mac('sha1', secret, twilioSignedString(o.publicUrl, params)).toString('base64') },
+        query: '',
+      };
     }
     // Other bodies: Twilio adds their SHA-256 to the URL and signs the URL alone.
     const query = `?bodySHA256=${createHash('sha256').update(i.body).digest('hex')}`;
@@ -120,7 +132,10 @@ const SIGNERS: { [S in VerifyOptions['scheme']]: Signer<S> } = {
   },
   bearer: (o, i) => {
     const key = i.key ?? (o.secretEnv ? i.secret(o.secretEnv[0]!) : undefined);
-    if (!key) throw new SignError(`this route accepts only consumer keys (${(o.keys ?? []).map((k) => k.consumer).join(', ')}), whose plaintext the config does not hold; pass one with --key rrk_...`);
+    if (!key)
+      throw new SignError(
+        `this route accepts only consumer keys (${(o.keys ?? []).map((k) => k.consumer).join(', ')}), whose plaintext the config does not hold; pass one with --key rrk_...`,
+      );
     return { headers: { authorization: `Bearer ${key}` }, query: '' };
   },
   'google-oidc': async (o, i) => ({ headers: { authorization: `Bearer ${await i.idToken(o.audience[0]!)}` }, query: '' }),
@@ -146,9 +161,19 @@ export function sampleBody(verify: VerifyOptions, eventType: string | undefined,
   const at = new Date(now).toISOString();
   switch (verify.scheme) {
     case 'stripe':
-      return json({ id: `evt_${randomUUID().replace(/-/g, '').slice(0, 24)}`, object: 'event', type: eventType ?? 'run_relay.test', created: Math.floor(now / 1000), data: { object: { sentBy: 'run-relay send' } } });
+      return json({
+        id: `evt_${randomUUID().replace(/-/g, '').slice(0, 24)}`,
+        object: 'event',
+        type: eventType ?? 'run_relay.test',
+        created: Math.floor(now / 1000),
+        data: { object: { sentBy: 'run-relay send' } },
+      });
     case 'slack':
-      return json({ type: 'event_callback', event_id: `Ev${randomUUID().replace(/-/g, '').slice(0, 10).toUpperCase()}`, event: { type: eventType ?? 'message', text: 'Hello from run-relay send' } });
+      return json({
+        type: 'event_callback',
+        event_id: `Ev${randomUUID().replace(/-/g, '').slice(0, 10).toUpperCase()}`,
+        event: { type: eventType ?? 'message', text: 'Hello from run-relay send' },
+      });
     case 'zoom':
       return json({ event: eventType ?? 'meeting.started', event_ts: now, payload: { sentBy: 'run-relay send' } });
     case 'standard-webhooks':

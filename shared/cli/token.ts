@@ -17,12 +17,16 @@ function describeClaims(token: string, now: number): string {
   const claims = decodeJwtClaims(token);
   if (!claims) throw new Error('the credential returned something that is not a JWT');
   const exp = typeof claims.exp === 'number' ? claims.exp : undefined;
-  const expiry = exp === undefined ? { expires: 'unknown (no exp claim)' } : { expires: new Date(exp * 1000).toISOString(), expiresInSeconds: Math.round(exp - now / 1000) };
+  const expiry =
+    exp === undefined
+      ? { expires: 'unknown (no exp claim)' }
+      : { expires: new Date(exp * 1000).toISOString(), expiresInSeconds: Math.round(exp - now / 1000) };
   return JSON.stringify({ ...claims, ...expiry }, null, 2);
 }
 
 export const tokenCommand: Command = {
-  summary: 'Print a Google ID token for an audience, minted with the credentials found (ADC, key file, impersonation or workload identity federation).',
+  summary:
+    'Print a Google ID token for an audience, minted with the credentials found (ADC, key file, impersonation or workload identity federation).',
   usage:
     'run-relay token --audience URL [--decode] [--curl] [--credentials FILE] [--impersonate SA_EMAIL] [--iam-endpoint URL]\n\n' +
     '  --audience URL        audience of the token (a Cloud Run URL or custom audience)\n' +
@@ -30,7 +34,7 @@ export const tokenCommand: Command = {
     '  --curl                print a ready curl command for the audience URL\n' +
     '  --credentials FILE    credential JSON to use instead of Application Default Credentials\n' +
     '  --impersonate SA      mint the token for this service account through IAM Credentials\n' +
-    '  --iam-endpoint URL    IAM Credentials base URL (default: from the credential file, else Google\'s)',
+    "  --iam-endpoint URL    IAM Credentials base URL (default: from the credential file, else Google's)",
   options: {
     audience: { type: 'string' },
     decode: { type: 'boolean', default: false },

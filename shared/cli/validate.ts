@@ -12,7 +12,7 @@ export const validateCommand: Command = {
   summary: 'Check a config and list every problem at once; exit 2 when there is any.',
   usage:
     'run-relay validate [--config FILE] [--no-secrets]\n\n' +
-    '  --config FILE   default: $RELAY_CONFIG (the running npm start\'s config), else relay.config.yaml\n' +
+    "  --config FILE   default: $RELAY_CONFIG (the running npm start's config), else relay.config.yaml\n" +
     '  --no-secrets    do not check that the secrets the routes name are set (e.g. before a deploy)',
   options: { config: { type: 'string' }, 'no-secrets': { type: 'boolean' } },
   async run({ values, positionals, env, out }) {
@@ -33,7 +33,9 @@ export const validateCommand: Command = {
       return 2;
     }
     const count = (o: object, what: string) => `${Object.keys(o).length} ${what}${Object.keys(o).length === 1 ? '' : 's'}`;
-    out(`${file}: OK (${count(config!.routes, 'route')}, ${count(config!.targets, 'target')}, ${count(config!.topics, 'topic')}, ${count(config!.schedules, 'schedule')})`);
+    out(
+      `${file}: OK (${count(config!.routes, 'route')}, ${count(config!.targets, 'target')}, ${count(config!.topics, 'topic')}, ${count(config!.schedules, 'schedule')})`,
+    );
     return 0;
   },
 };

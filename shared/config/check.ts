@@ -34,13 +34,19 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     // zod reports "Invalid key in record"; the nested issue says what a key must look like.
     return issue.issues.map((inner) => inner.message).join('; ') || issue.message;
   }
-  if (issue.code === 'invalid_type' && issue.path.at(-1) === 'verify' && issue.path[0] === 'routes' && valueAt(input, issue.path) === undefined) {
+  if (
+    issue.code === 'invalid_type' &&
+    issue.path.at(-1) === 'verify' &&
+    issue.path[0] === 'routes' &&
+    valueAt(input, issue.path) === undefined
+  ) {
     return MISSING_VERIFY_MESSAGE;
   }
   return issue.message;
 }
 
-const record = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
+const record = (value: unknown): Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 const list = (value: unknown): unknown[] | undefined => (Array.isArray(value) ? value : undefined);
 
 /**
@@ -53,15 +59,33 @@ function looseRefIssues(input: unknown): Issue[] {
   const targets = record(raw.targets);
   const routes = record(raw.routes);
   const issues: Issue[] = [];
-  const ctx = { addIssue: (i: { path?: PropertyKey[]; message?: string }) => issues.push({ path: formatPath(i.path ?? []), message: i.message ?? '' }) } as unknown as z.RefinementCtx;
-  const destinations = (value: unknown) => list(value)?.filter((d) => typeof record(d).target === 'string') as { target: string; path: string; method: 'POST' }[] | undefined;
-  checkRouteRefs({ targets, routes: Object.fromEntries(Object.entries(routes).map(([n, r]) => [n, { forward: destinations(record(r).forward) }])) }, ctx);
-  const topics = Object.fromEntries(Object.entries(record(raw.topics)).map(([n, t]) => [n, { forward: destinations(record(t).forward) ?? [], attributeHeaders: [], subscriptions: [] }]));
+  const ctx = {
+    addIssue: (i: { path?: PropertyKey[]; message?: string }) => issues.push({ path: formatPath(i.path ?? []), message: i.message ?? '' }),
+  } as unknown as z.RefinementCtx;
+  const destinations = (value: unknown) =>
+    list(value)?.filter((d) => typeof record(d).target === 'string') as { target: string; path: string; method: 'POST' }[] | undefined;
+  checkRouteRefs(
+    { targets, routes: Object.fromEntries(Object.entries(routes).map(([n, r]) => [n, { forward: destinations(record(r).forward) }])) },
+    ctx,
+  );
+  const topics = Object.fromEntries(
+    Object.entries(record(raw.topics)).map(([n, t]) => [
+      n,
+      { forward: destinations(record(t).forward) ?? [], attributeHeaders: [], subscriptions: [] },
+    ]),
+  );
   const schedules: Record<string, ScheduleConfig> = {};
   for (const [n, value] of Object.entries(record(raw.schedules))) {
     const s = record(value);
     if (typeof s.cron !== 'string') continue;
-    schedules[n] = { cron: s.cron, timeZone: typeof s.timeZone === 'string' ? s.timeZone : 'UTC', route: typeof s.route === 'string' ? s.route : undefined, forward: destinations(s.forward), body: '', contentType: '' };
+    schedules[n] = {
+      cron: s.cron,
+      timeZone: typeof s.timeZone === 'string' ? s.timeZone : 'UTC',
+      route: typeof s.route === 'string' ? s.route : undefined,
+      forward: destinations(s.forward),
+      body: '',
+      contentType: '',
+    };
   }
   checkDeliveryRefs({ targets, routes, topics, schedules }, ctx);
   return issues;
@@ -71,7 +95,10 @@ function looseRefIssues(input: unknown): Issue[] {
 export function missingSecretIssues(routes: Record<string, { verify: VerifyOptions }>, env: NodeJS.ProcessEnv): Issue[] {
   return secretRefsOf(routes)
     .filter(({ env: name }) => env[name] === undefined || env[name] === '')
-    .map(({ env: name, path }) => ({ path, message: `environment variable ${name} is not set (secrets are read from the environment; on Cloud Functions mount the Secret Manager secret as ${name})` }));
+    .map(({ env: name, path }) => ({
+      path,
+      message: `environment variable ${name} is not set (secrets are read from the environment; on Cloud Functions mount the Secret Manager secret as ${name})`,
+    }));
 }
 
 export interface CheckResult {

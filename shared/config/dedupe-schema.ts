@@ -31,11 +31,20 @@ export const dedupeStoreSchema = z
     /** A Firestore database of its own (`run-relay deploy` creates it). */
     database: z
       .string()
-      .regex(/^[a-z][a-z0-9-]{3,61}[a-z0-9]$/, 'expected a Firestore database id (4-63 lower-case letters, digits or "-", starting with a letter)')
+      .regex(
+        /^[a-z][a-z0-9-]{3,61}[a-z0-9]$/,
+        'expected a Firestore database id (4-63 lower-case letters, digits or "-", starting with a letter)',
+      )
       .default('run-relay-dedupe'),
     /** Firestore location for `run-relay deploy`; default the deploy region. */
-    location: z.string().regex(/^[a-z0-9-]+$/, 'expected a Firestore location such as europe-west1 or eur3').optional(),
-    collection: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'expected a collection id of letters, digits, "_" or "-"').default('deliveries'),
+    location: z
+      .string()
+      .regex(/^[a-z0-9-]+$/, 'expected a Firestore location such as europe-west1 or eur3')
+      .optional(),
+    collection: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,100}$/, 'expected a collection id of letters, digits, "_" or "-"')
+      .default('deliveries'),
   })
   .strict();
 
@@ -45,6 +54,9 @@ export type DedupeConfig = z.output<typeof dedupeSchema>;
 export type DedupeStoreConfig = z.output<typeof dedupeStoreSchema>;
 
 /** True when a route or a target opts in to the Firestore store. */
-export function usesDedupeStore(config: { routes: Record<string, { dedupe?: DedupeConfig }>; targets: Record<string, { dedupe?: DedupeConfig }> }): boolean {
+export function usesDedupeStore(config: {
+  routes: Record<string, { dedupe?: DedupeConfig }>;
+  targets: Record<string, { dedupe?: DedupeConfig }>;
+}): boolean {
   return [...Object.values(config.routes), ...Object.values(config.targets)].some((x) => x.dedupe?.store === 'firestore');
 }

@@ -81,14 +81,22 @@ export function checkDeliveryRefs(config: Refinable, ctx: z.RefinementCtx): void
   const checkForward = (forward: Destination[] | undefined, path: (string | number)[]) =>
     forward?.forEach((entry, index) => {
       if (!Object.hasOwn(config.targets, entry.target)) {
-        ctx.addIssue({ code: 'custom', path: [...path, 'forward', index, 'target'], message: `unknown target "${entry.target}"; expected one of: ${known}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'forward', index, 'target'],
+          message: `unknown target "${entry.target}"; expected one of: ${known}`,
+        });
       }
     });
   for (const [name, topic] of Object.entries(config.topics)) checkForward(topic.forward, ['topics', name]);
   for (const [name, schedule] of Object.entries(config.schedules)) {
     checkForward(schedule.forward, ['schedules', name]);
     if (schedule.route !== undefined && !Object.hasOwn(config.routes, schedule.route)) {
-      ctx.addIssue({ code: 'custom', path: ['schedules', name, 'route'], message: `unknown route "${schedule.route}"; expected one of: ${Object.keys(config.routes).join(', ') || '(no routes defined)'}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedules', name, 'route'],
+        message: `unknown route "${schedule.route}"; expected one of: ${Object.keys(config.routes).join(', ') || '(no routes defined)'}`,
+      });
     }
     try {
       parseCron(schedule.cron);
@@ -99,7 +107,11 @@ export function checkDeliveryRefs(config: Refinable, ctx: z.RefinementCtx): void
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: schedule.timeZone });
     } catch {
-      ctx.addIssue({ code: 'custom', path: ['schedules', name, 'timeZone'], message: `unknown time zone "${schedule.timeZone}"; expected an IANA name such as Europe/Paris` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedules', name, 'timeZone'],
+        message: `unknown time zone "${schedule.timeZone}"; expected an IANA name such as Europe/Paris`,
+      });
     }
   }
 }

@@ -32,7 +32,10 @@ const targetUrl = z.url({ protocol: /^https?$/, error: 'expected an https:// URL
   if (!URL.canParse(value)) return; // z.url() has already reported it
   const url = new URL(value);
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    ctx.addIssue({ code: 'custom', message: `expected https:// (http:// is accepted only for loopback hosts), got ${url.protocol}//${url.host}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected https:// (http:// is accepted only for loopback hosts), got ${url.protocol}//${url.host}`,
+    });
   }
   if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: 'expected a base URL without query or fragment' });
   if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'expected a URL without credentials' });
@@ -94,7 +97,12 @@ export const routeSchema = z
     verify: verifySchema,
     forward: z.array(forwardSchema).min(1, 'expected at least one forward entry'),
     /** Largest body accepted, in bytes (after decoding, when `acceptEncodings` lets a compressed body in). */
-    maxBodyBytes: z.number().int().min(1).max(32 * 1024 * 1024).default(1024 * 1024),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(32 * 1024 * 1024)
+      .default(1024 * 1024),
     /** `Content-Encoding`s this route decodes; any other encoding is refused with 415. Default: none. */
     acceptEncodings: z.array(z.enum(CONTENT_ENCODINGS)).default([]),
     /** Time budget for the whole relay of one request, retries included. */
@@ -137,7 +145,9 @@ export function refusedForwardHeader(name: string, verify: VerifyOptions): strin
 const routeName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a route name of letters, digits, ".", "_" or "-"')
-  .refine((name) => !RESERVED_ROUTE_NAMES.has(name.toLowerCase()), { error: (issue) => `the route name "${String(issue.input)}" is reserved` });
+  .refine((name) => !RESERVED_ROUTE_NAMES.has(name.toLowerCase()), {
+    error: (issue) => `the route name "${String(issue.input)}" is reserved`,
+  });
 
 export const configSchema = z
   .object({
@@ -160,7 +170,10 @@ export const configSchema = z
   });
 
 /** Every route's forward entries name a defined target; called from configSchema and, for a config of the wrong shape, config/check.ts. */
-export function checkRouteRefs(config: { targets: Record<string, unknown>; routes: Record<string, { forward?: readonly { target: string }[] }> }, ctx: z.RefinementCtx): void {
+export function checkRouteRefs(
+  config: { targets: Record<string, unknown>; routes: Record<string, { forward?: readonly { target: string }[] }> },
+  ctx: z.RefinementCtx,
+): void {
   for (const [name, route] of Object.entries(config.routes)) {
     route.forward?.forEach((entry, index) => {
       if (!Object.hasOwn(config.targets, entry.target)) {

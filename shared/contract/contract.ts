@@ -18,7 +18,10 @@ export function withRequiredProperties(schema: unknown): unknown {
   for (const [key, value] of Object.entries(schema)) out[key] = key === 'enum' || key === 'const' ? value : withRequiredProperties(value);
   if (Array.isArray(out.required)) {
     const properties = (out.properties && typeof out.properties === 'object' ? out.properties : {}) as Record<string, unknown>;
-    out.properties = { ...Object.fromEntries(out.required.filter((k): k is string => typeof k === 'string').map((k) => [k, {}])), ...properties };
+    out.properties = {
+      ...Object.fromEntries(out.required.filter((k): k is string => typeof k === 'string').map((k) => [k, {}])),
+      ...properties,
+    };
   }
   return out;
 }
@@ -83,10 +86,14 @@ export function compileContract(config: ContractConfig | undefined): Contract {
       const result = schema.safeParse(body);
       if (result.success) return;
       const issues: ContractIssue[] = result.error.issues.slice(0, 50).map((i) => ({ path: formatPath(i.path), message: i.message }));
-      throw new RelayError('contract_violation', `Body does not fit the contract${eventType ? ` for event "${eventType}"` : ''} (${result.error.issues.length} issue${result.error.issues.length === 1 ? '' : 's'})`, {
-        expose: { issues },
-        details: { eventType, issues },
-      });
+      throw new RelayError(
+        'contract_violation',
+        `Body does not fit the contract${eventType ? ` for event "${eventType}"` : ''} (${result.error.issues.length} issue${result.error.issues.length === 1 ? '' : 's'})`,
+        {
+          expose: { issues },
+          details: { eventType, issues },
+        },
+      );
     },
   };
 }

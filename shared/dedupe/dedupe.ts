@@ -66,7 +66,11 @@ export function dedupeKey(kind: 'route' | 'target', name: string, id: string): s
 /** Runs `call` unless `key` was delivered, parked or is in flight elsewhere; see the module comment. A rejected call releases the key. */
 export async function deliverOnce<T>(options: OnceOptions<T>, call: () => Promise<T>): Promise<Once<T>> {
   const { store, key, config, log } = options;
-  const reserveOptions = { leaseMs: options.leaseMs, windowMs: config.windowMs, ...(options.replayedAt !== undefined ? { replayedAt: options.replayedAt } : {}) };
+  const reserveOptions = {
+    leaseMs: options.leaseMs,
+    windowMs: config.windowMs,
+    ...(options.replayedAt !== undefined ? { replayedAt: options.replayedAt } : {}),
+  };
   for (;;) {
     let reservation;
     try {
@@ -104,7 +108,12 @@ export async function deliverOnce<T>(options: OnceOptions<T>, call: () => Promis
     } finally {
       await reservation.settle(settlement).catch((error: unknown) => {
         // Not fatal: a key not marked may let one duplicate through; a key not released lapses after its lease.
-        log.warn(settlement === 'released' ? 'Could not release the key; a retry waits for its lease to lapse' : `Could not mark the key ${settlement}; a later duplicate may get through`, { error, dedupeKey: key, leaseMs: options.leaseMs });
+        log.warn(
+          settlement === 'released'
+            ? 'Could not release the key; a retry waits for its lease to lapse'
+            : `Could not mark the key ${settlement}; a later duplicate may get through`,
+          { error, dedupeKey: key, leaseMs: options.leaseMs },
+        );
       });
     }
   }

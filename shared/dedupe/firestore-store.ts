@@ -65,7 +65,11 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
     (opening ??= (async () => {
       const { Firestore, Timestamp } = await import('@google-cloud/firestore');
       const { projectId, emulatorHost } = options;
-      const db = new Firestore({ ...(projectId ? { projectId } : {}), databaseId: options.database, ...(emulatorHost ? { host: emulatorHost, ssl: false } : {}) });
+      const db = new Firestore({
+        ...(projectId ? { projectId } : {}),
+        databaseId: options.database,
+        ...(emulatorHost ? { host: emulatorHost, ssl: false } : {}),
+      });
       return { db, ts: Timestamp };
     })().catch((error: unknown) => {
       opening = undefined;
@@ -77,7 +81,13 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
     const ref = db.collection(options.collection).doc(documentId(key));
     const at = now();
     const owner = randomUUID();
-    const reserved: Doc = { key, state: 'reserved', owner, leaseUntil: ts.fromMillis(at + o.leaseMs), expireAt: ts.fromMillis(at + o.windowMs) };
+    const reserved: Doc = {
+      key,
+      state: 'reserved',
+      owner,
+      leaseUntil: ts.fromMillis(at + o.leaseMs),
+      expireAt: ts.fromMillis(at + o.windowMs),
+    };
     let writeTime: Timestamp | undefined;
     try {
       writeTime = (await ref.create(reserved)).writeTime;
@@ -88,7 +98,12 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
         const snap = await tx.get(ref);
         const doc = snap.data() as Doc | undefined;
         if (doc?.state === 'delivered' && doc.expireAt.toMillis() > at) return 'delivered' as const;
-        if (doc?.state === 'parked' && doc.expireAt.toMillis() > at && !(o.replayedAt !== undefined && (doc.settledAt?.toMillis() ?? 0) < o.replayedAt)) return 'parked' as const;
+        if (
+          doc?.state === 'parked' &&
+          doc.expireAt.toMillis() > at &&
+          !(o.replayedAt !== undefined && (doc.settledAt?.toMillis() ?? 0) < o.replayedAt)
+        )
+          return 'parked' as const;
         if (doc?.state === 'reserved' && doc.leaseUntil.toMillis() > at) return 'in-flight' as const;
         tx.set(ref, reserved);
         return 'reserved' as const;
@@ -100,7 +115,14 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
       settle: async (outcome: Settlement) => {
         if (outcome !== 'released') {
           const settledAt = now();
-          await ref.set({ key, state: outcome, owner, leaseUntil: ts.fromMillis(0), expireAt: ts.fromMillis(settledAt + o.windowMs), settledAt: ts.fromMillis(settledAt) } satisfies Doc);
+          await ref.set({
+            key,
+            state: outcome,
+            owner,
+            leaseUntil: ts.fromMillis(0),
+            expireAt: ts.fromMillis(settledAt + o.windowMs),
+            settledAt: ts.fromMillis(settledAt),
+          } satisfies Doc);
           return;
         }
         if (writeTime) {
@@ -123,13 +145,24 @@ export function firestoreDedupeStore(options: FirestoreStoreOptions): DedupeStor
       await open(); // loading the library is not an outage: the bound starts after it
       const found = await withTimeout(reserve(key, o), timeoutMs, 'a reservation');
       if (found.state !== 'reserved') return found;
-      return { state: 'reserved', settle: (outcome) => withTimeout(found.settle(outcome), timeoutMs, outcome === 'released' ? 'a release' : `marking a key ${outcome}`) };
+      return {
+        state: 'reserved',
+        settle: (outcome) =>
+          withTimeout(found.settle(outcome), timeoutMs, outcome === 'released' ? 'a release' : `marking a key ${outcome}`),
+      };
     },
     async remember(key, outcome, o) {
       const { db, ts } = await open();
       const ref = db.collection(options.collection).doc(documentId(key));
       const at = now();
-      const doc: Doc = { key, state: outcome, owner: randomUUID(), leaseUntil: ts.fromMillis(0), expireAt: ts.fromMillis(at + o.windowMs), settledAt: ts.fromMillis(at) };
+      const doc: Doc = {
+        key,
+        state: outcome,
+        owner: randomUUID(),
+        leaseUntil: ts.fromMillis(0),
+        expireAt: ts.fromMillis(at + o.windowMs),
+        settledAt: ts.fromMillis(at),
+      };
       await withTimeout(ref.set(doc), timeoutMs, `marking a key ${outcome}`);
     },
     async close() {

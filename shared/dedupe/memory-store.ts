@@ -29,7 +29,8 @@ export class MemoryDedupeStore implements DedupeStore {
     const now = this.now();
     const entry = this.entries.get(key);
     if (entry?.state === 'delivered' && entry.expireAt > now) return { state: 'delivered' };
-    if (entry?.state === 'parked' && entry.expireAt > now && !(options.replayedAt !== undefined && entry.settledAt! < options.replayedAt)) return { state: 'parked' };
+    if (entry?.state === 'parked' && entry.expireAt > now && !(options.replayedAt !== undefined && entry.settledAt! < options.replayedAt))
+      return { state: 'parked' };
     if (entry?.state === 'reserved' && entry.leaseUntil > now) return { state: 'in-flight' };
     const owner = ++this.#owners;
     this.entries.set(key, { state: 'reserved', owner, leaseUntil: now + options.leaseMs, expireAt: now + options.windowMs });
@@ -39,7 +40,8 @@ export class MemoryDedupeStore implements DedupeStore {
         if (this.failing) throw this.failing;
         const current = this.entries.get(key);
         const at = this.now();
-        if (outcome !== 'released') this.entries.set(key, { state: outcome, owner, leaseUntil: 0, expireAt: at + options.windowMs, settledAt: at });
+        if (outcome !== 'released')
+          this.entries.set(key, { state: outcome, owner, leaseUntil: 0, expireAt: at + options.windowMs, settledAt: at });
         else if (current?.owner === owner) this.entries.delete(key);
       },
     };

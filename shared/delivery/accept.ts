@@ -38,12 +38,25 @@ export async function acceptAsync(a: AsyncAcceptance, log: Logger): Promise<Rela
     eventKey: a.eventKey,
     origin: { kind: 'webhook', name: a.route, at: a.acceptedAt.toISOString() },
   });
-  const published = await Promise.allSettled(envelopes.map((e) => a.publisher!.publish(a.topic, envelopeMessage(e), a.timeoutMs === undefined ? undefined : { timeoutMs: a.timeoutMs })));
+  const published = await Promise.allSettled(
+    envelopes.map((e) =>
+      a.publisher!.publish(a.topic, envelopeMessage(e), a.timeoutMs === undefined ? undefined : { timeoutMs: a.timeoutMs }),
+    ),
+  );
   const failed = published.filter((p): p is PromiseRejectedResult => p.status === 'rejected');
   if (failed.length > 0) {
-    log.error('Publishing to Pub/Sub failed; the sender is told to retry', { error: failed[0]!.reason, failed: failed.length, of: envelopes.length, idempotencyKey: a.eventKey });
+    log.error('Publishing to Pub/Sub failed; the sender is told to retry', {
+      error: failed[0]!.reason,
+      failed: failed.length,
+      of: envelopes.length,
+      idempotencyKey: a.eventKey,
+    });
     throw new RelayError('unavailable', 'The event could not be stored; retry later', { cause: failed[0]!.reason });
   }
   log.info('Accepted for async delivery', { idempotencyKey: a.eventKey, deliveries: envelopes.length });
-  return json(202, { accepted: true, idempotencyKey: a.eventKey, deliveries: envelopes.map((e) => ({ target: e.target, idempotencyKey: e.idempotencyKey })) });
+  return json(202, {
+    accepted: true,
+    idempotencyKey: a.eventKey,
+    deliveries: envelopes.map((e) => ({ target: e.target, idempotencyKey: e.idempotencyKey })),
+  });
 }

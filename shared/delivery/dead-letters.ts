@@ -109,11 +109,12 @@ export async function replayDeadLetters(puller: Puller, publisher: Publisher, op
   const found = new Set<string>();
   const hold: string[] = [];
   try {
-    for (let emptyPulls = 0; seen.size < limit && emptyPulls < 2; ) {
+    for (let emptyPulls = 0; seen.size < limit && emptyPulls < 2;) {
       const batch = await puller.pull(Math.min(batchSize, limit - seen.size));
       const fresh: PulledMessage[] = [];
       for (const m of batch) {
-        if (seen.has(m.messageId)) hold.push(m.ackId); // held past its deadline and delivered again: still left parked
+        if (seen.has(m.messageId))
+          hold.push(m.ackId); // held past its deadline and delivered again: still left parked
         else {
           seen.add(m.messageId);
           fresh.push(m);
@@ -135,7 +136,11 @@ export async function replayDeadLetters(puller: Puller, publisher: Publisher, op
         selected.map(async (m) => {
           const topic = readDeadLetter(m.attributes).replayTopic || options.defaultTopic;
           try {
-            return { m, topic, newMessageId: await publisher.publish(topic, { data: m.data, attributes: replayAttributes(m.attributes, now) }) };
+            return {
+              m,
+              topic,
+              newMessageId: await publisher.publish(topic, { data: m.data, attributes: replayAttributes(m.attributes, now) }),
+            };
           } catch (error) {
             hold.push(m.ackId);
             result.failed.push({ id: m.messageId, error: message(error) });
@@ -148,7 +153,8 @@ export async function replayDeadLetters(puller: Puller, publisher: Publisher, op
         await puller.ack(stored.map((p) => p.m.ackId));
         for (const p of stored) result.replayed.push({ id: p.m.messageId, topic: p.topic, newMessageId: p.newMessageId });
       } catch (error) {
-        for (const p of stored) result.notAcked.push({ id: p.m.messageId, topic: p.topic, newMessageId: p.newMessageId, error: message(error) });
+        for (const p of stored)
+          result.notAcked.push({ id: p.m.messageId, topic: p.topic, newMessageId: p.newMessageId, error: message(error) });
       }
     }
   } finally {

@@ -10,7 +10,16 @@
  */
 import type { LoadedConfig } from '../config/load.js';
 import type { Destination } from '../config/delivery-schema.js';
-import { envelopeBody, envelopeMessage, EnvelopeError, ENVELOPE_ATTRIBUTE, isHeaderValue, parseEnvelope, type Envelope, type EnvelopeInput } from '../envelope.js';
+import {
+  envelopeBody,
+  envelopeMessage,
+  EnvelopeError,
+  ENVELOPE_ATTRIBUTE,
+  isHeaderValue,
+  parseEnvelope,
+  type Envelope,
+  type EnvelopeInput,
+} from '../envelope.js';
 import { RelayError } from '../errors.js';
 import { clientOverFetch, deadlineSignal, forward, type ForwardDeps } from '../forward/forward.js';
 import { isPassable } from '../forward/headers.js';
@@ -70,7 +79,10 @@ interface Single {
   envelope: EnvelopeInput;
 }
 
-type Plan = { kind: 'single'; delivery: Single } | { kind: 'fanout'; envelopes: EnvelopeInput[] } | { kind: 'dead'; why: Omit<DeadLetterReason, 'replayTopic' | 'messageId' | 'sourceTopic'> };
+type Plan =
+  | { kind: 'single'; delivery: Single }
+  | { kind: 'fanout'; envelopes: EnvelopeInput[] }
+  | { kind: 'dead'; why: Omit<DeadLetterReason, 'replayTopic' | 'messageId' | 'sourceTopic'> };
 
 /** Builds the deliverer from a loaded config. */
 export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deliverer {
@@ -84,14 +96,16 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     if (t.dedupe && !deps.dedupeStore) throw new Error(`targets.${name}.dedupe needs a de-duplication store, and none was given`);
   }
   for (const [name, r] of Object.entries(config.routes)) {
-    if (r.dedupe && r.mode === 'async' && !deps.dedupeStore) throw new Error(`routes.${name}.dedupe needs a de-duplication store, and none was given`);
+    if (r.dedupe && r.mode === 'async' && !deps.dedupeStore)
+      throw new Error(`routes.${name}.dedupe needs a de-duplication store, and none was given`);
   }
 
   /** The target's own `dedupe`, else that of the async webhook route the envelope came from. */
   function dedupeOf(d: Single) {
     if (d.target.config.dedupe) return d.target.config.dedupe;
     const origin = d.envelope.origin;
-    if (origin?.kind === 'webhook' && origin.name !== undefined && Object.hasOwn(config.routes, origin.name)) return config.routes[origin.name]!.dedupe;
+    if (origin?.kind === 'webhook' && origin.name !== undefined && Object.hasOwn(config.routes, origin.name))
+      return config.routes[origin.name]!.dedupe;
     return undefined;
   }
   const topicBySubscription = new Map<string, string>();
@@ -111,7 +125,11 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
   /** An envelope naming one target: the one request it asks for, through the one builder. */
   function single(envelope: EnvelopeInput & { target: string }, eventKey: string): Plan {
     const target = targets.get(envelope.target);
-    if (!target) return { kind: 'dead', why: { reason: 'unknown_target', detail: `No target named "${envelope.target}" in the config`, target: envelope.target } };
+    if (!target)
+      return {
+        kind: 'dead',
+        why: { reason: 'unknown_target', detail: `No target named "${envelope.target}" in the config`, target: envelope.target },
+      };
     const destination = { target: envelope.target, path: envelope.path ?? '/', method: envelope.method ?? 'POST' };
     const body = envelopeBody(envelope as Envelope);
     const [request] = outboundRequests({ headers: envelope.headers ?? {}, body, eventKey, keys: 'event' }, [destination]);
@@ -137,10 +155,21 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
         if (!isHeaderValue(value)) log.warn('Attribute value is not a valid HTTP header value; not forwarded', { attribute: name });
         else headers[name] = value;
       }
-      return fromDestinations(topic.forward, { headers, body: message.data, eventKey: message.messageId, origin: { kind: 'topic', name: plainTopic, at: message.publishTime } });
+      return fromDestinations(topic.forward, {
+        headers,
+        body: message.data,
+        eventKey: message.messageId,
+        origin: { kind: 'topic', name: plainTopic, at: message.publishTime },
+      });
     }
     if (message.data.length === 0) {
-      return { kind: 'dead', why: { reason: 'unknown_source', detail: `Message without data from ${message.topic ? `topic ${message.topic}` : `subscription ${message.subscription ?? '(unknown)'}`}, which no "topics" entry maps to a target` } };
+      return {
+        kind: 'dead',
+        why: {
+          reason: 'unknown_source',
+          detail: `Message without data from ${message.topic ? `topic ${message.topic}` : `subscription ${message.subscription ?? '(unknown)'}`}, which no "topics" entry maps to a target`,
+        },
+      };
     }
     let envelope: Envelope;
     try {
@@ -154,35 +183,53 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     const body = envelopeBody(envelope);
     const base = { headers: envelope.headers, body, eventKey, origin: envelope.origin };
     if (envelope.targets !== undefined) {
-      return fromDestinations(envelope.targets.map((target) => ({ target, path: envelope.path ?? '/', method: envelope.method ?? 'POST' })), base);
+      return fromDestinations(
+        envelope.targets.map((target) => ({ target, path: envelope.path ?? '/', method: envelope.method ?? 'POST' })),
+        base,
+      );
     }
     let routeName = envelope.route;
     let forward: readonly Destination[] | undefined;
     if (envelope.schedule !== undefined) {
       // Own properties only: a schedule named `__proto__` or `toString` is unknown, not Object.prototype's.
-      if (!Object.hasOwn(config.schedules, envelope.schedule)) return { kind: 'dead', why: { reason: 'unknown_schedule', detail: `No schedule named "${envelope.schedule}" in the config` } };
+      if (!Object.hasOwn(config.schedules, envelope.schedule))
+        return { kind: 'dead', why: { reason: 'unknown_schedule', detail: `No schedule named "${envelope.schedule}" in the config` } };
       const schedule = config.schedules[envelope.schedule]!;
       routeName = schedule.route;
       forward = schedule.forward;
     }
     if (routeName !== undefined) {
-      if (!Object.hasOwn(config.routes, routeName)) return { kind: 'dead', why: { reason: 'unknown_route', detail: `No route named "${routeName}" in the config`, route: routeName } };
+      if (!Object.hasOwn(config.routes, routeName))
+        return { kind: 'dead', why: { reason: 'unknown_route', detail: `No route named "${routeName}" in the config`, route: routeName } };
       forward = config.routes[routeName]!.forward;
     }
     const destinations = forward!.map((f) => ({ target: f.target, path: envelope.path ?? f.path, method: envelope.method ?? f.method }));
-    return fromDestinations(destinations, { ...base, origin: { ...envelope.origin, name: envelope.origin.name ?? envelope.schedule ?? envelope.route } });
+    return fromDestinations(destinations, {
+      ...base,
+      origin: { ...envelope.origin, name: envelope.origin.name ?? envelope.schedule ?? envelope.route },
+    });
   }
 
   async function park(message: PubSubMessage, why: DeadLetterReason, data: Buffer, log: Logger): Promise<Outcome> {
     let deadLetterId: string;
     try {
-      deadLetterId = await deps.publisher.publish(settings.deadLetterTopic, { data, attributes: deadLetterAttributes(message.attributes, why, new Date()) });
+      deadLetterId = await deps.publisher.publish(settings.deadLetterTopic, {
+        data,
+        attributes: deadLetterAttributes(message.attributes, why, new Date()),
+      });
     } catch (error) {
       log.error('Could not park the message in the dead-letter topic; leaving it to Pub/Sub to redeliver', { error, reason: why.reason });
       throw new RelayError('unavailable', 'Dead-letter topic unavailable', { cause: error });
     }
     // deadLetterId is the parked copy's id: what `run-relay dlq list` shows and `dlq show` / `dlq replay` take.
-    log.log('WARNING', 'Message dead-lettered', { deadLetterId, reason: why.reason, detail: why.detail, status: why.status, attempts: why.attempts, target: why.target });
+    log.log('WARNING', 'Message dead-lettered', {
+      deadLetterId,
+      reason: why.reason,
+      detail: why.detail,
+      status: why.status,
+      attempts: why.attempts,
+      target: why.target,
+    });
     return { kind: 'dead_lettered', reason: why.reason, target: why.target };
   }
 
@@ -211,7 +258,9 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
       return { kind: 'duplicate', target: d.target.name, idempotencyKey: key, of: 'delivered' };
     }
     if (once.kind === 'parked') {
-      log.info('Already parked in the dead-letter topic; acked without calling the target (durable de-duplication)', { idempotencyKey: key });
+      log.info('Already parked in the dead-letter topic; acked without calling the target (durable de-duplication)', {
+        idempotencyKey: key,
+      });
       return { kind: 'duplicate', target: d.target.name, idempotencyKey: key, of: 'parked' };
     }
     // Another delivery of the same key is under way: a nack, so Pub/Sub brings this one back once that one settled.
@@ -230,7 +279,12 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
       // An open circuit or a full cap refuses at once (target_unavailable): a nack, and Pub/Sub's backoff spaces the retry.
       const response = await guards.run(
         target.name,
-        (guarded) => forward({ target, method: request.method, path: request.path, headers: request.headers, body: request.body }, { ...deps, client: guarded.client, logger: log }, guarded.deadline),
+        (guarded) =>
+          forward(
+            { target, method: request.method, path: request.path, headers: request.headers, body: request.body },
+            { ...deps, client: guarded.client, logger: log },
+            guarded.deadline,
+          ),
         { wait: false, deadline, route: d.route, client },
       );
       result = { status: response.status };
@@ -243,23 +297,52 @@ export function createDeliverer(loaded: LoadedConfig, deps: DelivererDeps): Deli
     const decision = decide(result);
     const idempotencyKey = request.idempotencyKey;
     if (decision.verdict === 'deliver' && 'status' in result) {
-      log.info('Delivered to target', { status: result.status, attempts, idempotencyKey, latencyMs: Math.round(performance.now() - started) });
+      log.info('Delivered to target', {
+        status: result.status,
+        attempts,
+        idempotencyKey,
+        latencyMs: Math.round(performance.now() - started),
+      });
       return { kind: 'delivered', target: target.name, status: result.status, attempts: attempts ?? 1, idempotencyKey };
     }
     if (decision.verdict === 'park') {
       const status = 'status' in result ? result.status : undefined;
-      const detail = 'status' in result ? `Target ${target.name} answered ${result.status}` : result.error instanceof Error ? result.error.message : String(result.error);
-      const why: DeadLetterReason = { reason: decision.reason, detail, status, attempts, target: target.name, route: d.route, replayTopic: settings.deliveryTopic, sourceTopic: message.topic, messageId: message.messageId };
+      const detail =
+        'status' in result
+          ? `Target ${target.name} answered ${result.status}`
+          : result.error instanceof Error
+            ? result.error.message
+            : String(result.error);
+      const why: DeadLetterReason = {
+        reason: decision.reason,
+        detail,
+        status,
+        attempts,
+        target: target.name,
+        route: d.route,
+        replayTopic: settings.deliveryTopic,
+        sourceTopic: message.topic,
+        messageId: message.messageId,
+      };
       return park(message, why, envelopeMessage(d.envelope).data, log);
     }
     if ('status' in result) {
-      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', { status: result.status, attempts, idempotencyKey, latencyMs: Math.round(performance.now() - started) });
-      throw new RelayError('target_retryable_status', `Target ${target.name} answered ${result.status}`, { details: { status: result.status, attempts } });
+      log.warn('Target still failing after in-function retries; Pub/Sub will redeliver', {
+        status: result.status,
+        attempts,
+        idempotencyKey,
+        latencyMs: Math.round(performance.now() - started),
+      });
+      throw new RelayError('target_retryable_status', `Target ${target.name} answered ${result.status}`, {
+        details: { status: result.status, attempts },
+      });
     }
     // Unreachable, no token, out of time: all worth another try later.
     const { error } = result;
     log.warn('Delivery failed; Pub/Sub will redeliver', { error, idempotencyKey });
-    throw error instanceof RelayError && error.code !== 'deadline_exceeded' ? error : new RelayError('target_unreachable', `Delivery to ${target.name} did not complete`, { cause: error });
+    throw error instanceof RelayError && error.code !== 'deadline_exceeded'
+      ? error
+      : new RelayError('target_unreachable', `Delivery to ${target.name} did not complete`, { cause: error });
   }
 
   return {

@@ -27,7 +27,10 @@ export interface EventToPlan {
  * key again from `idempotencyKey`, and a consumer cannot travel through a
  * topic anyone with publish rights can write to.
  */
-export function requestEnvelope(request: OutboundRequest, origin: Envelope['origin']): EnvelopeInput & { target: string; idempotencyKey: string } {
+export function requestEnvelope(
+  request: OutboundRequest,
+  origin: Envelope['origin'],
+): EnvelopeInput & { target: string; idempotencyKey: string } {
   return {
     v: 1,
     target: request.target,
@@ -42,6 +45,9 @@ export function requestEnvelope(request: OutboundRequest, origin: Envelope['orig
 
 /** One envelope per destination, each naming a single target. */
 export function planEnvelopes(event: EventToPlan): (EnvelopeInput & { target: string; idempotencyKey: string })[] {
-  const requests = outboundRequests({ headers: event.headers, body: event.body, query: event.query, eventKey: event.eventKey, keys: 'per-target' }, event.destinations);
+  const requests = outboundRequests(
+    { headers: event.headers, body: event.body, query: event.query, eventKey: event.eventKey, keys: 'per-target' },
+    event.destinations,
+  );
   return requests.map((r) => requestEnvelope(r, event.origin));
 }

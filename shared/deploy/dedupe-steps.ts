@@ -28,7 +28,9 @@ export function dedupeSteps(config: RelayConfig, ctx: PlanContext): Step[] {
   const title = `run-relay ${database}`;
   const condition = `--condition=expression=${expression},title=${title}`;
   const holds = (policy: unknown) =>
-    (((policy as Json | undefined)?.bindings ?? []) as Json[]).some((b) => b.role === ROLE && b.condition?.expression === expression && ((b.members ?? []) as string[]).includes(runtimeMember));
+    (((policy as Json | undefined)?.bindings ?? []) as Json[]).some(
+      (b) => b.role === ROLE && b.condition?.expression === expression && ((b.members ?? []) as string[]).includes(runtimeMember),
+    );
   return [
     {
       id: `firestore database ${database}`,
@@ -38,9 +40,14 @@ export function dedupeSteps(config: RelayConfig, ctx: PlanContext): Step[] {
       read: ['firestore', 'databases', 'describe', `--database=${database}`, p, '--format=json'],
       compare: (current) => {
         if (current === undefined) return ['missing'];
-        return (current as Json).type && (current as Json).type !== 'FIRESTORE_NATIVE' ? [`type is ${(current as Json).type}, want FIRESTORE_NATIVE`] : [];
+        return (current as Json).type && (current as Json).type !== 'FIRESTORE_NATIVE'
+          ? [`type is ${(current as Json).type}, want FIRESTORE_NATIVE`]
+          : [];
       },
-      blocking: (current) => ((current as Json | undefined)?.type && (current as Json).type !== 'FIRESTORE_NATIVE' ? `Database ${database} is in ${(current as Json).type}; name another one in dedupeStore.database` : undefined),
+      blocking: (current) =>
+        (current as Json | undefined)?.type && (current as Json).type !== 'FIRESTORE_NATIVE'
+          ? `Database ${database} is in ${(current as Json).type}; name another one in dedupeStore.database`
+          : undefined,
       create: [['firestore', 'databases', 'create', `--database=${database}`, `--location=${location}`, '--type=firestore-native', p]],
       hint: 'Needs firestore.googleapis.com enabled and a location Firestore offers (dedupeStore.location).',
     },
@@ -56,7 +63,20 @@ export function dedupeSteps(config: RelayConfig, ctx: PlanContext): Step[] {
         const state = field?.ttlConfig?.state;
         return state === 'ACTIVE' || state === 'CREATING' ? [] : [`no TTL policy on ${TTL_FIELD}`];
       },
-      create: [['firestore', 'fields', 'ttls', 'update', TTL_FIELD, `--collection-group=${collection}`, `--database=${database}`, '--enable-ttl', '--async', p]],
+      create: [
+        [
+          'firestore',
+          'fields',
+          'ttls',
+          'update',
+          TTL_FIELD,
+          `--collection-group=${collection}`,
+          `--database=${database}`,
+          '--enable-ttl',
+          '--async',
+          p,
+        ],
+      ],
     },
     {
       id: `firestore access ${database}`,
@@ -65,9 +85,31 @@ export function dedupeSteps(config: RelayConfig, ctx: PlanContext): Step[] {
       why: `${ROLE} on the project, conditioned on ${expression}: the runtime account reaches no other database.`,
       read: ['projects', 'get-iam-policy', project, '--format=json'],
       compare: (current) => (holds(current) ? [] : [`${runtimeMember} does not hold ${ROLE} on database ${database}`]),
-      create: [['projects', 'add-iam-policy-binding', project, `--member=${runtimeMember}`, `--role=${ROLE}`, condition, '--quiet', '--format=none']],
+      create: [
+        [
+          'projects',
+          'add-iam-policy-binding',
+          project,
+          `--member=${runtimeMember}`,
+          `--role=${ROLE}`,
+          condition,
+          '--quiet',
+          '--format=none',
+        ],
+      ],
       destroy: {
-        commands: [['projects', 'remove-iam-policy-binding', project, `--member=${runtimeMember}`, `--role=${ROLE}`, condition, '--quiet', '--format=none']],
+        commands: [
+          [
+            'projects',
+            'remove-iam-policy-binding',
+            project,
+            `--member=${runtimeMember}`,
+            `--role=${ROLE}`,
+            condition,
+            '--quiet',
+            '--format=none',
+          ],
+        ],
         owned: holds,
         notOwned: 'gone',
       },

@@ -9,17 +9,23 @@ const resourceId = (what: string) =>
   z.string().regex(/^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$/, `expected a ${what}: lower-case letters, digits and "-", starting with a letter`);
 
 /** `targets.<name>.cloudRun`: the Cloud Run service behind a target, or `manual`. */
-export const cloudRunSchema = z.union([
-  z.literal('manual'),
-  z
-    .object({
-      service: resourceId('Cloud Run service name'),
-      region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'expected a region such as europe-west1'),
-      /** Project id or number; default: the project deployed to. */
-      project: z.string().regex(/^(?:[a-z][-a-z0-9]{4,28}[a-z0-9]|\d+)$/, 'expected a project id or number').optional(),
-    })
-    .strict(),
-], { error: 'expected `manual` or { service, region, project? }' });
+export const cloudRunSchema = z.union(
+  [
+    z.literal('manual'),
+    z
+      .object({
+        service: resourceId('Cloud Run service name'),
+        region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'expected a region such as europe-west1'),
+        /** Project id or number; default: the project deployed to. */
+        project: z
+          .string()
+          .regex(/^(?:[a-z][-a-z0-9]{4,28}[a-z0-9]|\d+)$/, 'expected a project id or number')
+          .optional(),
+      })
+      .strict(),
+  ],
+  { error: 'expected `manual` or { service, region, project? }' },
+);
 
 const memory = z.string().regex(/^\d+(?:Mi|Gi)$/, 'expected a memory size such as 512Mi or 1Gi');
 
@@ -57,7 +63,10 @@ const secretRef = z
 export const deploySchema = z
   .object({
     /** Prefix of everything deploy creates: functions NAME-webhook and NAME-pubsub, service accounts NAME and NAME-push. */
-    name: z.string().regex(/^[a-z](?:[-a-z0-9]{4,23}[a-z0-9])$/, 'expected 6-25 lower-case letters, digits or "-", starting with a letter').default('run-relay'),
+    name: z
+      .string()
+      .regex(/^[a-z](?:[-a-z0-9]{4,23}[a-z0-9])$/, 'expected 6-25 lower-case letters, digits or "-", starting with a letter')
+      .default('run-relay'),
     // prefault: an absent block is parsed as {}, so it gets every default above.
     webhook: functionSchema.prefault({}),
     pubsub: functionSchema.prefault({}),
@@ -69,7 +78,10 @@ export const deploySchema = z
     maxDeliveryAttempts: z.number().int().min(5).max(100).default(10),
   })
   .strict()
-  .refine((d) => d.minRetryDelaySeconds <= d.maxRetryDelaySeconds, { message: 'expected minRetryDelaySeconds <= maxRetryDelaySeconds', path: ['maxRetryDelaySeconds'] });
+  .refine((d) => d.minRetryDelaySeconds <= d.maxRetryDelaySeconds, {
+    message: 'expected minRetryDelaySeconds <= maxRetryDelaySeconds',
+    path: ['maxRetryDelaySeconds'],
+  });
 
 export const DEPLOY_DEFAULTS = deploySchema.parse({});
 

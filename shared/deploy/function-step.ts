@@ -29,7 +29,6 @@ export interface FunctionSpec {
 
 export const RUNTIME = 'nodejs22';
 
-
 /** Env vars the platform adds to every gen2 function: not drift. */
 const PLATFORM_ENV = new Set(['LOG_EXECUTION_ID']);
 
@@ -40,12 +39,22 @@ export function functionStep(spec: FunctionSpec): Step {
   const pairs = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   const env = pairs.some((pair) => pair.includes(',')) ? `^;^${pairs.join(';')}` : pairs.join(',');
   const deploy = [
-    'functions', 'deploy', spec.name, ...scope,
-    `--runtime=${RUNTIME}`, `--source=${spec.source}`, `--entry-point=${spec.entryPoint}`, '--trigger-http',
+    'functions',
+    'deploy',
+    spec.name,
+    ...scope,
+    `--runtime=${RUNTIME}`,
+    `--source=${spec.source}`,
+    `--entry-point=${spec.entryPoint}`,
+    '--trigger-http',
     spec.public ? '--allow-unauthenticated' : '--no-allow-unauthenticated',
     `--service-account=${spec.serviceAccount}`,
-    `--memory=${settings.memory}`, `--cpu=${settings.cpu}`, `--concurrency=${settings.concurrency}`,
-    `--timeout=${spec.timeoutSeconds}s`, `--min-instances=${settings.minInstances}`, `--max-instances=${settings.maxInstances}`,
+    `--memory=${settings.memory}`,
+    `--cpu=${settings.cpu}`,
+    `--concurrency=${settings.concurrency}`,
+    `--timeout=${spec.timeoutSeconds}s`,
+    `--min-instances=${settings.minInstances}`,
+    `--max-instances=${settings.maxInstances}`,
     '--ingress-settings=all',
     `--set-env-vars=${env}`,
     spec.secrets.length > 0 ? `--set-secrets=${spec.secrets.join(',')}` : '--clear-secrets',
@@ -71,14 +80,15 @@ export function functionStep(spec: FunctionSpec): Step {
 export function functionDiffs(c: Json, spec: FunctionSpec): string[] {
   const diffs: string[] = [];
   const want = (what: string, actual: unknown, wanted: unknown) => {
-    if (String(actual ?? '') !== String(wanted ?? '')) diffs.push(`${what} is ${actual === undefined || actual === '' ? '(unset)' : String(actual)}, want ${String(wanted)}`);
+    if (String(actual ?? '') !== String(wanted ?? ''))
+      diffs.push(`${what} is ${actual === undefined || actual === '' ? '(unset)' : String(actual)}, want ${String(wanted)}`);
   };
   const service = c.serviceConfig ?? {};
   if (c.state !== undefined && c.state !== 'ACTIVE') diffs.push(`state is ${c.state}`);
   want('source hash', c.labels?.[SOURCE_LABEL], spec.sourceHash);
   want('runtime', c.buildConfig?.runtime, RUNTIME);
   want('entry point', c.buildConfig?.entryPoint, spec.entryPoint);
-  if (c.eventTrigger) diffs.push('it has an event trigger; the relay\'s functions are HTTP-triggered');
+  if (c.eventTrigger) diffs.push("it has an event trigger; the relay's functions are HTTP-triggered");
   want('service account', service.serviceAccountEmail, spec.serviceAccount);
   want('memory', service.availableMemory, spec.settings.memory);
   want('cpu', service.availableCpu, spec.settings.cpu);
@@ -93,6 +103,7 @@ export function functionDiffs(c: Json, spec: FunctionSpec): string[] {
   for (const key of Object.keys(actualEnv)) if (!(key in spec.env)) diffs.push(`env ${key} is set, want it unset`);
   const actualSecrets = ((service.secretEnvironmentVariables ?? []) as Json[]).map((s) => `${s.key}=${s.secret}:${s.version}`).sort();
   const wantedSecrets = spec.secrets.map((s) => s.replace(/=projects\/[^/]+\/secrets\//, '=')).sort();
-  if (actualSecrets.join(',') !== wantedSecrets.join(',')) diffs.push(`secrets are ${actualSecrets.join(', ') || '(none)'}, want ${wantedSecrets.join(', ') || '(none)'}`);
+  if (actualSecrets.join(',') !== wantedSecrets.join(','))
+    diffs.push(`secrets are ${actualSecrets.join(', ') || '(none)'}, want ${wantedSecrets.join(', ') || '(none)'}`);
   return diffs;
 }

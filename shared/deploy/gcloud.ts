@@ -19,9 +19,13 @@ export function gcloudBinary(options: { bin?: string; env?: NodeJS.ProcessEnv } 
   return (command) =>
     new Promise((resolve) => {
       execFile(bin, [...command], { env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-        const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 127) : 0;
+        const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 127) : 0;
         const missingBinary = (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-        resolve({ code, stdout: String(stdout), stderr: missingBinary ? `${bin} is not installed or not on PATH (install the Google Cloud CLI)` : String(stderr) });
+        resolve({
+          code,
+          stdout: String(stdout),
+          stderr: missingBinary ? `${bin} is not installed or not on PATH (install the Google Cloud CLI)` : String(stderr),
+        });
       });
     });
 }
@@ -33,8 +37,14 @@ export function isNotFound(result: GcloudResult): boolean {
 
 /** gcloud's message without its "ERROR: (gcloud.x)" prefix noise, at most `max` lines. */
 export function gcloudMessage(result: GcloudResult, max = 12): string {
-  const lines = result.stderr.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
-  return (lines.length > max ? [...lines.slice(0, max), `… (${lines.length - max} more lines)`] : lines).join('\n') || `(exit code ${result.code}, no message)`;
+  const lines = result.stderr
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '');
+  return (
+    (lines.length > max ? [...lines.slice(0, max), `… (${lines.length - max} more lines)`] : lines).join('\n') ||
+    `(exit code ${result.code}, no message)`
+  );
 }
 
 /**
@@ -46,7 +56,8 @@ export async function missingLogin(gcloud: Gcloud, env: NodeJS.ProcessEnv = proc
   if (env.CLOUDSDK_AUTH_ACCESS_TOKEN || env.CLOUDSDK_AUTH_ACCESS_TOKEN_FILE) return undefined;
   const result = await gcloud(['auth', 'list', '--filter=status:ACTIVE', '--format=value(account)']);
   if (result.code === 127) return `${result.stderr.trim()}; then run \`gcloud auth login\` and try again.`;
-  if (result.code !== 0) return `gcloud could not list its accounts (${gcloudMessage(result, 1)}); run \`gcloud auth login\` and try again.`;
+  if (result.code !== 0)
+    return `gcloud could not list its accounts (${gcloudMessage(result, 1)}); run \`gcloud auth login\` and try again.`;
   if (result.stdout.trim() !== '') return undefined;
   return 'gcloud has no active account: run `gcloud auth login` (or `gcloud auth activate-service-account --key-file=KEY.json`), then try again.';
 }

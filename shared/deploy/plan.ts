@@ -32,7 +32,11 @@ export interface PlanOptions {
 
 /** True when anything in the config travels over Pub/Sub (async routes, mapped topics, schedules). */
 export function usesPubSub(config: RelayConfig): boolean {
-  return Object.values(config.routes).some((r) => r.mode === 'async') || Object.keys(config.topics).length > 0 || Object.keys(config.schedules).length > 0;
+  return (
+    Object.values(config.routes).some((r) => r.mode === 'async') ||
+    Object.keys(config.topics).length > 0 ||
+    Object.keys(config.schedules).length > 0
+  );
 }
 
 /** Builds the plan; throws DeployError (before anything runs) when the config cannot be deployed. */
@@ -66,14 +70,29 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
   if (Object.keys(config.schedules).length > 0) apis.push('cloudscheduler');
   const dedupe = usesDedupeStore(config);
   if (dedupe) apis.push('firestore');
-  steps.push(apisStep(project, apis.map((a) => `${a}.googleapis.com`)));
+  steps.push(
+    apisStep(
+      project,
+      apis.map((a) => `${a}.googleapis.com`),
+    ),
+  );
 
   steps.push(
-    serviceAccountStep(project, config.deploy.name, 'run-relay runtime', 'The identity both functions run as. It holds no project-wide role: only the grants below.'),
+    serviceAccountStep(
+      project,
+      config.deploy.name,
+      'run-relay runtime',
+      'The identity both functions run as. It holds no project-wide role: only the grants below.',
+    ),
   );
   if (pubsub) {
     steps.push(
-      serviceAccountStep(project, `${config.deploy.name}-push`, 'run-relay push', 'The identity Pub/Sub pushes to the pubsub function with; it can invoke that function and nothing else.'),
+      serviceAccountStep(
+        project,
+        `${config.deploy.name}-push`,
+        'run-relay push',
+        'The identity Pub/Sub pushes to the pubsub function with; it can invoke that function and nothing else.',
+      ),
     );
   }
 
@@ -95,7 +114,15 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
     // Half the memory for V8's heap: the relay stays well inside its limit under load (see README, Operations).
     NODE_OPTIONS: `--max-old-space-size=${Math.floor(memoryMiB(fn.memory) / 2)}`,
   });
-  const common = { project, region, source: options.source ?? '.', sourceHash: options.sourceHash, serviceAccount: names.runtimeAccount, secrets: secretPart.flags, label };
+  const common = {
+    project,
+    region,
+    source: options.source ?? '.',
+    sourceHash: options.sourceHash,
+    serviceAccount: names.runtimeAccount,
+    secrets: secretPart.flags,
+    label,
+  };
   const webhookUrl = functionUrl(names.webhookFunction, projectNumber, region);
   const webhookTimeout = config.deploy.webhook.timeoutSeconds ?? Math.min(3600, Math.max(60, Math.ceil(maxRouteDeadline / 1000) + 10));
   steps.push(
@@ -123,11 +150,13 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
         settings: config.deploy.pubsub,
         timeoutSeconds: config.deploy.pubsub.timeoutSeconds ?? ackDeadline,
         env: environment(config.deploy.pubsub),
-        why: 'Delivers envelopes and mapped topics\' messages. Not public: only the push subscriptions below, as the push account, may invoke it.',
+        why: "Delivers envelopes and mapped topics' messages. Not public: only the push subscriptions below, as the push account, may invoke it.",
       }),
     );
     steps.push(...pushSteps(config, ctx));
-    notes.push(`Pub/Sub: ack deadline ${ackDeadline} s, redelivery after ${config.deploy.minRetryDelaySeconds}-${config.deploy.maxRetryDelaySeconds} s, dead-lettered after ${config.deploy.maxDeliveryAttempts} attempts`);
+    notes.push(
+      `Pub/Sub: ack deadline ${ackDeadline} s, redelivery after ${config.deploy.minRetryDelaySeconds}-${config.deploy.maxRetryDelaySeconds} s, dead-lettered after ${config.deploy.maxDeliveryAttempts} attempts`,
+    );
   }
 
   notes.push(...concurrencyNotes(config, pubsub));

@@ -14,11 +14,32 @@ export function topicSteps(config: RelayConfig, ctx: PlanContext): Step[] {
   const { deliveryTopic, deadLetterTopic, deadLetterSubscription } = config.pubsub;
   const p = `--project=${project}`;
   const steps: Step[] = [];
-  steps.push(topicStep(project, deliveryTopic, label, 'Async routes, fan-out, schedules and replays publish envelopes here; the pubsub function delivers them.'));
-  steps.push(topicStep(project, deadLetterTopic, label, 'Messages that cannot be delivered are parked here, by the relay or by Pub/Sub after the last attempt.'));
+  steps.push(
+    topicStep(
+      project,
+      deliveryTopic,
+      label,
+      'Async routes, fan-out, schedules and replays publish envelopes here; the pubsub function delivers them.',
+    ),
+  );
+  steps.push(
+    topicStep(
+      project,
+      deadLetterTopic,
+      label,
+      'Messages that cannot be delivered are parked here, by the relay or by Pub/Sub after the last attempt.',
+    ),
+  );
   steps.at(-1)!.destroy!.deadLetters = true;
   for (const topic of Object.keys(config.topics)) {
-    steps.push(topicStep(project, topic, label, `topics.${topic}: its messages are relayed to ${config.topics[topic]!.forward.map((f) => f.target).join(', ')}. Created when missing; an existing topic is used as it is and --destroy leaves it.`));
+    steps.push(
+      topicStep(
+        project,
+        topic,
+        label,
+        `topics.${topic}: its messages are relayed to ${config.topics[topic]!.forward.map((f) => f.target).join(', ')}. Created when missing; an existing topic is used as it is and --destroy leaves it.`,
+      ),
+    );
   }
   // Before anything can dead-letter: a topic without a subscription drops what is published to it.
   steps.push(
@@ -38,7 +59,10 @@ export function topicSteps(config: RelayConfig, ctx: PlanContext): Step[] {
         id: `publisher ${topic}`,
         section: 'Topics',
         title: `The runtime account may publish to ${topic}`,
-        why: topic === deliveryTopic ? 'The webhook function publishes async events here; the pubsub function publishes fan-out envelopes.' : 'The pubsub function parks undeliverable messages here.',
+        why:
+          topic === deliveryTopic
+            ? 'The webhook function publishes async events here; the pubsub function publishes fan-out envelopes.'
+            : 'The pubsub function parks undeliverable messages here.',
         group: ['pubsub', 'topics'],
         resource: [topic, p],
         role: 'roles/pubsub.publisher',
@@ -85,7 +109,7 @@ export function pushSteps(config: RelayConfig, ctx: PlanContext): Step[] {
       id: `token creator ${names.pushAccount}`,
       section: 'Delivery',
       title: `Pub/Sub's service agent may sign push tokens as ${names.pushAccount}`,
-      why: 'Authenticated push: Pub/Sub mints the push account\'s ID token for each push (needed on projects created before April 2021; harmless after). On this account only.',
+      why: "Authenticated push: Pub/Sub mints the push account's ID token for each push (needed on projects created before April 2021; harmless after). On this account only.",
       group: ['iam', 'service-accounts'],
       resource: [names.pushAccount, p],
       role: 'roles/iam.serviceAccountTokenCreator',
@@ -93,7 +117,11 @@ export function pushSteps(config: RelayConfig, ctx: PlanContext): Step[] {
     }),
   );
   const feeds: { subscription: string; topic: string; why: string }[] = [
-    { subscription: names.deliverySubscription, topic: deliveryTopic, why: 'Pushes envelopes to the pubsub function with the relay\'s retry, ack deadline and dead-letter policy.' },
+    {
+      subscription: names.deliverySubscription,
+      topic: deliveryTopic,
+      why: "Pushes envelopes to the pubsub function with the relay's retry, ack deadline and dead-letter policy.",
+    },
     ...Object.keys(config.topics).map((topic) => ({
       subscription: topicSubscriptionName(config, topic),
       topic,

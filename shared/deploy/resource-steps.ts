@@ -5,7 +5,6 @@
  */
 import { bindingStep, ownedBy, type Json, type Step } from './step.js';
 
-
 /** `gcloud services enable` for every API not yet enabled. Never undone: other things may use them. */
 export function apisStep(project: string, apis: string[]): Step {
   return {
@@ -15,7 +14,15 @@ export function apisStep(project: string, apis: string[]): Step {
     why: 'Cloud Functions builds with Cloud Build into Artifact Registry and runs on Cloud Run; the rest are what the config uses.',
     read: ['services', 'list', '--enabled', `--project=${project}`, '--format=json'],
     compare: (current) => {
-      const enabled = new Set(((current as Json[] | undefined) ?? []).map((s) => s?.config?.name ?? String(s?.name ?? '').split('/').pop()));
+      const enabled = new Set(
+        ((current as Json[] | undefined) ?? []).map(
+          (s) =>
+            s?.config?.name ??
+            String(s?.name ?? '')
+              .split('/')
+              .pop(),
+        ),
+      );
       const missing = apis.filter((a) => !enabled.has(a));
       return missing.length > 0 ? [`not enabled: ${missing.join(', ')}`] : [];
     },
@@ -33,7 +40,17 @@ export function serviceAccountStep(project: string, id: string, displayName: str
     why,
     read: ['iam', 'service-accounts', 'describe', email, `--project=${project}`, '--format=json'],
     compare: (current) => (current === undefined ? ['missing'] : (current as Json).disabled ? ['disabled'] : []),
-    create: [['iam', 'service-accounts', 'create', id, `--project=${project}`, `--display-name=${displayName}`, '--description=Created by run-relay deploy']],
+    create: [
+      [
+        'iam',
+        'service-accounts',
+        'create',
+        id,
+        `--project=${project}`,
+        `--display-name=${displayName}`,
+        '--description=Created by run-relay deploy',
+      ],
+    ],
     update: [['iam', 'service-accounts', 'enable', email, `--project=${project}`]],
     destroy: { commands: [['iam', 'service-accounts', 'delete', email, `--project=${project}`, '--quiet']] },
   };
@@ -75,7 +92,8 @@ export interface SubscriptionSpec {
   };
 }
 
-const seconds = (value: unknown): number | undefined => (typeof value === 'string' && /^\d+(\.\d+)?s$/.test(value) ? Number.parseFloat(value) : undefined);
+const seconds = (value: unknown): number | undefined =>
+  typeof value === 'string' && /^\d+(\.\d+)?s$/.test(value) ? Number.parseFloat(value) : undefined;
 
 /** A subscription owned by the relay, never expiring; push ones carry the relay's retry and dead-letter policy. */
 export function subscriptionStep(spec: SubscriptionSpec): Step {
@@ -106,7 +124,8 @@ export function subscriptionStep(spec: SubscriptionSpec): Step {
       const c = current as Json;
       const diffs: string[] = [];
       const want = (what: string, actual: unknown, wanted: unknown) => {
-        if (actual !== wanted) diffs.push(`${what} is ${actual === undefined || actual === '' ? '(unset)' : String(actual)}, want ${String(wanted)}`);
+        if (actual !== wanted)
+          diffs.push(`${what} is ${actual === undefined || actual === '' ? '(unset)' : String(actual)}, want ${String(wanted)}`);
       };
       want('topic', c.topic, topicPath);
       want('ack deadline', c.ackDeadlineSeconds, spec.ackDeadline);
@@ -161,7 +180,7 @@ export function webhookAccessStep(project: string, region: string, service: stri
     id: `public ${service}`,
     section: 'Functions',
     title: `Cloud Run's invoker IAM check is off on ${service}`,
-    why: 'For organizations whose policy forbids allUsers (domain-restricted sharing): the service accepts requests without Google credentials, and the relay\'s own verification guards every route.',
+    why: "For organizations whose policy forbids allUsers (domain-restricted sharing): the service accepts requests without Google credentials, and the relay's own verification guards every route.",
     read: ['run', 'services', 'describe', ...scope, '--format=json'],
     compare: (current) => {
       const annotations = ((current as Json | undefined)?.metadata?.annotations ?? {}) as Record<string, string>;
@@ -187,7 +206,9 @@ export interface JobSpec {
 /** A Cloud Scheduler job publishing a fixed envelope to the delivery topic. */
 export function schedulerJobStep(spec: JobSpec): Step {
   const scope = [`--location=${spec.region}`, `--project=${spec.project}`];
-  const attributes = Object.entries(spec.attributes).map(([k, v]) => `${k}=${v}`).join(',');
+  const attributes = Object.entries(spec.attributes)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   const settings = [`--schedule=${spec.cron}`, `--time-zone=${spec.timeZone}`, `--topic=${spec.topic}`, `--message-body=${spec.body}`];
   return {
     id: `job ${spec.name}`,
@@ -202,13 +223,27 @@ export function schedulerJobStep(spec: JobSpec): Step {
       if (c.schedule !== spec.cron) diffs.push(`schedule is ${c.schedule}, want ${spec.cron}`);
       if (c.timeZone !== spec.timeZone) diffs.push(`time zone is ${c.timeZone}, want ${spec.timeZone}`);
       const target = c.pubsubTarget ?? {};
-      if (target.topicName !== `projects/${spec.project}/topics/${spec.topic}`) diffs.push(`topic is ${target.topicName ?? '(none)'}, want projects/${spec.project}/topics/${spec.topic}`);
+      if (target.topicName !== `projects/${spec.project}/topics/${spec.topic}`)
+        diffs.push(`topic is ${target.topicName ?? '(none)'}, want projects/${spec.project}/topics/${spec.topic}`);
       const data = typeof target.data === 'string' ? Buffer.from(target.data, 'base64').toString('utf8') : undefined;
       if (data !== spec.body) diffs.push('the published envelope differs');
-      if (JSON.stringify(sorted(target.attributes ?? {})) !== JSON.stringify(sorted(spec.attributes))) diffs.push('the message attributes differ');
+      if (JSON.stringify(sorted(target.attributes ?? {})) !== JSON.stringify(sorted(spec.attributes)))
+        diffs.push('the message attributes differ');
       return diffs;
     },
-    create: [['scheduler', 'jobs', 'create', 'pubsub', spec.name, ...scope, ...settings, `--attributes=${attributes}`, `--description=${spec.description}`]],
+    create: [
+      [
+        'scheduler',
+        'jobs',
+        'create',
+        'pubsub',
+        spec.name,
+        ...scope,
+        ...settings,
+        `--attributes=${attributes}`,
+        `--description=${spec.description}`,
+      ],
+    ],
     // A paused job stays paused: pausing is the operator's call.
     update: [['scheduler', 'jobs', 'update', 'pubsub', spec.name, ...scope, ...settings, `--update-attributes=${attributes}`]],
     destroy: { commands: [['scheduler', 'jobs', 'delete', spec.name, ...scope, '--quiet']] },

@@ -35,7 +35,11 @@ async function readState(step: Step, gcloud: Gcloud): Promise<State> {
     try {
       return { exists: true, current: result.stdout.trim() === '' ? {} : JSON.parse(result.stdout) };
     } catch {
-      throw new StepFailure(step, step.read, { ...result, code: 1, stderr: `gcloud printed something that is not JSON:\n${result.stdout.slice(0, 500)}` });
+      throw new StepFailure(step, step.read, {
+        ...result,
+        code: 1,
+        stderr: `gcloud printed something that is not JSON:\n${result.stdout.slice(0, 500)}`,
+      });
     }
   }
   if (isNotFound(result)) return { exists: false };
@@ -48,7 +52,10 @@ async function readState(step: Step, gcloud: Gcloud): Promise<State> {
  */
 function accountNotYetVisible(stderr: string, command: Command): boolean {
   const account = command.find((word) => word.startsWith('--member=serviceAccount:'))?.slice('--member=serviceAccount:'.length);
-  return /INVALID_ARGUMENT.*(?:member|service account)/i.test(stderr) || (account !== undefined && stderr.includes(account) && /does not exist|not found/i.test(stderr));
+  return (
+    /INVALID_ARGUMENT.*(?:member|service account)/i.test(stderr) ||
+    (account !== undefined && stderr.includes(account) && /does not exist|not found/i.test(stderr))
+  );
 }
 
 async function run(step: Step, command: Command, options: RunOptions, retryIam: boolean): Promise<void> {
@@ -75,7 +82,9 @@ function describeFailure(error: StepFailure, index: number, total: number, out: 
   for (const line of gcloudMessage(error.result).split('\n')) out(`        ${line}`);
   if (error.step.hint) out(`      hint: ${error.step.hint}`);
   out('');
-  out(`Stopped at step ${index + 1} of ${total}${index > 0 ? `; steps 1-${index} are in place` : ''}. Fix the cause and run the same command again: steps already in place are skipped.`);
+  out(
+    `Stopped at step ${index + 1} of ${total}${index > 0 ? `; steps 1-${index} are in place` : ''}. Fix the cause and run the same command again: steps already in place are skipped.`,
+  );
 }
 
 export interface ApplySummary {
@@ -105,7 +114,9 @@ export async function applyPlan(plan: Plan, options: RunOptions): Promise<ApplyS
       const blocked = state.exists ? step.blocking?.(state.current) : undefined;
       if (blocked) throw new StepFailure(step, step.read, { code: 1, stdout: '', stderr: `run-relay: ${blocked}` });
       const commands = state.exists ? (step.update ?? step.create) : step.create;
-      out(state.exists ? `      ~ updating: ${diffs.join('; ')}` : `      + creating${diffs[0] === 'missing' ? '' : `: ${diffs.join('; ')}`}`);
+      out(
+        state.exists ? `      ~ updating: ${diffs.join('; ')}` : `      + creating${diffs[0] === 'missing' ? '' : `: ${diffs.join('; ')}`}`,
+      );
       for (const command of commands) await run(step, command, options, createdAccount);
       if (step.id.startsWith('service account') && !state.exists) createdAccount = true;
       out(state.exists ? '      ✓ updated' : '      ✓ created');

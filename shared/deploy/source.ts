@@ -14,8 +14,14 @@ const DEFAULT_IGNORES = ['/.git', '/.gcloudignore', 'node_modules'];
 function rule(line: string): (path: string) => boolean {
   const anchored = line.startsWith('/');
   const pattern = line.replace(/^\//, '').replace(/\/$/, '');
-  if (pattern.includes('/') || line.startsWith('!')) throw new Error(`.gcloudignore: "${line}" is not supported by run-relay deploy (use plain names, /names and * globs)`);
-  const glob = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+  if (pattern.includes('/') || line.startsWith('!'))
+    throw new Error(`.gcloudignore: "${line}" is not supported by run-relay deploy (use plain names, /names and * globs)`);
+  const glob = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '[^/]')}$`,
+  );
   return (path) => {
     const parts = path.split('/');
     return anchored ? glob.test(parts[0]!) : parts.some((part) => glob.test(part));
@@ -26,7 +32,10 @@ function rule(line: string): (path: string) => boolean {
 export function ignoreRules(root: string): ((path: string) => boolean)[] {
   const file = join(root, '.gcloudignore');
   const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : DEFAULT_IGNORES;
-  return lines.map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map(rule);
+  return lines
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map(rule);
 }
 
 /** True when `path` (relative to `root`, "/"-separated) is uploaded. */
@@ -55,7 +64,11 @@ export function shippedFiles(root: string): string[] {
 export function sourceHash(root: string): string {
   const hash = createHash('sha256');
   for (const path of shippedFiles(root)) {
-    hash.update(path).update('\0').update(readFileSync(join(root, path))).update('\0');
+    hash
+      .update(path)
+      .update('\0')
+      .update(readFileSync(join(root, path)))
+      .update('\0');
   }
   return hash.digest('hex').slice(0, 16);
 }

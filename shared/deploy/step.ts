@@ -6,7 +6,8 @@
 import type { Command } from './command.js';
 import type { DeployNames } from './names.js';
 
-export type Section = 'APIs' | 'Identity' | 'Target access' | 'Secrets' | 'Topics' | 'Functions' | 'Delivery' | 'De-duplication' | 'Schedules';
+export type Section =
+  'APIs' | 'Identity' | 'Target access' | 'Secrets' | 'Topics' | 'Functions' | 'Delivery' | 'De-duplication' | 'Schedules';
 
 export interface Step {
   /** Stable and unique within a plan, e.g. `topic relay-deliveries`. */

@@ -16,10 +16,7 @@ export interface CloudRunService {
   from: 'config' | 'url';
 }
 
-export type TargetService =
-  | { kind: 'service'; service: CloudRunService }
-  | { kind: 'manual' }
-  | { kind: 'unknown'; why: string };
+export type TargetService = { kind: 'service'; service: CloudRunService } | { kind: 'manual' } | { kind: 'unknown'; why: string };
 
 const DETERMINISTIC = /^([a-z](?:[-a-z0-9]*[a-z0-9])?)-(\d{6,})\.([a-z]+-[a-z]+\d+)\.run\.app$/;
 
@@ -36,7 +33,8 @@ export function parseRunUrl(url: string): Omit<CloudRunService, 'from'> | undefi
 /** Decides which Cloud Run service `target` is; `project` is the project deployed to (the default for `cloudRun.project`). */
 export function targetService(target: TargetConfig, project: string): TargetService {
   if (target.cloudRun === 'manual') return { kind: 'manual' };
-  if (target.cloudRun) return { kind: 'service', service: { ...target.cloudRun, project: target.cloudRun.project ?? project, from: 'config' } };
+  if (target.cloudRun)
+    return { kind: 'service', service: { ...target.cloudRun, project: target.cloudRun.project ?? project, from: 'config' } };
   const fromUrl = parseRunUrl(target.url);
   if (fromUrl) return { kind: 'service', service: { ...fromUrl, from: 'url' } };
   const host = URL.canParse(target.url) ? new URL(target.url).hostname : target.url;
@@ -48,7 +46,14 @@ export function targetService(target: TargetConfig, project: string): TargetServ
 
 /** The invoker grant an operator runs by hand for a service deploy cannot name: PROJECT, REGION and SERVICE to fill in. */
 export function manualInvokerGrant(account: string): Command {
-  return ['run', 'services', 'add-iam-policy-binding', 'projects/PROJECT/locations/REGION/services/SERVICE', `--member=serviceAccount:${account}`, '--role=roles/run.invoker'];
+  return [
+    'run',
+    'services',
+    'add-iam-policy-binding',
+    'projects/PROJECT/locations/REGION/services/SERVICE',
+    `--member=serviceAccount:${account}`,
+    '--role=roles/run.invoker',
+  ];
 }
 
 /** The `--project`-free resource name gcloud accepts for a service in any project, by id or number. */

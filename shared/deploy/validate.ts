@@ -37,23 +37,36 @@ export function secretEnvs(config: RelayConfig): Map<string, string> {
 /** Checks `config` can be deployed to `project`/`region`; throws {@link DeployError} listing every problem. */
 export function checkDeployable(config: RelayConfig, options: { project: string; projectNumber: string; region: string }): void {
   const issues: DeployIssue[] = [];
-  if (!PROJECT_ID.test(options.project)) issues.push({ path: '--project', message: `expected a project id (6-30 lower-case letters, digits or "-"), got "${options.project}"` });
-  if (!/^\d{1,20}$/.test(options.projectNumber)) issues.push({ path: '--project-number', message: `expected the project's number (digits only), got "${options.projectNumber}"` });
-  if (!REGION.test(options.region)) issues.push({ path: '--region', message: `expected a region such as us-central1, got "${options.region}"` });
+  if (!PROJECT_ID.test(options.project))
+    issues.push({ path: '--project', message: `expected a project id (6-30 lower-case letters, digits or "-"), got "${options.project}"` });
+  if (!/^\d{1,20}$/.test(options.projectNumber))
+    issues.push({ path: '--project-number', message: `expected the project's number (digits only), got "${options.projectNumber}"` });
+  if (!REGION.test(options.region))
+    issues.push({ path: '--region', message: `expected a region such as us-central1, got "${options.region}"` });
   const runtime = deployNames(config, options.project).runtimeAccount;
   if (config.projectId !== undefined && config.projectId !== options.project) {
-    issues.push({ path: 'projectId', message: `is ${config.projectId}, but this deploys to ${options.project}: the functions would publish to the other project's topics (remove projectId or make them equal)` });
+    issues.push({
+      path: 'projectId',
+      message: `is ${config.projectId}, but this deploys to ${options.project}: the functions would publish to the other project's topics (remove projectId or make them equal)`,
+    });
   }
 
   for (const [name, target] of Object.entries(config.targets)) {
     const path = `targets.${name}`;
     const url = new URL(target.url);
     if (isLoopbackHost(url.hostname)) {
-      issues.push({ path: `${path}.url`, message: `${target.url} is this machine; a deployed relay cannot reach it (point the target at its Cloud Run URL)` });
+      issues.push({
+        path: `${path}.url`,
+        message: `${target.url} is this machine; a deployed relay cannot reach it (point the target at its Cloud Run URL)`,
+      });
       continue;
     }
     if (target.identity?.credentialsFile) {
-      issues.push({ path: `${path}.identity.credentialsFile`, message: 'a credential file is not deployed with the source; on Cloud Functions the relay uses its runtime service account (use identity.impersonate to call as another account)' });
+      issues.push({
+        path: `${path}.identity.credentialsFile`,
+        message:
+          'a credential file is not deployed with the source; on Cloud Functions the relay uses its runtime service account (use identity.impersonate to call as another account)',
+      });
     }
     const found = targetService(target, options.project);
     if (found.kind === 'unknown') {
@@ -72,7 +85,10 @@ export function checkDeployable(config: RelayConfig, options: { project: string;
   const used = secretEnvs(config);
   for (const env of Object.keys(config.deploy.secrets)) {
     if (!used.has(env)) {
-      issues.push({ path: `deploy.secrets.${env}`, message: `no route reads a secret from ${env}; expected one of: ${[...used.keys()].join(', ') || '(no route uses a secret)'}` });
+      issues.push({
+        path: `deploy.secrets.${env}`,
+        message: `no route reads a secret from ${env}; expected one of: ${[...used.keys()].join(', ') || '(no route uses a secret)'}`,
+      });
     }
   }
 
@@ -80,7 +96,11 @@ export function checkDeployable(config: RelayConfig, options: { project: string;
   for (const name of Object.keys(config.schedules)) {
     const job = schedulerJobName(config, name);
     const other = jobs.get(job);
-    if (other) issues.push({ path: `schedules.${name}`, message: `its Cloud Scheduler job would be named ${job}, like schedule "${other}"'s; rename one` });
+    if (other)
+      issues.push({
+        path: `schedules.${name}`,
+        message: `its Cloud Scheduler job would be named ${job}, like schedule "${other}"'s; rename one`,
+      });
     jobs.set(job, name);
   }
   if (issues.length > 0) throw new DeployError(issues);

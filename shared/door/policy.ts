@@ -44,7 +44,10 @@ const small: BodyPolicy = Object.freeze({ maxBytes: SMALL_BODY_BYTES, timeoutMs:
 export function webhookDoorPolicy(config: Pick<RelayConfig, 'routes'>): DoorPolicy {
   const byRoute = new Map<string, BodyPolicy>();
   for (const [name, route] of Object.entries(config.routes)) {
-    byRoute.set(name, Object.freeze({ maxBytes: route.maxBodyBytes, timeoutMs: route.deadlineMs, encodings: route.acceptEncodings, parse: false }));
+    byRoute.set(
+      name,
+      Object.freeze({ maxBytes: route.maxBodyBytes, timeoutMs: route.deadlineMs, encodings: route.acceptEncodings, parse: false }),
+    );
   }
   const longest = Math.max(SMALL_TIMEOUT_MS, ...[...byRoute.values()].map((p) => p.timeoutMs));
   return {

@@ -23,14 +23,21 @@ export function decoderFor(header: string | undefined, policy: BodyPolicy): Tran
   const coding = (header ?? '').trim().toLowerCase();
   if (coding === '' || coding === 'identity') return undefined;
   if (!(policy.encodings as readonly string[]).includes(coding)) {
-    const allowed = policy.encodings.length ? `this route decodes ${policy.encodings.join(', ')}` : 'this route accepts no Content-Encoding (see acceptEncodings)';
+    const allowed = policy.encodings.length
+      ? `this route decodes ${policy.encodings.join(', ')}`
+      : 'this route accepts no Content-Encoding (see acceptEncodings)';
     return new RelayError('unsupported_media_type', `Content-Encoding "${coding.slice(0, 40)}" is not accepted: ${allowed}`);
   }
   return coding === 'gzip' ? createGunzip() : coding === 'deflate' ? createInflate() : createBrotliDecompress();
 }
 
 /** Reads `stream` to its end under `policy`; calls `done` exactly once. */
-export function readBody(stream: Readable, headers: Record<string, string | string[] | undefined>, policy: BodyPolicy, done: BodyCallback): void {
+export function readBody(
+  stream: Readable,
+  headers: Record<string, string | string[] | undefined>,
+  policy: BodyPolicy,
+  done: BodyCallback,
+): void {
   const limit = policy.maxBytes;
   const tooLarge = () => new RelayError('payload_too_large', `Body exceeds this route's limit of ${limit} bytes`);
   const declared = Number(headers['content-length']);
@@ -43,7 +50,10 @@ export function readBody(stream: Readable, headers: Record<string, string | stri
   let size = 0;
   let received = 0;
   let finished = false;
-  const timer = setTimeout(() => finish(new RelayError('request_timeout', `Body not received within ${policy.timeoutMs} ms`)), policy.timeoutMs);
+  const timer = setTimeout(
+    () => finish(new RelayError('request_timeout', `Body not received within ${policy.timeoutMs} ms`)),
+    policy.timeoutMs,
+  );
 
   function finish(error?: RelayError): void {
     if (finished) return;

@@ -28,7 +28,13 @@ export interface CircuitOptions {
 }
 
 /** The defaults `circuit: {}` (or `circuit: true`) stands for. */
-export const CIRCUIT_DEFAULTS: CircuitOptions = Object.freeze({ failureRate: 0.5, minimumCalls: 20, windowMs: 30_000, coolDownMs: 30_000, probes: 3 });
+export const CIRCUIT_DEFAULTS: CircuitOptions = Object.freeze({
+  failureRate: 0.5,
+  minimumCalls: 20,
+  windowMs: 30_000,
+  coolDownMs: 30_000,
+  probes: 3,
+});
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 export type CallOutcome = 'success' | 'failure' | 'ignored';
@@ -67,7 +73,8 @@ export class Circuit {
   #epoch = 0;
 
   constructor(options: CircuitOptions, deps: CircuitDeps = {}) {
-    if (!(options.failureRate > 0 && options.failureRate <= 1)) throw new RangeError(`Expected \`failureRate\` in (0, 1], got ${options.failureRate}`);
+    if (!(options.failureRate > 0 && options.failureRate <= 1))
+      throw new RangeError(`Expected \`failureRate\` in (0, 1], got ${options.failureRate}`);
     if (!(options.probes >= 1)) throw new RangeError(`Expected \`probes\` to be at least 1, got ${options.probes}`);
     this.options = options;
     this.#now = deps.now ?? Date.now;

@@ -16,7 +16,14 @@ import { RelayError } from '../errors.js';
 import type { TokenCache } from '../identity/token-cache.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Deadline } from './deadline.js';
-import { AnswerHeaders, InvalidResponseError, RequestNotSendableError, type Cancellation, type HttpAnswer, type HttpClient } from './http-fetch.js';
+import {
+  AnswerHeaders,
+  InvalidResponseError,
+  RequestNotSendableError,
+  type Cancellation,
+  type HttpAnswer,
+  type HttpClient,
+} from './http-fetch.js';
 import { unsendableReason } from './limits.js';
 import { isRetryableError, isRetryableStatus } from './policy.js';
 import { parseRetryAfter } from './retry-after.js';
@@ -63,7 +70,13 @@ export function clientOverFetch(doFetch: typeof fetch = fetch): HttpClient {
       const controller = new AbortController();
       if (cancellation) cancellation.cancel = (reason) => controller.abort(reason);
       try {
-        const response = await doFetch(url, { method: request.method, headers: request.headers, body: request.body, signal: controller.signal, redirect: 'manual' });
+        const response = await doFetch(url, {
+          method: request.method,
+          headers: request.headers,
+          body: request.body,
+          signal: controller.signal,
+          redirect: 'manual',
+        });
         const body = Buffer.from(await response.arrayBuffer());
         const parsed: Record<string, string> = {};
         response.headers.forEach((value, name) => (parsed[name] = value));
@@ -177,19 +190,29 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: D
       cancellation.cancel?.(timedOut ? new AttemptTimeout(`no answer within ${target.config.timeoutMs} ms`) : budget.reason);
     });
     try {
-      const answer = await client.send(url, { method: delivery.method, headers: { ...delivery.headers, [target.config.tokenHeader]: `Bearer ${bearer}` }, body }, cancellation);
+      const answer = await client.send(
+        url,
+        { method: delivery.method, headers: { ...delivery.headers, [target.config.tokenHeader]: `Bearer ${bearer}` }, body },
+        cancellation,
+      );
       return { status: answer.status, headers: answer.headers, body: answer.body, attempts: attemptNumber };
     } catch (error) {
       if (budget.expired) throw budget.reason;
       const latencyMs = Math.round(performance.now() - started);
       if (error instanceof RequestNotSendableError) {
         logger.error('Request cannot be sent to the target', { target: target.name, attempt: attemptNumber, error });
-        throw new RelayError('request_not_sendable', `The request for target ${target.name} cannot be sent: a header holds characters HTTP does not allow`, { cause: error });
+        throw new RelayError(
+          'request_not_sendable',
+          `The request for target ${target.name} cannot be sent: a header holds characters HTTP does not allow`,
+          { cause: error },
+        );
       }
       if (error instanceof InvalidResponseError) {
         // The target may already have acted on the request: do not send it again.
         logger.error('Target answer could not be read', { target: target.name, attempt: attemptNumber, reason: error.message, latencyMs });
-        throw new RelayError('target_invalid_response', `Target ${target.name} sent an answer that cannot be used: ${error.message}`, { cause: error });
+        throw new RelayError('target_invalid_response', `Target ${target.name} sent an answer that cannot be used: ${error.message}`, {
+          cause: error,
+        });
       }
       const reason = timedOut ? `no answer within ${target.config.timeoutMs} ms` : describeNetworkError(error);
       logger.warn('Target attempt failed', { target: target.name, attempt: attemptNumber, reason, latencyMs });
@@ -207,7 +230,11 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: D
     if (result.status === 401 && !refreshedToken) {
       refreshedToken = true;
       deps.tokens.invalidate(target.audience, bearer);
-      logger.warn('Target refused the ID token; retrying once with a fresh one', { target: target.name, attempt: attemptNumber, status: 401 });
+      logger.warn('Target refused the ID token; retrying once with a fresh one', {
+        target: target.name,
+        attempt: attemptNumber,
+        status: 401,
+      });
       result = await send(await waitForToken(), attemptNumber);
     }
     if (isRetryableStatus(result.status)) {

@@ -62,7 +62,13 @@ export function passableHeaders(headers: Readonly<Record<string, string>>): Reco
  * X-Forwarded-*. Config refuses them in `forwardHeaders`, since a sender's
  * value never passes.
  */
-export const RELAY_OWN_HEADERS: readonly string[] = [...RELAY_SET_HEADERS, 'x-relay-schedule', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'];
+export const RELAY_OWN_HEADERS: readonly string[] = [
+  ...RELAY_SET_HEADERS,
+  'x-relay-schedule',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+];
 
 export interface ClientInfo {
   /** The peer address the relay saw (the last hop). */
@@ -93,15 +99,7 @@ export function senderHeaders(incoming: HeaderMap, allow: Iterable<string>, clie
   return out;
 }
 
-const RESPONSE_DROPPED = new Set([
-  ...NEVER_FORWARDED,
-  'www-authenticate',
-  'server',
-  'via',
-  'alt-svc',
-  'date',
-  'x-cloud-trace-context',
-]);
+const RESPONSE_DROPPED = new Set([...NEVER_FORWARDED, 'www-authenticate', 'server', 'via', 'alt-svc', 'date', 'x-cloud-trace-context']);
 
 /** The target's response headers that may reach the sender: no Google, auth or hop-by-hop headers. */
 export function responseHeaders(headers: { forEach(callback: (value: string, name: string) => void): void }): Record<string, string> {

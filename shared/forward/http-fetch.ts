@@ -40,7 +40,10 @@ const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
 function decode(body: Buffer, encoding: string | undefined, maxOutputLength: number): Buffer {
   // Codings apply in the order listed, so undo them from the last one.
-  const codings = (encoding ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c && c !== 'identity');
+  const codings = (encoding ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c && c !== 'identity');
   let out = body;
   for (const coding of codings.reverse()) {
     try {
@@ -108,7 +111,11 @@ function toAnswer(answer: IncomingMessage, body: Buffer, maxResponseBytes: numbe
   const status = answer.statusCode ?? 0;
   if (status < 200 || status > 599) throw new InvalidResponseError(`the answer's status ${status} is not a final HTTP status`);
   const parsed = answer.headers;
-  const decoded = NULL_BODY_STATUSES.has(status) ? Buffer.alloc(0) : body.length > 0 ? decode(body, parsed['content-encoding'], maxResponseBytes) : body;
+  const decoded = NULL_BODY_STATUSES.has(status)
+    ? Buffer.alloc(0)
+    : body.length > 0
+      ? decode(body, parsed['content-encoding'], maxResponseBytes)
+      : body;
   return { status, statusText: answer.statusMessage ?? '', headers: new AnswerHeaders(parsed), body: decoded };
 }
 
@@ -116,7 +123,10 @@ function toAnswer(answer: IncomingMessage, body: Buffer, maxResponseBytes: numbe
 export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
   const maxSockets = options.maxSockets ?? 256;
   const maxResponseBytes = options.maxResponseBytes ?? 32 * 1024 * 1024;
-  const agents = { http: new HttpAgent({ keepAlive: true, maxSockets }), https: new HttpsAgent({ keepAlive: true, maxSockets, ...(options.ca ? { ca: options.ca } : {}) }) };
+  const agents = {
+    http: new HttpAgent({ keepAlive: true, maxSockets }),
+    https: new HttpsAgent({ keepAlive: true, maxSockets, ...(options.ca ? { ca: options.ca } : {}) }),
+  };
   const send = (input: string, init: HttpRequest, cancellation?: Cancellation): Promise<HttpAnswer> =>
     new Promise<HttpAnswer>((resolve, reject) => {
       const url = new URL(input);
@@ -173,7 +183,8 @@ export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
         });
         answer.on('error', fail);
         answer.on('close', () => {
-          if (!answer.complete) fail(Object.assign(new Error('the connection closed before the answer was complete'), { code: 'ECONNRESET' }));
+          if (!answer.complete)
+            fail(Object.assign(new Error('the connection closed before the answer was complete'), { code: 'ECONNRESET' }));
         });
         answer.on('end', () => {
           if (settled) return;
@@ -181,7 +192,9 @@ export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
           try {
             resolve(toAnswer(answer, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), maxResponseBytes));
           } catch (error) {
-            reject(error instanceof InvalidResponseError ? error : new InvalidResponseError('the answer could not be read', { cause: error }));
+            reject(
+              error instanceof InvalidResponseError ? error : new InvalidResponseError('the answer could not be read', { cause: error }),
+            );
           }
         });
       });
@@ -200,7 +213,11 @@ function plainHeaders(headers: RequestInit['headers']): Record<string, string> {
 export function toResponse(answer: HttpAnswer): Response {
   const headers = new Headers();
   answer.headers.forEach((value, name) => headers.append(name, value));
-  return new Response(NULL_BODY_STATUSES.has(answer.status) ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers });
+  return new Response(NULL_BODY_STATUSES.has(answer.status) ? null : answer.body, {
+    status: answer.status,
+    statusText: answer.statusText,
+    headers,
+  });
 }
 
 /**
@@ -217,12 +234,15 @@ export function fetchOver(client: HttpClient): typeof fetch {
   const httpFetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
     const signal = init.signal ?? undefined;
     if (signal?.aborted) throw signal.reason;
-    const body = init.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? init.body : (init.body as Buffer);
+    const body =
+      init.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? init.body : (init.body as Buffer);
     const cancellation: Cancellation = {};
     const onAbort = () => cancellation.cancel?.(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return toResponse(await client.send(String(input), { method: init.method ?? 'GET', headers: plainHeaders(init.headers), body }, cancellation));
+      return toResponse(
+        await client.send(String(input), { method: init.method ?? 'GET', headers: plainHeaders(init.headers), body }, cancellation),
+      );
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

@@ -81,28 +81,52 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
         now: deps.now,
         onChange: ({ state, from, calls, failures }) => {
           // One line when it opens and one when it closes; half-open is the quiet middle.
-          if (state === 'open' && from !== 'half-open') logger.warn('Circuit opened: calls to the target are refused until it recovers', { target: name, route: guard.lastRoute, failures, calls, coolDownMs: target.circuit!.coolDownMs });
-          if (state === 'closed') logger.info('Circuit closed: the target answers again', { target: name, route: guard.lastRoute, probes: target.circuit!.probes });
+          if (state === 'open' && from !== 'half-open')
+            logger.warn('Circuit opened: calls to the target are refused until it recovers', {
+              target: name,
+              route: guard.lastRoute,
+              failures,
+              calls,
+              coolDownMs: target.circuit!.coolDownMs,
+            });
+          if (state === 'closed')
+            logger.info('Circuit closed: the target answers again', {
+              target: name,
+              route: guard.lastRoute,
+              probes: target.circuit!.probes,
+            });
         },
       });
     }
     guards.set(name, guard);
   }
 
-  async function guarded(name: string, guard: Guard, call: (guarded: Guarded) => Promise<TargetResponse>, options: GuardCall): Promise<TargetResponse> {
+  async function guarded(
+    name: string,
+    guard: Guard,
+    call: (guarded: Guarded) => Promise<TargetResponse>,
+    options: GuardCall,
+  ): Promise<TargetResponse> {
     let release: (() => void) | undefined;
     if (guard.limit) {
       try {
         release = await guard.limit.acquire({ wait: options.wait, signal: options.deadline.signal });
       } catch (error) {
         if (!(error instanceof LimitReachedError)) throw error;
-        throw new RelayError('target_unavailable', `Target ${name} has ${error.limit} calls in flight on this instance (maxConcurrency); retry later`, { retryAfterSeconds: 1, details: { target: name, reason: 'max_concurrency' } });
+        throw new RelayError(
+          'target_unavailable',
+          `Target ${name} has ${error.limit} calls in flight on this instance (maxConcurrency); retry later`,
+          { retryAfterSeconds: 1, details: { target: name, reason: 'max_concurrency' } },
+        );
       }
     }
     try {
       const permit = guard.circuit?.acquire();
       if (permit && !permit.allowed) {
-        throw new RelayError('target_unavailable', `Target ${name} is failing; its circuit is open, retry later`, { retryAfterSeconds: Math.ceil(permit.retryAfterMs / 1000), details: { target: name, reason: 'circuit_open' } });
+        throw new RelayError('target_unavailable', `Target ${name} is failing; its circuit is open, retry later`, {
+          retryAfterSeconds: Math.ceil(permit.retryAfterMs / 1000),
+          details: { target: name, reason: 'circuit_open' },
+        });
       }
       guard.lastRoute = options.route;
       let within: Guarded = { client: options.client, deadline: options.deadline };
@@ -116,7 +140,11 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
               // Each attempt asks again: the circuit may have opened since this call was let in.
               const state = circuit.state;
               if (state === 'open' || (state === 'half-open' && !(permit.allowed && permit.probe))) {
-                const refusal = new RelayError('target_unavailable', `Target ${name} is failing; its circuit opened during this call, retry later`, { retryAfterSeconds: Math.ceil(circuit.options.coolDownMs / 1000), details: { target: name, reason: 'circuit_open' } });
+                const refusal = new RelayError(
+                  'target_unavailable',
+                  `Target ${name} is failing; its circuit opened during this call, retry later`,
+                  { retryAfterSeconds: Math.ceil(circuit.options.coolDownMs / 1000), details: { target: name, reason: 'circuit_open' } },
+                );
                 stop.abort(refusal);
                 return Promise.reject(refusal);
               }

@@ -44,7 +44,11 @@ export function parseImpersonationUrl(url: unknown): { serviceAccount: string; e
 }
 
 /** An ID token source for an `external_account` credential; `origin` names the file for errors. */
-export function externalAccountSource(json: Record<string, unknown>, origin: string, options: ExternalAccountSourceOptions = {}): IdTokenSource {
+export function externalAccountSource(
+  json: Record<string, unknown>,
+  origin: string,
+  options: ExternalAccountSourceOptions = {},
+): IdTokenSource {
   const fromUrl = parseImpersonationUrl(json.service_account_impersonation_url);
   const serviceAccount = options.impersonate ?? fromUrl?.serviceAccount;
   const federated = `external_account credential ${origin} (federated principal of ${String(json.audience ?? 'unknown pool')})`;
@@ -56,7 +60,9 @@ export function externalAccountSource(json: Record<string, unknown>, origin: str
   }
   const universe = typeof json.universe_domain === 'string' ? json.universe_domain : 'googleapis.com';
   const endpoint =
-    options.iamCredentialsEndpoint ?? fromUrl?.endpoint ?? (universe === 'googleapis.com' ? DEFAULT_IAM_CREDENTIALS_ENDPOINT : `https://iamcredentials.${universe}`);
+    options.iamCredentialsEndpoint ??
+    fromUrl?.endpoint ??
+    (universe === 'googleapis.com' ? DEFAULT_IAM_CREDENTIALS_ENDPOINT : `https://iamcredentials.${universe}`);
   const { service_account_impersonation_url: _dropped, ...rest } = json;
   let client: ReturnType<typeof ExternalAccountClient.fromJSON>;
   try {

@@ -45,7 +45,11 @@ export async function generateIdToken(request: GenerateIdTokenRequest): Promise<
     });
   } catch (error) {
     const reason = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-    throw new IdentityError(`IAM Credentials at ${endpoint} could not be reached (${reason}) while ${request.caller} asked for an ID token of ${request.serviceAccount}`, true, error);
+    throw new IdentityError(
+      `IAM Credentials at ${endpoint} could not be reached (${reason}) while ${request.caller} asked for an ID token of ${request.serviceAccount}`,
+      true,
+      error,
+    );
   }
   const text = await response.text();
   if (!response.ok) {

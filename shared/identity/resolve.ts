@@ -38,12 +38,17 @@ export interface ResolveOptions {
 
 /** Where gcloud keeps Application Default Credentials. */
 export function wellKnownAdcFile(env: CredentialEnv): string {
-  const base = env.CLOUDSDK_CONFIG ?? (process.platform === 'win32' && env.APPDATA ? join(env.APPDATA, 'gcloud') : join(env.HOME ?? homedir(), '.config', 'gcloud'));
+  const base =
+    env.CLOUDSDK_CONFIG ??
+    (process.platform === 'win32' && env.APPDATA ? join(env.APPDATA, 'gcloud') : join(env.HOME ?? homedir(), '.config', 'gcloud'));
   return join(base, 'application_default_credentials.json');
 }
 
 /** The credential file ADC would use, and how it was found, or undefined for the metadata server. */
-export function findCredentialsFile(identity: IdentityConfig | undefined, options: ResolveOptions = {}): { path: string; via: string } | undefined {
+export function findCredentialsFile(
+  identity: IdentityConfig | undefined,
+  options: ResolveOptions = {},
+): { path: string; via: string } | undefined {
   const env = options.env ?? {};
   const exists = options.exists ?? existsSync;
   if (identity?.credentialsFile) return { path: identity.credentialsFile, via: options.credentialsFileVia ?? 'identity.credentialsFile' };
@@ -107,7 +112,14 @@ export function resolveTokenSource(identity: IdentityConfig | undefined, options
   if (!found) {
     const auth = options.auth ?? new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] });
     if (!impersonate) return googleAuthTokenSource(auth);
-    return impersonatedSource({ sourceClient: () => auth.getClient(), sourceDescription: 'metadata server', serviceAccount: impersonate, delegates, endpoint, fetch: options.fetch });
+    return impersonatedSource({
+      sourceClient: () => auth.getClient(),
+      sourceDescription: 'metadata server',
+      serviceAccount: impersonate,
+      delegates,
+      endpoint,
+      fetch: options.fetch,
+    });
   }
 
   const json = readCredentials(found.path, found.via, readFile);
@@ -115,7 +127,8 @@ export function resolveTokenSource(identity: IdentityConfig | undefined, options
   switch (json.type) {
     case 'service_account': {
       requireFields(json, ['client_email', 'private_key'], what);
-      if (!impersonate) return serviceAccountKeySource(json as unknown as ServiceAccountKey, found.path, { tokenEndpoint: options.tokenEndpoint });
+      if (!impersonate)
+        return serviceAccountKeySource(json as unknown as ServiceAccountKey, found.path, { tokenEndpoint: options.tokenEndpoint });
       break;
     }
     case 'external_account':
@@ -125,8 +138,11 @@ export function resolveTokenSource(identity: IdentityConfig | undefined, options
       const target = parseImpersonationUrl(json.service_account_impersonation_url);
       const source = json.source_credentials;
       if (!source || typeof source !== 'object') throw new IdentityError(`${what} lacks source_credentials`, false);
-      if (!target && !impersonate) throw new IdentityError(`${what} lacks a service_account_impersonation_url naming the service account`, false);
-      const fileDelegates = Array.isArray(json.delegates) ? json.delegates.map((d) => String(d).replace(/^projects\/-\/serviceAccounts\//, '')) : undefined;
+      if (!target && !impersonate)
+        throw new IdentityError(`${what} lacks a service_account_impersonation_url naming the service account`, false);
+      const fileDelegates = Array.isArray(json.delegates)
+        ? json.delegates.map((d) => String(d).replace(/^projects\/-\/serviceAccounts\//, ''))
+        : undefined;
       return impersonatedSource({
         sourceClient: accessTokenClient(source as Record<string, unknown>, `source_credentials of ${what}`, options),
         sourceDescription: `${String((source as { type?: unknown }).type)} source credentials of ${found.path}`,
@@ -145,7 +161,10 @@ export function resolveTokenSource(identity: IdentityConfig | undefined, options
       }
       break;
     default:
-      throw new IdentityError(`${what}: type "${String(json.type)}" is not supported; expected service_account, external_account, impersonated_service_account or authorized_user`, false);
+      throw new IdentityError(
+        `${what}: type "${String(json.type)}" is not supported; expected service_account, external_account, impersonated_service_account or authorized_user`,
+        false,
+      );
   }
   return impersonatedSource({
     sourceClient: accessTokenClient(json, what, options),

@@ -32,7 +32,10 @@ export interface TargetTokens extends TokenCache {
 }
 
 /** Builds the audience-routed token caches for `targets`; throws ConfigError for an unusable identity. */
-export function createTargetTokens(targets: Record<string, TargetConfig & { identity?: IdentityConfig }>, options: TargetTokensOptions): TargetTokens {
+export function createTargetTokens(
+  targets: Record<string, TargetConfig & { identity?: IdentityConfig }>,
+  options: TargetTokensOptions,
+): TargetTokens {
   const caches = new Map<string, TokenCache & { credential: string }>();
   const byAudience = new Map<string, TokenCache & { credential: string }>();
   const owner = new Map<string, { target: string; key: string }>();
@@ -41,7 +44,9 @@ export function createTargetTokens(targets: Record<string, TargetConfig & { iden
   const cacheFor = (key: string, source: IdTokenSource) => {
     let cache = caches.get(key);
     if (!cache) {
-      cache = Object.assign(createTokenCache({ ...options.cache, source, logger: options.logger }), { credential: source.describe?.() ?? key });
+      cache = Object.assign(createTokenCache({ ...options.cache, source, logger: options.logger }), {
+        credential: source.describe?.() ?? key,
+      });
       caches.set(key, cache);
     }
     return cache;
@@ -53,7 +58,10 @@ export function createTargetTokens(targets: Record<string, TargetConfig & { iden
     const key = target.identity ? JSON.stringify(target.identity) : '(adc)';
     const previous = owner.get(audience);
     if (previous && previous.key !== key) {
-      issues.push({ path: `targets.${name}.identity`, message: `target "${previous.target}" has the same audience ${audience} with a different identity; give both the same identity or set distinct audiences` });
+      issues.push({
+        path: `targets.${name}.identity`,
+        message: `target "${previous.target}" has the same audience ${audience} with a different identity; give both the same identity or set distinct audiences`,
+      });
       continue;
     }
     owner.set(audience, { target: name, key });
@@ -82,7 +90,11 @@ export function createTargetTokens(targets: Record<string, TargetConfig & { iden
       route(audience)
         .get(audience)
         .catch((error: unknown) => {
-          throw new IdentityError('Could not obtain an ID token for the target', error instanceof RelayError ? error.retryable : true, error);
+          throw new IdentityError(
+            'Could not obtain an ID token for the target',
+            error instanceof RelayError ? error.retryable : true,
+            error,
+          );
         }),
     peek: (audience) => byAudience.get(audience)?.peek?.(audience),
     invalidate: (audience, token) => route(audience).invalidate(audience, token),

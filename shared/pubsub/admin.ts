@@ -45,7 +45,12 @@ export async function ensureSubscription(pubsub: PubSub, spec: SubscriptionSpec)
       ...(spec.pushEndpoint ? { pushConfig: { pushEndpoint: spec.pushEndpoint } } : {}),
       // Pull subscriptions read by operators get no backoff: a message they release is pullable again at once.
       ...(spec.minBackoffSeconds !== undefined || spec.maxBackoffSeconds !== undefined
-        ? { retryPolicy: { minimumBackoff: { seconds: spec.minBackoffSeconds ?? 10 }, maximumBackoff: { seconds: spec.maxBackoffSeconds ?? 600 } } }
+        ? {
+            retryPolicy: {
+              minimumBackoff: { seconds: spec.minBackoffSeconds ?? 10 },
+              maximumBackoff: { seconds: spec.maxBackoffSeconds ?? 600 },
+            },
+          }
         : {}),
     }),
   );

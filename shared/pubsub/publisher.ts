@@ -32,7 +32,10 @@ export interface PubSubOptions {
 }
 
 /** The Pub/Sub options that follow from a config's `projectId` and the parsed settings. */
-export function pubSubOptionsOf(configProjectId: string | undefined, settings: Pick<Settings, 'projectId' | 'pubsubEmulatorHost'>): PubSubOptions {
+export function pubSubOptionsOf(
+  configProjectId: string | undefined,
+  settings: Pick<Settings, 'projectId' | 'pubsubEmulatorHost'>,
+): PubSubOptions {
   const projectId = configProjectId ?? settings.projectId;
   return { ...(projectId ? { projectId } : {}), ...(settings.pubsubEmulatorHost ? { emulatorHost: settings.pubsubEmulatorHost } : {}) };
 }
@@ -112,7 +115,10 @@ export function pubSubPublisher(options: PublisherOptions = {}): Publisher {
         timer.unref();
       });
       try {
-        return await Promise.race([topicOf(topic).then((t) => t.publishMessage({ data: message.data, attributes: message.attributes ?? {} })), expired]);
+        return await Promise.race([
+          topicOf(topic).then((t) => t.publishMessage({ data: message.data, attributes: message.attributes ?? {} })),
+          expired,
+        ]);
       } finally {
         clearTimeout(timer);
       }

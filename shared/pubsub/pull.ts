@@ -66,7 +66,7 @@ export async function openPuller(pubsub: PubSub, subscription: string): Promise<
 export async function pullAll(puller: Puller, limit = 10_000): Promise<PulledMessage[]> {
   const all: PulledMessage[] = [];
   const seen = new Set<string>();
-  for (let emptyPulls = 0; all.length < limit && emptyPulls < 2; ) {
+  for (let emptyPulls = 0; all.length < limit && emptyPulls < 2;) {
     const batch = await puller.pull(Math.min(1000, limit - all.length));
     const fresh = batch.filter((m) => !seen.has(m.messageId));
     if (fresh.length === 0) emptyPulls++;

@@ -64,8 +64,15 @@ function parseField(text: string, field: (typeof FIELDS)[number]): Set<number> {
 /** Parses a five-field cron expression; throws {@link CronError} naming the bad field. */
 export function parseCron(source: string): Cron {
   const parts = source.trim().split(/\s+/);
-  if (parts.length !== 5) throw new CronError(`expected 5 fields (minute hour day-of-month month day-of-week), got ${parts.length} in "${source}"`);
-  const [minute, hour, dayOfMonth, month, dayOfWeek] = parts.map((p, i) => parseField(p, FIELDS[i]!)) as [Set<number>, Set<number>, Set<number>, Set<number>, Set<number>];
+  if (parts.length !== 5)
+    throw new CronError(`expected 5 fields (minute hour day-of-month month day-of-week), got ${parts.length} in "${source}"`);
+  const [minute, hour, dayOfMonth, month, dayOfWeek] = parts.map((p, i) => parseField(p, FIELDS[i]!)) as [
+    Set<number>,
+    Set<number>,
+    Set<number>,
+    Set<number>,
+    Set<number>,
+  ];
   return { source, minute, hour, dayOfMonth, month, dayOfWeek, domRestricted: parts[2] !== '*', dowRestricted: parts[4] !== '*' };
 }
 
@@ -76,11 +83,25 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 export function wallClock(date: Date, timeZone: string): { minute: number; hour: number; day: number; month: number; weekday: number } {
   let f = formatters.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', minute: 'numeric', hour: 'numeric', day: 'numeric', month: 'numeric', weekday: 'short' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      minute: 'numeric',
+      hour: 'numeric',
+      day: 'numeric',
+      month: 'numeric',
+      weekday: 'short',
+    });
     formatters.set(timeZone, f);
   }
   const parts = Object.fromEntries(f.formatToParts(date).map((p) => [p.type, p.value]));
-  return { minute: Number(parts.minute), hour: Number(parts.hour), day: Number(parts.day), month: Number(parts.month), weekday: WEEKDAYS.indexOf(parts.weekday ?? '') };
+  return {
+    minute: Number(parts.minute),
+    hour: Number(parts.hour),
+    day: Number(parts.day),
+    month: Number(parts.month),
+    weekday: WEEKDAYS.indexOf(parts.weekday ?? ''),
+  };
 }
 
 /** True when the minute containing `date` is one the cron fires in, in `timeZone`. */

@@ -19,7 +19,8 @@ import { cronMatches, parseCron } from './cron.js';
  * each tick's Pub/Sub message id is the event key.
  */
 export function scheduleEnvelope(config: RelayConfig, name: string, options: { tickKey?: string; at?: Date } = {}): EnvelopeInput {
-  if (!Object.hasOwn(config.schedules, name)) throw new Error(`No schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
+  if (!Object.hasOwn(config.schedules, name))
+    throw new Error(`No schedule named "${name}"; expected one of: ${Object.keys(config.schedules).join(', ') || '(none)'}`);
   const schedule = config.schedules[name]!;
   return {
     v: 1,
@@ -42,7 +43,12 @@ export function tickKey(name: string, at: Date): string {
 }
 
 /** Publishes one tick of schedule `name` now; resolves with the message ids. */
-export async function publishTick(config: RelayConfig, publisher: Publisher, name: string, options: { key?: string; at?: Date } = {}): Promise<string[]> {
+export async function publishTick(
+  config: RelayConfig,
+  publisher: Publisher,
+  name: string,
+  options: { key?: string; at?: Date } = {},
+): Promise<string[]> {
   const at = options.at ?? new Date();
   const envelope = scheduleEnvelope(config, name, { tickKey: options.key ?? `schedule:${name}:manual:${at.toISOString()}`, at });
   return [await publisher.publish(config.pubsub.deliveryTopic, envelopeMessage(envelope))];

@@ -31,7 +31,8 @@ export const bearer = defineScheme({
         const header = headers['authorization'];
         if (!header) throw new RelayError('unauthorized', 'Missing Authorization header', { details: { reason: 'signature_missing' } });
         const match = /^Bearer +(\S+)\s*$/i.exec(header);
-        if (!match?.[1]) throw new RelayError('unauthorized', 'Expected Authorization: Bearer <secret>', { details: { reason: 'signature_malformed' } });
+        if (!match?.[1])
+          throw new RelayError('unauthorized', 'Expected Authorization: Bearer <secret>', { details: { reason: 'signature_malformed' } });
         const given = keyDigest(match[1]);
         let secretMatched = false;
         for (const secret of secrets) if (safeEqual(secret, given)) secretMatched = true;
@@ -40,7 +41,11 @@ export const bearer = defineScheme({
         if (secretMatched) return {};
         if (!consumer) throw new RelayError('unauthorized', 'Bearer secret does not match', { details: { reason: 'signature_mismatch' } });
         if (consumer.expires !== undefined && now >= consumer.expires) {
-          throw new RelayError('credential_expired', `The key of consumer "${consumer.consumer}" expired on ${new Date(consumer.expires).toISOString()}`, { details: { consumer: consumer.consumer } });
+          throw new RelayError(
+            'credential_expired',
+            `The key of consumer "${consumer.consumer}" expired on ${new Date(consumer.expires).toISOString()}`,
+            { details: { consumer: consumer.consumer } },
+          );
         }
         return { consumer: consumer.consumer };
       },

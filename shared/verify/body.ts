@@ -48,7 +48,10 @@ export function parseBody(headers: HeaderMap, rawBody: Buffer): unknown {
   const type = mediaType(headers);
   if (isJsonType(type)) return parseJson(rawBody);
   if (type === FORM_TYPE) return parseForm(rawBody);
-  throw new RelayError('unsupported_media_type', `Cannot read a ${type || 'body without Content-Type'}; expected application/json or ${FORM_TYPE}`);
+  throw new RelayError(
+    'unsupported_media_type',
+    `Cannot read a ${type || 'body without Content-Type'}; expected application/json or ${FORM_TYPE}`,
+  );
 }
 
 /** `record[key]` when record is a plain object and the value a non-empty string. */

@@ -11,13 +11,17 @@ import * as z from 'zod';
 export const KEY_PREFIX = 'rrk_';
 
 const expiry = z
-  .union([z.date(), z.iso.date(), z.iso.datetime({ offset: true })], { error: 'expected an expiry date like 2027-01-31 or an ISO date-time with offset' })
+  .union([z.date(), z.iso.date(), z.iso.datetime({ offset: true })], {
+    error: 'expected an expiry date like 2027-01-31 or an ISO date-time with offset',
+  })
   .transform((v) => (v instanceof Date ? v : new Date(v)).getTime());
 
 export const consumerKeySchema = z
   .object({
     consumer: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/, 'expected a consumer name of letters, digits, ".", "_", "@" or "-"'),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the key\'s SHA-256 digest as 64 lower-case hex digits (run `run-relay consumer-key`)'),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "expected the key's SHA-256 digest as 64 lower-case hex digits (run `run-relay consumer-key`)"),
     /** The key stops working at this instant (a bare date means 00:00 UTC that day). */
     expires: expiry.optional(),
   })

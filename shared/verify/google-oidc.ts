@@ -6,7 +6,8 @@ import { defineScheme } from './scheme.js';
 
 export { GOOGLE_CERTS_URL };
 
-const stringList = <T extends z.ZodType<string>>(item: T) => z.union([item, z.array(item).min(1)]).transform((v): string[] => (typeof v === 'string' ? [v] : (v as string[])));
+const stringList = <T extends z.ZodType<string>>(item: T) =>
+  z.union([item, z.array(item).min(1)]).transform((v): string[] => (typeof v === 'string' ? [v] : (v as string[])));
 
 /**
  * `google-oidc`: a Google-signed ID token from a Google caller (Cloud
@@ -34,14 +35,19 @@ export const googleOidc = defineScheme({
   signedHeaders: [],
   create(options, context) {
     // settings.googleCertsUrl comes from RELAY_GOOGLE_CERTS_URL (local emulators); default Google's.
-    const client = new OAuth2Client({ endpoints: { oauth2FederatedSignonPemCertsUrl: context.settings?.googleCertsUrl || GOOGLE_CERTS_URL } });
+    const client = new OAuth2Client({
+      endpoints: { oauth2FederatedSignonPemCertsUrl: context.settings?.googleCertsUrl || GOOGLE_CERTS_URL },
+    });
     const allowed = new Set(options.serviceAccounts.map((e) => e.toLowerCase()));
     return {
       async verify({ headers }) {
         const header = headers['authorization'];
         if (!header) throw new RelayError('unauthorized', 'Missing Authorization header', { details: { reason: 'signature_missing' } });
         const idToken = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)\s*$/i.exec(header)?.[1];
-        if (!idToken) throw new RelayError('unauthorized', 'Expected Authorization: Bearer <Google ID token>', { details: { reason: 'signature_malformed' } });
+        if (!idToken)
+          throw new RelayError('unauthorized', 'Expected Authorization: Bearer <Google ID token>', {
+            details: { reason: 'signature_malformed' },
+          });
         let payload;
         try {
           payload = (await client.verifyIdToken({ idToken, audience: options.audience })).getPayload();
@@ -52,12 +58,20 @@ export const googleOidc = defineScheme({
           }
           if (/too late|too early/.test(message)) throw new RelayError('credential_expired', 'ID token expired or not yet valid');
           // The library's messages quote the token; say only which check failed.
-          const reason = /audience/i.test(message) ? 'wrong audience' : /issuer/i.test(message) ? 'wrong issuer' : /signature|certificate|kid|pem/i.test(message) ? 'bad signature' : 'malformed token';
+          const reason = /audience/i.test(message)
+            ? 'wrong audience'
+            : /issuer/i.test(message)
+              ? 'wrong issuer'
+              : /signature|certificate|kid|pem/i.test(message)
+                ? 'bad signature'
+                : 'malformed token';
           throw new RelayError('unauthorized', `ID token refused: ${reason}`, { details: { reason: 'signature_mismatch' } });
         }
         const email = payload?.email?.toLowerCase();
         if (!email || payload?.email_verified !== true || !allowed.has(email)) {
-          throw new RelayError('unauthorized', 'ID token refused: caller is not an allowed service account', { details: { reason: 'caller_not_allowed', email } });
+          throw new RelayError('unauthorized', 'ID token refused: caller is not an allowed service account', {
+            details: { reason: 'caller_not_allowed', email },
+          });
         }
         return { consumer: email };
       },

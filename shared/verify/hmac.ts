@@ -6,7 +6,10 @@ import { anyMatch, decodeSignature, malformedHeader, missingHeader, signatureMis
 import { checkTimestamp, toleranceSeconds } from './timestamp.js';
 import { RelayError } from '../errors.js';
 
-const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').transform((h) => h.toLowerCase());
+const headerName = z
+  .string()
+  .regex(/^[A-Za-z0-9-]+$/, 'expected a header name')
+  .transform((h) => h.toLowerCase());
 const PLACEHOLDER = /\{(body|timestamp|id)\}/g;
 
 /**
@@ -35,16 +38,25 @@ export const hmacScheme = defineScheme({
     .strict()
     .superRefine((o, ctx) => {
       const template = o.template ?? (o.timestampHeader ? '{timestamp}.{body}' : '{body}');
-      if (template.split('{body}').length !== 2) ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected the template to contain {body} exactly once' });
-      if (template.includes('{timestamp}') !== Boolean(o.timestampHeader)) ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected {timestamp} in the template exactly when timestampHeader is set' });
-      if (template.includes('{id}') && !o.deliveryIdHeader) ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected deliveryIdHeader when the template uses {id}' });
+      if (template.split('{body}').length !== 2)
+        ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected the template to contain {body} exactly once' });
+      if (template.includes('{timestamp}') !== Boolean(o.timestampHeader))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['template'],
+          message: 'expected {timestamp} in the template exactly when timestampHeader is set',
+        });
+      if (template.includes('{id}') && !o.deliveryIdHeader)
+        ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected deliveryIdHeader when the template uses {id}' });
     }),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: [],
   signatureHeaders: (options) => [options.header],
   signedHeaders: (options) => {
     const template = options.template ?? (options.timestampHeader ? '{timestamp}.{body}' : '{body}');
-    return [options.timestampHeader, template.includes('{id}') ? options.deliveryIdHeader : undefined].filter((h): h is string => h !== undefined);
+    return [options.timestampHeader, template.includes('{id}') ? options.deliveryIdHeader : undefined].filter(
+      (h): h is string => h !== undefined,
+    );
   },
   replayWindowSeconds: (options) => options.toleranceSeconds,
   create(options, context) {
@@ -59,9 +71,13 @@ export const hmacScheme = defineScheme({
         const given = decodeSignature(header.slice(options.prefix.length), options.encoding);
         if (!given) throw malformedHeader(options.header);
         const timestamp = options.timestampHeader ? headers[options.timestampHeader] : undefined;
-        if (options.timestampHeader && (!timestamp || !/^\d{1,12}$/.test(timestamp))) throw new RelayError('unauthorized', `Missing or malformed ${options.timestampHeader} header`, { details: { reason: 'timestamp_malformed' } });
+        if (options.timestampHeader && (!timestamp || !/^\d{1,12}$/.test(timestamp)))
+          throw new RelayError('unauthorized', `Missing or malformed ${options.timestampHeader} header`, {
+            details: { reason: 'timestamp_malformed' },
+          });
         const id = options.deliveryIdHeader ? headers[options.deliveryIdHeader] : undefined;
-        const fill = (part: string) => part.replace(PLACEHOLDER, (_, name: string) => (name === 'timestamp' ? timestamp ?? '' : name === 'id' ? id ?? '' : ''));
+        const fill = (part: string) =>
+          part.replace(PLACEHOLDER, (_, name: string) => (name === 'timestamp' ? (timestamp ?? '') : name === 'id' ? (id ?? '') : ''));
         const expected = secrets.map((s) => mac(options.algorithm, s, fill(before), rawBody, fill(after)));
         if (!anyMatch(expected, [given])) throw signatureMismatch();
         if (options.timestampHeader) checkTimestamp(timestamp, now, options.toleranceSeconds, options.timestampHeader);

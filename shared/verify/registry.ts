@@ -20,8 +20,20 @@ import { twilio } from './twilio.js';
 import { zoom } from './zoom.js';
 
 // Each scheme has its own options type; `any` is the element type that admits them all.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const SCHEMES = [github, stripe, slack, shopify, standardWebhooks, twilio, zoom, hmacScheme, bearer, googleOidc, none] as const satisfies readonly SchemeDefinition<any>[];
+export const SCHEMES = [
+  github,
+  stripe,
+  slack,
+  shopify,
+  standardWebhooks,
+  twilio,
+  zoom,
+  hmacScheme,
+  bearer,
+  googleOidc,
+  none,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+] as const satisfies readonly SchemeDefinition<any>[];
 
 type AnyScheme = (typeof SCHEMES)[number];
 
@@ -84,7 +96,9 @@ export function signedHeadersOf(options: VerifyOptions): readonly string[] {
  * that declares it: no route may forward these, whatever its own scheme.
  */
 export const SIGNATURE_HEADERS: ReadonlyMap<string, string> = new Map(
-  SCHEMES.flatMap((s) => (typeof s.signatureHeaders === 'function' ? [] : s.signatureHeaders.map((h): [string, string] => [h, s.scheme]))).reverse(),
+  SCHEMES.flatMap((s) =>
+    typeof s.signatureHeaders === 'function' ? [] : s.signatureHeaders.map((h): [string, string] => [h, s.scheme]),
+  ).reverse(),
 );
 
 /** Builds the verifier for a route's `verify:` block. */

@@ -1,9 +1,7 @@
 import * as z from 'zod';
 
 /** An environment variable name, as Cloud Functions accepts them. */
-export const envName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as GITHUB_WEBHOOK_SECRET');
+export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as GITHUB_WEBHOOK_SECRET');
 
 /**
  * `secretEnv: NAME` or `secretEnv: [NEW, OLD]`: one or more environment

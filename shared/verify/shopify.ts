@@ -18,7 +18,14 @@ export const shopify = defineScheme({
   secretEnvs: (options) => options.secretEnv,
   signatureHeaders: ['x-shopify-hmac-sha256'],
   signedHeaders: [],
-  forwardHeaders: ['x-shopify-topic', 'x-shopify-shop-domain', 'x-shopify-event-id', 'x-shopify-webhook-id', 'x-shopify-api-version', 'x-shopify-triggered-at'],
+  forwardHeaders: [
+    'x-shopify-topic',
+    'x-shopify-shop-domain',
+    'x-shopify-event-id',
+    'x-shopify-webhook-id',
+    'x-shopify-api-version',
+    'x-shopify-triggered-at',
+  ],
   create(options, context) {
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {
@@ -27,7 +34,13 @@ export const shopify = defineScheme({
         if (!header) throw missingHeader(HEADER);
         const given = decodeSignature(header, 'base64');
         if (!given || given.length !== 32) throw malformedHeader(HEADER);
-        if (!anyMatch(secrets.map((s) => hmac('sha256', s, rawBody)), [given])) throw signatureMismatch();
+        if (
+          !anyMatch(
+            secrets.map((s) => hmac('sha256', s, rawBody)),
+            [given],
+          )
+        )
+          throw signatureMismatch();
         return { deliveryId: headers['x-shopify-event-id'] || headers['x-shopify-webhook-id'], eventType: headers['x-shopify-topic'] };
       },
     };

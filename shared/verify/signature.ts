@@ -36,7 +36,9 @@ export function anyMatch(expected: readonly Buffer[], given: readonly Buffer[]):
 export function decodeSignature(value: string, encoding: 'hex' | 'base64'): Buffer | undefined {
   const v = value.trim();
   if (encoding === 'hex') return /^(?:[0-9a-fA-F]{2})+$/.test(v) ? Buffer.from(v, 'hex') : undefined;
-  return /^[A-Za-z0-9+/]+={0,2}$/.test(v) || /^[A-Za-z0-9_-]+$/.test(v) ? Buffer.from(v, v.includes('-') || v.includes('_') ? 'base64url' : 'base64') : undefined;
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(v) || /^[A-Za-z0-9_-]+$/.test(v)
+    ? Buffer.from(v, v.includes('-') || v.includes('_') ? 'base64url' : 'base64')
+    : undefined;
 }
 
 export interface V0SignatureCheck {
@@ -61,10 +63,18 @@ export function verifyV0Signature(check: V0SignatureCheck): void {
   if (!header) throw missingHeader(check.signatureHeader);
   const timestamp = check.headers[check.timestampHeader.toLowerCase()];
   if (!timestamp || !/^\d{1,12}$/.test(timestamp)) {
-    throw new RelayError('unauthorized', `Missing or malformed ${check.timestampHeader} header`, { details: { reason: 'timestamp_malformed' } });
+    throw new RelayError('unauthorized', `Missing or malformed ${check.timestampHeader} header`, {
+      details: { reason: 'timestamp_malformed' },
+    });
   }
   const given = header.startsWith('v0=') ? decodeSignature(header.slice(3), 'hex') : undefined;
   if (!given) throw malformedHeader(check.signatureHeader);
-  if (!anyMatch(check.secrets.map((s) => hmac('sha256', s, `v0:${timestamp}:`, check.rawBody)), [given])) throw signatureMismatch();
+  if (
+    !anyMatch(
+      check.secrets.map((s) => hmac('sha256', s, `v0:${timestamp}:`, check.rawBody)),
+      [given],
+    )
+  )
+    throw signatureMismatch();
   checkTimestamp(timestamp, check.now, check.toleranceSeconds, check.timestampHeader);
 }

@@ -20,7 +20,11 @@ function describe(headers: Record<string, string | undefined>, rawBody: Buffer):
       return { body, reply: { status: 200, body: { challenge: stringField(body, 'challenge') ?? '' } } };
     }
     const event = (body as { event?: unknown }).event;
-    return { body, deliveryId: stringField(body, 'event_id') ?? bodyHash, eventType: stringField(event, 'type') ?? stringField(body, 'type') };
+    return {
+      body,
+      deliveryId: stringField(body, 'event_id') ?? bodyHash,
+      eventType: stringField(event, 'type') ?? stringField(body, 'type'),
+    };
   }
   if (type === FORM_TYPE) {
     const body = parseForm(rawBody);
@@ -56,7 +60,15 @@ export const slack = defineScheme({
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {
       verify({ headers, rawBody, now }) {
-        verifyV0Signature({ headers, rawBody, now, secrets, signatureHeader: HEADER, timestampHeader: 'X-Slack-Request-Timestamp', toleranceSeconds: options.toleranceSeconds });
+        verifyV0Signature({
+          headers,
+          rawBody,
+          now,
+          secrets,
+          signatureHeader: HEADER,
+          timestampHeader: 'X-Slack-Request-Timestamp',
+          toleranceSeconds: options.toleranceSeconds,
+        });
         return describe(headers, rawBody);
       },
     };

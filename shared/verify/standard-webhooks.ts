@@ -36,9 +36,16 @@ const header = (headers: Record<string, string | undefined>, name: string) => he
 export const standardWebhooks = defineScheme({
   scheme: 'standard-webhooks',
   options: z
-    .object({ scheme: z.literal('standard-webhooks'), secretEnv: secretEnvList.optional(), publicKeyEnv: envList.optional(), toleranceSeconds })
+    .object({
+      scheme: z.literal('standard-webhooks'),
+      secretEnv: secretEnvList.optional(),
+      publicKeyEnv: envList.optional(),
+      toleranceSeconds,
+    })
     .strict()
-    .refine((o) => o.secretEnv || o.publicKeyEnv, { message: 'expected secretEnv (whsec_ secrets for v1) and/or publicKeyEnv (whpk_ keys for v1a)' }),
+    .refine((o) => o.secretEnv || o.publicKeyEnv, {
+      message: 'expected secretEnv (whsec_ secrets for v1) and/or publicKeyEnv (whpk_ keys for v1a)',
+    }),
   secretEnvs: (options) => [...(options.secretEnv ?? []), ...(options.publicKeyEnv ?? [])],
   forwardHeaders: ['webhook-id', 'webhook-timestamp', 'svix-id', 'svix-timestamp'],
   signatureHeaders: ['webhook-signature', 'svix-signature'],
@@ -53,7 +60,10 @@ export const standardWebhooks = defineScheme({
         const timestamp = header(headers, 'timestamp');
         const signatures = header(headers, 'signature');
         if (!signatures) throw missingHeader('webhook-signature');
-        if (!id || !timestamp || !/^\d{1,12}$/.test(timestamp)) throw new RelayError('unauthorized', 'Missing or malformed webhook-id / webhook-timestamp header', { details: { reason: 'signature_malformed' } });
+        if (!id || !timestamp || !/^\d{1,12}$/.test(timestamp))
+          throw new RelayError('unauthorized', 'Missing or malformed webhook-id / webhook-timestamp header', {
+            details: { reason: 'signature_malformed' },
+          });
         const signed = [Buffer.from(`${id}.${timestamp}.`), rawBody];
         const v1: Buffer[] = [];
         let ok = false;
@@ -67,7 +77,14 @@ export const standardWebhooks = defineScheme({
           }
         }
         if (!ok && v1.length === 0 && publicKeys.length === 0) throw malformedHeader('webhook-signature');
-        if (!ok && !anyMatch(keys.map((k) => hmac('sha256', k, ...signed)), v1)) throw signatureMismatch();
+        if (
+          !ok &&
+          !anyMatch(
+            keys.map((k) => hmac('sha256', k, ...signed)),
+            v1,
+          )
+        )
+          throw signatureMismatch();
         checkTimestamp(timestamp, now, options.toleranceSeconds, 'webhook-timestamp');
         const body = isJsonType(mediaType(headers)) ? parseJson(rawBody) : undefined;
         return { body, deliveryId: id, eventType: stringField(body, 'type') };

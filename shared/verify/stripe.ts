@@ -49,7 +49,8 @@ export const stripe = defineScheme({
         const expected = secrets.map((secret) => hmac('sha256', secret, `${timestamp}.`, rawBody));
         if (!anyMatch(expected, given)) throw signatureMismatch();
         checkTimestamp(timestamp, now, options.toleranceSeconds, 'Stripe-Signature timestamp');
-        if (!isJsonType(mediaType(headers))) throw new RelayError('unsupported_media_type', 'Stripe events are JSON; expected Content-Type application/json');
+        if (!isJsonType(mediaType(headers)))
+          throw new RelayError('unsupported_media_type', 'Stripe events are JSON; expected Content-Type application/json');
         const body = parseJson(rawBody);
         return { body, deliveryId: stringField(body, 'id'), eventType: stringField(body, 'type') };
       },

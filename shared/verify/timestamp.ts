@@ -14,8 +14,10 @@ export const toleranceSeconds = z.number().int().min(1).max(86_400).default(DEFA
  * `timestamp_out_of_tolerance` for a stale or future one.
  */
 export function checkTimestamp(value: string | undefined, now: number, tolerance: number, name: string): number {
-  if (value === undefined || value === '') throw new RelayError('unauthorized', `Missing ${name}`, { details: { reason: 'timestamp_missing' } });
-  if (!/^\d{1,12}$/.test(value.trim())) throw new RelayError('unauthorized', `Malformed ${name}`, { details: { reason: 'timestamp_malformed' } });
+  if (value === undefined || value === '')
+    throw new RelayError('unauthorized', `Missing ${name}`, { details: { reason: 'timestamp_missing' } });
+  if (!/^\d{1,12}$/.test(value.trim()))
+    throw new RelayError('unauthorized', `Malformed ${name}`, { details: { reason: 'timestamp_malformed' } });
   const seconds = Number(value.trim());
   const skew = Math.abs(now / 1000 - seconds);
   if (skew > tolerance) {

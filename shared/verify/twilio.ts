@@ -30,7 +30,9 @@ export const twilio = defineScheme({
       scheme: z.literal('twilio'),
       secretEnv: secretEnvList,
       /** The URL configured at Twilio for this route, without query string. */
-      publicUrl: z.url({ protocol: /^https?$/, error: 'expected the https:// URL Twilio calls for this route' }).refine((u) => !u.includes('?') && !u.includes('#'), 'expected a URL without query or fragment; the query comes from the request'),
+      publicUrl: z
+        .url({ protocol: /^https?$/, error: 'expected the https:// URL Twilio calls for this route' })
+        .refine((u) => !u.includes('?') && !u.includes('#'), 'expected a URL without query or fragment; the query comes from the request'),
     })
     .strict(),
   secretEnvs: (options) => options.secretEnv,
@@ -53,13 +55,25 @@ export const twilio = defineScheme({
         } else if (mediaType(headers) === FORM_TYPE) {
           signed = twilioSignedString(url, parseFormPairs(rawBody));
         } else {
-          throw new RelayError('unsupported_media_type', `Twilio signs form bodies, or other bodies with a bodySHA256 query parameter; got ${mediaType(headers) || 'an untyped body'} without one`);
+          throw new RelayError(
+            'unsupported_media_type',
+            `Twilio signs form bodies, or other bodies with a bodySHA256 query parameter; got ${mediaType(headers) || 'an untyped body'} without one`,
+          );
         }
-        if (!anyMatch(secrets.map((s) => hmac('sha1', s, signed)), [given])) throw signatureMismatch();
+        if (
+          !anyMatch(
+            secrets.map((s) => hmac('sha1', s, signed)),
+            [given],
+          )
+        )
+          throw signatureMismatch();
         if (bodyHash !== null) {
           const actual = createHash('sha256').update(rawBody).digest();
           const claimed = decodeSignature(bodyHash, 'hex');
-          if (!claimed || !safeEqual(actual, claimed)) throw new RelayError('unauthorized', 'Body does not match the signed bodySHA256', { details: { reason: 'signature_mismatch' } });
+          if (!claimed || !safeEqual(actual, claimed))
+            throw new RelayError('unauthorized', 'Body does not match the signed bodySHA256', {
+              details: { reason: 'signature_mismatch' },
+            });
         }
         return { deliveryId: headers['i-twilio-idempotency-token'] };
       },

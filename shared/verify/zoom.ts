@@ -27,8 +27,17 @@ export const zoom = defineScheme({
     const secrets = options.secretEnv.map((name) => context.secret(name));
     return {
       verify({ headers, rawBody, now }) {
-        verifyV0Signature({ headers, rawBody, now, secrets, signatureHeader: HEADER, timestampHeader: 'x-zm-request-timestamp', toleranceSeconds: options.toleranceSeconds });
-        if (!isJsonType(mediaType(headers))) throw new RelayError('unsupported_media_type', 'Zoom events are JSON; expected Content-Type application/json');
+        verifyV0Signature({
+          headers,
+          rawBody,
+          now,
+          secrets,
+          signatureHeader: HEADER,
+          timestampHeader: 'x-zm-request-timestamp',
+          toleranceSeconds: options.toleranceSeconds,
+        });
+        if (!isJsonType(mediaType(headers)))
+          throw new RelayError('unsupported_media_type', 'Zoom events are JSON; expected Content-Type application/json');
         const body = parseJson(rawBody);
         const event = stringField(body, 'event');
         if (event === 'endpoint.url_validation') {

@@ -29,7 +29,14 @@ let pubsub: FrameworkProcess;
 
 function productionEnv(configPath: string): NodeJS.ProcessEnv {
   const { RELAY_CONFIG: _a, PUBSUB_EMULATOR_HOST: _b, ...env } = process.env;
-  return { ...env, NODE_ENV: 'production', RELAY_CONFIG: configPath, GCE_METADATA_HOST: metadata.host, GOOGLE_CLOUD_PROJECT: 'attack-project', GITHUB_WEBHOOK_SECRET: SECRET };
+  return {
+    ...env,
+    NODE_ENV: 'production',
+    RELAY_CONFIG: configPath,
+    GCE_METADATA_HOST: metadata.host,
+    GOOGLE_CLOUD_PROJECT: 'attack-project',
+    GITHUB_WEBHOOK_SECRET: SECRET,
+  };
 }
 
 beforeAll(async () => {
@@ -52,7 +59,13 @@ beforeAll(async () => {
   const nodeArgs = ['--max-old-space-size=256'];
   [webhook, pubsub] = await Promise.all([
     startFramework({ cwd: root, args: ['--target=webhook'], env: productionEnv(configPath), nodeArgs }),
-    startFramework({ cwd: root, args: ['--target=pubsub', '--signature-type=cloudevent'], env: productionEnv(configPath), nodeArgs, waitFor: '/' }),
+    startFramework({
+      cwd: root,
+      args: ['--target=pubsub', '--signature-type=cloudevent'],
+      env: productionEnv(configPath),
+      nodeArgs,
+      waitFor: '/',
+    }),
   ]);
 }, 60_000);
 
@@ -64,7 +77,9 @@ afterAll(async () => {
 
 /** Peak resident memory of a process so far (VmHWM), MiB. */
 function peakRssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmHWM:'))!;
   return Number(line.replace(/\D+/g, '')) / 1024;
 }
 
@@ -81,7 +96,11 @@ interface Answer {
 }
 
 /** Sends one request with node:http, the body written as given (chunked unless content-length is set); resolves on the answer. */
-function send(url: string, path: string, options: { headers?: Record<string, string | number>; body?: Buffer; stream?: { chunk: Buffer; total: number; everyMs?: number } } = {}): Promise<Answer> {
+function send(
+  url: string,
+  path: string,
+  options: { headers?: Record<string, string | number>; body?: Buffer; stream?: { chunk: Buffer; total: number; everyMs?: number } } = {},
+): Promise<Answer> {
   const started = performance.now();
   return new Promise((resolvePromise, reject) => {
     const req = httpRequest(`${url}${path}`, { method: 'POST', headers: options.headers, agent: false });
@@ -90,7 +109,9 @@ function send(url: string, path: string, options: { headers?: Record<string, str
       answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolvePromise({ status: res.statusCode!, body: Buffer.concat(chunks).toString(), ms: performance.now() - started }));
+      res.on('end', () =>
+        resolvePromise({ status: res.statusCode!, body: Buffer.concat(chunks).toString(), ms: performance.now() - started }),
+      );
       res.on('error', reject);
     });
     req.on('error', (error) => {
@@ -123,26 +144,38 @@ describe('decompression bombs', () => {
   const brBomb = brotliCompressSync(Buffer.alloc(400 * MiB), { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } });
   const gzBomb = gzipSync(Buffer.alloc(400 * MiB), { level: 9 });
 
-  it.each(['/github', '/nope', '/healthz', '/zipped'])('answers a 1 KiB brotli body inflating to 400 MiB on %s with 415 JSON at once', async (path) => {
-    expect(brBomb.length).toBeLessThan(1024);
-    const answer = await send(webhook.url, path, { headers: { 'content-encoding': 'br', 'content-type': 'application/json', 'content-length': brBomb.length }, body: brBomb });
-    expect(answer.status).toBe(415);
-    expect(errorCode(answer)).toBe('unsupported_media_type');
-    // Not a speed target: inflating 400 MiB takes seconds; answering from the headers takes milliseconds, and the
-    // bound leaves room for a loaded machine.
-    expect(answer.ms).toBeLessThan(500);
-    await alive(webhook);
-  });
+  it.each(['/github', '/nope', '/healthz', '/zipped'])(
+    'answers a 1 KiB brotli body inflating to 400 MiB on %s with 415 JSON at once',
+    async (path) => {
+      expect(brBomb.length).toBeLessThan(1024);
+      const answer = await send(webhook.url, path, {
+        headers: { 'content-encoding': 'br', 'content-type': 'application/json', 'content-length': brBomb.length },
+        body: brBomb,
+      });
+      expect(answer.status).toBe(415);
+      expect(errorCode(answer)).toBe('unsupported_media_type');
+      // Not a speed target: inflating 400 MiB takes seconds; answering from the headers takes milliseconds, and the
+      // bound leaves room for a loaded machine.
+      expect(answer.ms).toBeLessThan(500);
+      await alive(webhook);
+    },
+  );
 
   it('decodes a gzip bomb on a route that accepts gzip only up to its limit: 413, instance alive', async () => {
-    const answer = await send(webhook.url, '/zipped', { headers: { 'content-encoding': 'gzip', 'content-length': gzBomb.length }, body: gzBomb });
+    const answer = await send(webhook.url, '/zipped', {
+      headers: { 'content-encoding': 'gzip', 'content-length': gzBomb.length },
+      body: gzBomb,
+    });
     expect(answer.status).toBe(413);
     expect(errorCode(answer)).toBe('payload_too_large');
     await alive(webhook);
   });
 
   it('refuses encoded bodies on the pubsub function too', async () => {
-    const answer = await send(pubsub.url, '/', { headers: { 'content-encoding': 'gzip', 'content-type': 'application/json', 'content-length': gzBomb.length }, body: gzBomb });
+    const answer = await send(pubsub.url, '/', {
+      headers: { 'content-encoding': 'gzip', 'content-type': 'application/json', 'content-length': gzBomb.length },
+      body: gzBomb,
+    });
     expect(answer.status).toBe(415);
     expect(pubsub.child.exitCode).toBeNull();
   });
@@ -153,7 +186,9 @@ describe('oversized bodies', () => {
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     const before = peakRssMiB(webhook.child.pid!);
     const paths = Array.from({ length: 40 }, (_, i) => (i % 2 ? '/open' : '/healthz'));
-    const answers = await Promise.all(paths.map((path) => send(webhook.url, path, { headers: { 'content-type': 'application/json' }, stream: { chunk, total: 30 * MiB } })));
+    const answers = await Promise.all(
+      paths.map((path) => send(webhook.url, path, { headers: { 'content-type': 'application/json' }, stream: { chunk, total: 30 * MiB } })),
+    );
     expect(answers.map((a) => a.status)).toEqual(paths.map(() => 413));
     const peak = peakRssMiB(webhook.child.pid!);
     console.log(`attack: peak RSS ${before.toFixed(1)} MiB before, ${peak.toFixed(1)} MiB after 40 x 30 MiB chunked bodies`);
@@ -161,30 +196,38 @@ describe('oversized bodies', () => {
     await alive(webhook);
   }, 60_000);
 
-  it.each(['/github#x', 'http://relay.example/github', '/github?x=1'])('answers Content-Length 30 MiB on %s with 413 before reading the body', async (path) => {
-    const started = performance.now();
-    const answer = await new Promise<string>((resolvePromise, reject) => {
-      const socket = connect(Number(new URL(webhook.url).port), '127.0.0.1', () =>
-        socket.write(`POST ${path} HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: ${30 * MiB}\r\n\r\n{"a":`),
-      );
-      let text = '';
-      socket.on('data', (c: Buffer) => {
-        text += c.toString();
-        if (text.includes('\r\n\r\n') && text.includes('}')) {
-          socket.destroy();
-          resolvePromise(text);
-        }
+  it.each(['/github#x', 'http://relay.example/github', '/github?x=1'])(
+    'answers Content-Length 30 MiB on %s with 413 before reading the body',
+    async (path) => {
+      const started = performance.now();
+      const answer = await new Promise<string>((resolvePromise, reject) => {
+        const socket = connect(Number(new URL(webhook.url).port), '127.0.0.1', () =>
+          socket.write(
+            `POST ${path} HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: ${30 * MiB}\r\n\r\n{"a":`,
+          ),
+        );
+        let text = '';
+        socket.on('data', (c: Buffer) => {
+          text += c.toString();
+          if (text.includes('\r\n\r\n') && text.includes('}')) {
+            socket.destroy();
+            resolvePromise(text);
+          }
+        });
+        socket.on('error', reject);
+        socket.setTimeout(5000, () => reject(new Error('no answer within 5 s')));
       });
-      socket.on('error', reject);
-      socket.setTimeout(5000, () => reject(new Error('no answer within 5 s')));
-    });
-    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
-    expect(answer).toContain('"payload_too_large"');
-    expect(performance.now() - started).toBeLessThan(1000);
-  });
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(answer).toContain('"payload_too_large"');
+      expect(performance.now() - started).toBeLessThan(1000);
+    },
+  );
 
   it('refuses a 30 MiB body to the pubsub function (larger than any push) with 413', async () => {
-    const answer = await send(pubsub.url, '/', { headers: { 'content-type': 'application/json' }, stream: { chunk: Buffer.alloc(64 * 1024, 0x20), total: 30 * MiB } });
+    const answer = await send(pubsub.url, '/', {
+      headers: { 'content-type': 'application/json' },
+      stream: { chunk: Buffer.alloc(64 * 1024, 0x20), total: 30 * MiB },
+    });
     expect(answer.status).toBe(413);
     expect(pubsub.child.exitCode).toBeNull();
   });
@@ -218,7 +261,10 @@ describe('paths', () => {
 describe('slow senders', () => {
   it('answers a body trickled 1 byte every 500 ms with 408 JSON within the route deadline', async () => {
     const started = performance.now();
-    const answer = await send(webhook.url, '/open', { headers: { 'content-type': 'application/json' }, stream: { chunk: Buffer.from('a'), total: 10_000, everyMs: 500 } });
+    const answer = await send(webhook.url, '/open', {
+      headers: { 'content-type': 'application/json' },
+      stream: { chunk: Buffer.from('a'), total: 10_000, everyMs: 500 },
+    });
     expect(answer.status).toBe(408);
     expect(errorCode(answer)).toBe('request_timeout');
     expect(performance.now() - started).toBeLessThan(4000);
@@ -245,7 +291,12 @@ describe('bodies the framework parsers used to lose', () => {
   it.each(['null', '"hello"', '42'])('relays a JSON scalar %s with a valid GitHub signature', async (body) => {
     const answer = await send(webhook.url, '/github', {
       body: Buffer.from(body),
-      headers: { 'content-type': 'application/json', 'x-github-event': 'ping', 'x-github-delivery': `scalar-${body.length}-${Date.now()}`, 'x-hub-signature-256': githubSignature(SECRET, body) },
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'ping',
+        'x-github-delivery': `scalar-${body.length}-${Date.now()}`,
+        'x-hub-signature-256': githubSignature(SECRET, body),
+      },
     });
     expect(answer.status).toBe(200);
     expect(target.received.at(-1)!.body.toString()).toBe(body);
@@ -253,7 +304,10 @@ describe('bodies the framework parsers used to lose', () => {
 
   it('decodes gzip on a route that opts in and forwards the decoded bytes', async () => {
     const plain = '{"compressed":true}';
-    const answer = await send(webhook.url, '/zipped', { body: gzipSync(plain), headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' } });
+    const answer = await send(webhook.url, '/zipped', {
+      body: gzipSync(plain),
+      headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' },
+    });
     expect(answer.status).toBe(200);
     expect(target.received.at(-1)!.body.toString()).toBe(plain);
     expect(target.received.at(-1)!.headers['content-encoding']).toBeUndefined();

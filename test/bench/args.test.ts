@@ -21,7 +21,10 @@ describe('bench command-line options', () => {
   });
 
   it('splits --relay-flags into node flags for the relay', () => {
-    expect(parseArgs(['--relay-flags', '--max-old-space-size=96  --trace-gc']).relayFlags).toEqual(['--max-old-space-size=96', '--trace-gc']);
+    expect(parseArgs(['--relay-flags', '--max-old-space-size=96  --trace-gc']).relayFlags).toEqual([
+      '--max-old-space-size=96',
+      '--trace-gc',
+    ]);
   });
 
   it.each([

@@ -49,17 +49,24 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         options.durationMs = positiveInt(flag, value());
         break;
       case '--concurrency':
-        options.concurrency = value().split(',').map((c) => positiveInt(flag, c)).sort((x, y) => x - y);
+        options.concurrency = value()
+          .split(',')
+          .map((c) => positiveInt(flag, c))
+          .sort((x, y) => x - y);
         break;
       case '--only':
-        options.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+        options.only = value()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         break;
       case '--no-profile':
         options.profile = false;
         break;
       case '--relay-flags':
         options.relayFlags = value().split(/\s+/).filter(Boolean);
-        if (options.relayFlags.some((f) => !f.startsWith('-'))) throw new Error(`Expected \`--relay-flags\` to hold node flags only, got ${JSON.stringify(options.relayFlags.join(' '))}`);
+        if (options.relayFlags.some((f) => !f.startsWith('-')))
+          throw new Error(`Expected \`--relay-flags\` to hold node flags only, got ${JSON.stringify(options.relayFlags.join(' '))}`);
         break;
       case '--json': {
         const path = value();

@@ -4,7 +4,14 @@ import { assertDelivered, CountMismatchError, createCounter, deliveryProblems, t
 
 const keys = (n: number, prefix = 'k') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 const arrivals = (ks: string[], at = 1_000): KeyArrivals => Object.fromEntries(ks.map((k) => [k, [at]]));
-const tally = (over: Partial<DeliveryTally> = {}): DeliveryTally => ({ what: 'async route', accepted: keys(100), errors: 0, received: arrivals(keys(100)), refused: 0, ...over });
+const tally = (over: Partial<DeliveryTally> = {}): DeliveryTally => ({
+  what: 'async route',
+  accepted: keys(100),
+  errors: 0,
+  received: arrivals(keys(100)),
+  refused: 0,
+  ...over,
+});
 
 describe('the async key check', () => {
   it('passes when every accepted key, and only those, reached the target with a valid token', () => {
@@ -19,9 +26,17 @@ describe('the async key check', () => {
 
   it.each<[string, Partial<DeliveryTally>, RegExp]>([
     // The shortcut issue 11 is about, on the async path: 202 answered, nothing published or delivered.
-    ['webhooks were answered 202 but nothing reached the target', { received: {} }, /100 of 100 accepted webhooks never reached the target \(k0, k1, k2, \.\.\.\)/],
+    [
+      'webhooks were answered 202 but nothing reached the target',
+      { received: {} },
+      /100 of 100 accepted webhooks never reached the target \(k0, k1, k2, \.\.\.\)/,
+    ],
     ['one accepted webhook was lost', { received: arrivals(keys(99)) }, /1 of 100 accepted webhooks never reached the target \(k99\)/],
-    ['a key reached the target that was never accepted', { received: arrivals([...keys(100), 'stray']) }, /1 keys reached the target that were never accepted \(stray\)/],
+    [
+      'a key reached the target that was never accepted',
+      { received: arrivals([...keys(100), 'stray']) },
+      /1 keys reached the target that were never accepted \(stray\)/,
+    ],
     ['the target refused a token', { refused: 1 }, /the target refused 1 requests/],
     ['requests failed', { errors: 2 }, /2 requests failed/],
     ['nothing was accepted', { accepted: [], received: {} }, /no webhook was accepted/],

@@ -137,25 +137,52 @@ async function startAsyncBenchStack(root: string, workDir: string, progress: (m:
   try {
     progress('async: starting targets, (b2), the webhook and pubsub functions ...');
     const trivial = await start('trivial-target', [...TSX, 'test/bench/servers/trivial-target.ts']);
-    const verifying = await start('verifying-target', [...TSX, 'test/bench/servers/verifying-target.ts'], { JWKS_URL: metadata.jwksUrl, RECORD_KEYS: '1' });
+    const verifying = await start('verifying-target', [...TSX, 'test/bench/servers/verifying-target.ts'], {
+      JWKS_URL: metadata.jwksUrl,
+      RECORD_KEYS: '1',
+    });
     const passthroughFile = compilePassthrough(root);
-    const passthroughHttp = await start('passthrough-http-function', [FRAMEWORK_MAIN, '--target=passthrough-http', `--source=${passthroughFile}`, '--port={port}'], { UPSTREAM: trivial.url });
+    const passthroughHttp = await start(
+      'passthrough-http-function',
+      [FRAMEWORK_MAIN, '--target=passthrough-http', `--source=${passthroughFile}`, '--port={port}'],
+      { UPSTREAM: trivial.url },
+    );
 
     const n = `${process.pid}-${Date.now() % 1_000_000}`;
-    const topics = { deliveryTopic: `bench-deliveries-${n}`, deadLetterTopic: `bench-dead-letters-${n}`, deadLetterSubscription: `bench-dead-letters-inbox-${n}` };
+    const topics = {
+      deliveryTopic: `bench-deliveries-${n}`,
+      deadLetterTopic: `bench-dead-letters-${n}`,
+      deadLetterSubscription: `bench-dead-letters-inbox-${n}`,
+    };
     const configPath = join(workDir, 'async-relay.config.json');
     writeFileSync(
       configPath,
       JSON.stringify({
         projectId: PROJECT,
         targets: { svc: { url: verifying.url } },
-        routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, mode: 'async', forward: [{ target: 'svc', path: '/hooks/github' }] } },
+        routes: {
+          github: {
+            verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' },
+            mode: 'async',
+            forward: [{ target: 'svc', path: '/hooks/github' }],
+          },
+        },
         pubsub: { ...topics, deliveryDeadlineMs: 20_000 },
       }),
     );
-    const relayEnv = { RELAY_CONFIG: configPath, GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, GCE_METADATA_HOST: metadata.host, GOOGLE_CLOUD_PROJECT: PROJECT, PUBSUB_EMULATOR_HOST: emulator.host };
+    const relayEnv = {
+      RELAY_CONFIG: configPath,
+      GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      GCE_METADATA_HOST: metadata.host,
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      PUBSUB_EMULATOR_HOST: emulator.host,
+    };
     const relayArgs = (target: string) => [FRAMEWORK_MAIN, `--target=${target}`, '--source=dist/functions/index.js', '--port={port}'];
-    const deliverer = await start('relay-pubsub', [...TSX, '--import', './test/bench/servers/long-keep-alive.ts', ...relayArgs('pubsub'), '--signature-type=cloudevent'], relayEnv);
+    const deliverer = await start(
+      'relay-pubsub',
+      [...TSX, '--import', './test/bench/servers/long-keep-alive.ts', ...relayArgs('pubsub'), '--signature-type=cloudevent'],
+      relayEnv,
+    );
     pubsub = await openPubSub({ projectId: PROJECT, emulatorHost: emulator.host });
     const pushEndpoint = pushEndpointFor(deliverer.url, PROJECT, topics.deliveryTopic);
     const subscription = pubsub.subscription(`${topics.deliveryTopic}-push`);
@@ -173,7 +200,19 @@ async function startAsyncBenchStack(root: string, workDir: string, progress: (m:
     await ensureTopic(pubsub, topics.deadLetterTopic);
     await ensureSubscription(pubsub, { topic: topics.deadLetterTopic, name: topics.deadLetterSubscription });
     const webhook = await start('relay-webhook', relayArgs('webhook'), relayEnv);
-    return { emulator, emulatorPid: emulatorPid(emulator.host), metadata, pubsub, trivial, verifying, passthroughHttp, webhook, deliverer, push, close };
+    return {
+      emulator,
+      emulatorPid: emulatorPid(emulator.host),
+      metadata,
+      pubsub,
+      trivial,
+      verifying,
+      passthroughHttp,
+      webhook,
+      deliverer,
+      push,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;
@@ -203,9 +242,11 @@ function emulatorPid(host: string): number | undefined {
 export function acceptedKeys(status: number, body: Buffer, deliveryId: string | undefined): string[] {
   if (status !== 202) throw new Error(`the async route answered ${status}, not 202: ${body.toString('utf8').slice(0, 200)}`);
   const answer = JSON.parse(body.toString('utf8')) as { idempotencyKey?: string; deliveries?: { idempotencyKey?: string }[] };
-  if (deliveryId !== undefined && answer.idempotencyKey !== deliveryId) throw new Error(`202 for delivery ${deliveryId} names event ${String(answer.idempotencyKey)}`);
+  if (deliveryId !== undefined && answer.idempotencyKey !== deliveryId)
+    throw new Error(`202 for delivery ${deliveryId} names event ${String(answer.idempotencyKey)}`);
   const keys = (answer.deliveries ?? []).map((d) => d.idempotencyKey);
-  if (keys.length !== 1 || keys.some((k) => typeof k !== 'string' || !k)) throw new Error(`202 without one delivery key: ${body.toString('utf8').slice(0, 200)}`);
+  if (keys.length !== 1 || keys.some((k) => typeof k !== 'string' || !k))
+    throw new Error(`202 without one delivery key: ${body.toString('utf8').slice(0, 200)}`);
   return keys as string[];
 }
 
@@ -255,19 +296,34 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
     const check = async () => {
       const received = await readKeys(target);
       const refused = countsBetween(targetBefore, await readCounts(target)).refused;
-      return { received, figures: assertDelivered({ what: 'async route (webhook → Pub/Sub emulator → pubsub → target)', accepted, errors: relayErrors, received, refused }) };
+      return {
+        received,
+        figures: assertDelivered({
+          what: 'async route (webhook → Pub/Sub emulator → pubsub → target)',
+          accepted,
+          errors: relayErrors,
+          received,
+          refused,
+        }),
+      };
     };
-    const collect = (status: number, body: Buffer, sent: Record<string, string>) => accepted.push(...acceptedKeys(status, body, sent['x-github-delivery']));
+    const collect = (status: number, body: Buffer, sent: Record<string, string>) =>
+      accepted.push(...acceptedKeys(status, body, sent['x-github-delivery']));
 
     // Sanity: a bad signature is refused (and publishes nothing); a good one is accepted; (b2) reaches its target.
-    const bad = await fetch(relayUrl, { method: 'POST', headers: { ...delivery.headers(), 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` }, body: delivery.body });
+    const bad = await fetch(relayUrl, {
+      method: 'POST',
+      headers: { ...delivery.headers(), 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` },
+      body: delivery.body,
+    });
     if (bad.status !== 401) throw new Error(`Sanity check failed: the async route answered ${bad.status} to a bad signature, expected 401`);
     const first = await post(relayUrl, delivery);
     accepted.push(...acceptedKeys(first.status, first.body, first.deliveryId));
     const b2Check = await fetch(b2Url, { method: 'POST', headers: delivery.headers(), body: delivery.body });
     if (b2Check.status !== 200) throw new Error(`Sanity check failed: (b2) answered ${b2Check.status}`);
     await b2Check.arrayBuffer();
-    if (!(await drain(target, 1, 60_000)).complete) throw new Error('Sanity check failed: the first accepted webhook did not reach the target within 60 s');
+    if (!(await drain(target, 1, 60_000)).complete)
+      throw new Error('Sanity check failed: the first accepted webhook did not reach the target within 60 s');
 
     const relayRps: number[] = [];
     const b2Rps: number[] = [];
@@ -304,7 +360,8 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
         // Both variants read and hand over every answer body, so the load generator does the same work for each.
         onAnswer: which === 'relay' ? collect : () => {},
       });
-      const cpu = cpuStart !== undefined && cpuEnd !== undefined && result.requests > 0 ? ((cpuEnd - cpuStart) * 1000) / result.requests : undefined;
+      const cpu =
+        cpuStart !== undefined && cpuEnd !== undefined && result.requests > 0 ? ((cpuEnd - cpuStart) * 1000) / result.requests : undefined;
       const lat = summarize(result.latencies);
       if (which === 'relay') {
         relayErrors += result.errors;
@@ -312,7 +369,8 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
         if (measured) {
           relayRps.push(result.rps);
           if (cpu !== undefined) relayCpu.push(cpu);
-          if (emStart !== undefined && emEnd !== undefined && result.requests > 0) emulatorCpu.push(((emEnd - emStart) * 1000) / result.requests);
+          if (emStart !== undefined && emEnd !== undefined && result.requests > 0)
+            emulatorCpu.push(((emEnd - emStart) * 1000) / result.requests);
           relayLat.push(lat.p50, lat.p99);
         }
         // Then let the backlog drain before the next round, so neither variant is measured beside the deliveries.
@@ -323,7 +381,12 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
         if (!drained.complete) await check();
         if (measured) drainMs.push(drained.ms);
       } else {
-        const tally: RoundTally = { what: `(b2) framework pass-through, node:http, ${label}`, answered: result.completed, errors: result.errors, reached: countsBetween(before!, await readCounts(stack.trivial.url)) };
+        const tally: RoundTally = {
+          what: `(b2) framework pass-through, node:http, ${label}`,
+          answered: result.completed,
+          errors: result.errors,
+          reached: countsBetween(before!, await readCounts(stack.trivial.url)),
+        };
         assertHonest([tally]);
         b2Tallies.push(tally);
         if (!measured) return;
@@ -338,7 +401,9 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
     for (let r = 0; r < options.rounds; r++) {
       // Alternate which goes first, so drift (heat, GC, the emulator's own work) favours neither.
       for (const which of r % 2 === 0 ? (['relay', 'b2'] as const) : (['b2', 'relay'] as const)) {
-        context.progress(`async: round ${r + 1}/${options.rounds}, ${which === 'relay' ? 'async route' : '(b2)'}, concurrency ${ASYNC_CONCURRENCY}`);
+        context.progress(
+          `async: round ${r + 1}/${options.rounds}, ${which === 'relay' ? 'async route' : '(b2)'}, concurrency ${ASYNC_CONCURRENCY}`,
+        );
         await round(which, r);
       }
     }
@@ -347,7 +412,11 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
     context.progress(`async: acceptance → delivery latency, ${options.latencyRequests} webhooks, 4 at a time ...`);
     const acceptedAt = new Map<string, number>();
     await pool(options.latencyRequests, 4, async () => {
-      const answer = await post(relayUrl, delivery).catch((error: Error) => ({ status: 0, body: Buffer.from(error.message), deliveryId: '' }));
+      const answer = await post(relayUrl, delivery).catch((error: Error) => ({
+        status: 0,
+        body: Buffer.from(error.message),
+        deliveryId: '',
+      }));
       const at = Date.now();
       try {
         for (const key of acceptedKeys(answer.status, answer.body, answer.deliveryId)) {
@@ -358,7 +427,9 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
         relayErrors++;
       }
     });
-    context.progress(`async: waiting (at most ${drainTimeoutMs / 1000} s) until the target has all ${new Set(accepted).size} accepted keys ...`);
+    context.progress(
+      `async: waiting (at most ${drainTimeoutMs / 1000} s) until the target has all ${new Set(accepted).size} accepted keys ...`,
+    );
     await drain(target, new Set(accepted).size, drainTimeoutMs);
     // A short grace for redeliveries already under way, so duplicates are counted rather than missed.
     await sleep(1_000);
@@ -383,7 +454,11 @@ export async function benchAsync(context: BenchContext, options: AsyncBenchOptio
       },
       drainMs,
       acceptToDeliveryMs: { p50: lat.p50, p99: percentile(latencies, 99), max: lat.max, samples: latencies.length },
-      counts: { ...figures, passthroughAnswered: b2Tallies.reduce((n, t) => n + t.answered, 0), passthroughReached: b2Tallies.reduce((n, t) => n + t.reached.accepted, 0) },
+      counts: {
+        ...figures,
+        passthroughAnswered: b2Tallies.reduce((n, t) => n + t.answered, 0),
+        passthroughReached: b2Tallies.reduce((n, t) => n + t.reached.accepted, 0),
+      },
       wallMs: performance.now() - wall,
     };
   } finally {
@@ -401,18 +476,44 @@ export function asyncReport(f: AsyncBenchFigures): SectionResult {
       {
         heading: `Accepted per second, concurrency ${f.concurrency}, ${f.rounds} alternating rounds (median, spread)`,
         rows: [
-          { variant: 'async route: verify → publish → 202', 'req/s': fmt(f.asyncAcceptedPerSecond), spread: spread(f.perRound.relay), 'answer p50 ms': fmt(f.answerMs.relay.p50), 'answer p99 ms': fmt(f.answerMs.relay.p99), 'CPU µs/req': fmt(f.cpuUsPerRequest.relay) },
-          { variant: '(b2) framework pass-through, node:http → trivial target', 'req/s': fmt(f.passthroughPerSecond), spread: spread(f.perRound.passthrough), 'answer p50 ms': fmt(f.answerMs.passthrough.p50), 'answer p99 ms': fmt(f.answerMs.passthrough.p99), 'CPU µs/req': fmt(f.cpuUsPerRequest.passthrough) },
+          {
+            variant: 'async route: verify → publish → 202',
+            'req/s': fmt(f.asyncAcceptedPerSecond),
+            spread: spread(f.perRound.relay),
+            'answer p50 ms': fmt(f.answerMs.relay.p50),
+            'answer p99 ms': fmt(f.answerMs.relay.p99),
+            'CPU µs/req': fmt(f.cpuUsPerRequest.relay),
+          },
+          {
+            variant: '(b2) framework pass-through, node:http → trivial target',
+            'req/s': fmt(f.passthroughPerSecond),
+            spread: spread(f.perRound.passthrough),
+            'answer p50 ms': fmt(f.answerMs.passthrough.p50),
+            'answer p99 ms': fmt(f.answerMs.passthrough.p99),
+            'CPU µs/req': fmt(f.cpuUsPerRequest.passthrough),
+          },
         ],
       },
       {
         heading: 'Figures',
         rows: [
-          { figure: 'accepted async webhooks/s ÷ (b2) req/s, median of the rounds (spread)', value: `${fmt(f.ratio)} (${spread(f.ratioPerRound)})` },
-          { figure: 'Pub/Sub emulator (Java) CPU per accepted webhook, same machine', value: f.emulatorCpuUsPerAccepted === undefined ? 'not measured' : `${fmt(f.emulatorCpuUsPerAccepted)} µs` },
-          { figure: `acceptance → delivery p50 / p99 / max (${f.acceptToDeliveryMs.samples} webhooks, 4 at a time)`, value: `${fmt(f.acceptToDeliveryMs.p50)} / ${fmt(f.acceptToDeliveryMs.p99)} / ${fmt(f.acceptToDeliveryMs.max)} ms` },
+          {
+            figure: 'accepted async webhooks/s ÷ (b2) req/s, median of the rounds (spread)',
+            value: `${fmt(f.ratio)} (${spread(f.ratioPerRound)})`,
+          },
+          {
+            figure: 'Pub/Sub emulator (Java) CPU per accepted webhook, same machine',
+            value: f.emulatorCpuUsPerAccepted === undefined ? 'not measured' : `${fmt(f.emulatorCpuUsPerAccepted)} µs`,
+          },
+          {
+            figure: `acceptance → delivery p50 / p99 / max (${f.acceptToDeliveryMs.samples} webhooks, 4 at a time)`,
+            value: `${fmt(f.acceptToDeliveryMs.p50)} / ${fmt(f.acceptToDeliveryMs.p99)} / ${fmt(f.acceptToDeliveryMs.max)} ms`,
+          },
           { figure: 'accepted (202) = received at the target with a valid token (distinct keys)', value: `${c.accepted} = ${c.received}` },
-          { figure: 'duplicate arrivals (Pub/Sub redeliveries; keys received more than once)', value: `${c.duplicates} (${c.duplicatedKeys} keys)` },
+          {
+            figure: 'duplicate arrivals (Pub/Sub redeliveries; keys received more than once)',
+            value: `${c.duplicates} (${c.duplicatedKeys} keys)`,
+          },
           { figure: '(b2) answered = reached the trivial target', value: `${c.passthroughAnswered} = ${c.passthroughReached}` },
           { figure: 'backlog drain after each relay round', value: f.drainMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ') },
           { figure: 'section wall time', value: `${(f.wallMs / 1000).toFixed(0)} s` },
@@ -421,7 +522,7 @@ export function asyncReport(f: AsyncBenchFigures): SectionResult {
     ],
     notes: [
       'Counted at the target: the set of idempotency keys answered 202 equals the set the verifying target received with a valid ID token, or the section fails.',
-      'Rounds are alternated; during a relay round the emulator holds the messages (push paused), and the backlog is pushed and delivered between rounds, so neither variant is measured beside the deliveries. The emulator (Java) stores each publish on the same two cores: its CPU per accepted webhook is shown, and is not in the webhook process\'s figure.',
+      "Rounds are alternated; during a relay round the emulator holds the messages (push paused), and the backlog is pushed and delivered between rounds, so neither variant is measured beside the deliveries. The emulator (Java) stores each publish on the same two cores: its CPU per accepted webhook is shown, and is not in the webhook process's figure.",
       'Latency through the emulator includes its push scheduling; real Pub/Sub differs.',
     ],
     data: f,
@@ -448,6 +549,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const options = parseArgs(process.argv.slice(2));
   const root = resolve(fileURLToPath(import.meta.url), '../../..');
   const workDir = mkdtempSync(join(tmpdir(), 'run-relay-bench-async-'));
-  const figures = await benchAsync({ options, root, workDir, progress: (m) => process.stderr.write(`[bench] ${m}\n`) }, asyncOptions(options));
+  const figures = await benchAsync(
+    { options, root, workDir, progress: (m) => process.stderr.write(`[bench] ${m}\n`) },
+    asyncOptions(options),
+  );
   console.log(JSON.stringify(figures, null, 2));
 }

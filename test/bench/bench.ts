@@ -41,7 +41,9 @@ async function main(argv: string[]): Promise<number> {
   const results: { name: string; result?: SectionResult; error?: string }[] = [];
   const started = Date.now();
   const loadBefore = loadavg()[0]!;
-  process.stdout.write(`run-relay bench: Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadBefore.toFixed(2)}${options.quick ? ', --quick' : ''}\n`);
+  process.stdout.write(
+    `run-relay bench: Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadBefore.toFixed(2)}${options.quick ? ', --quick' : ''}\n`,
+  );
   for (const s of sections) {
     try {
       const result = await s.run(context);
@@ -53,11 +55,23 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const loadAfter = loadavg()[0]!;
-  process.stdout.write(`\nLoad average (1 min) before ${loadBefore.toFixed(2)}, after ${loadAfter.toFixed(2)} on ${cpus().length} CPUs: above the CPU count, other work shared the machine and absolute figures are low; ratios taken in alternating rounds hold up better.\n`);
+  process.stdout.write(
+    `\nLoad average (1 min) before ${loadBefore.toFixed(2)}, after ${loadAfter.toFixed(2)} on ${cpus().length} CPUs: above the CPU count, other work shared the machine and absolute figures are low; ratios taken in alternating rounds hold up better.\n`,
+  );
   process.stderr.write(`[bench] done in ${((Date.now() - started) / 1000).toFixed(0)} s; logs in ${workDir}\n`);
   if (options.jsonPath) {
-    const data = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage: { before: loadBefore, after: loadAfter }, options, sections: results.map((r) => ({ name: r.name, error: r.error, ...r.result })) };
-    writeFileSync(resolve(root, options.jsonPath), JSON.stringify(data, (_k, v: unknown) => (v instanceof Float64Array ? undefined : v), 2));
+    const data = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: cpus().length,
+      loadAverage: { before: loadBefore, after: loadAfter },
+      options,
+      sections: results.map((r) => ({ name: r.name, error: r.error, ...r.result })),
+    };
+    writeFileSync(
+      resolve(root, options.jsonPath),
+      JSON.stringify(data, (_k, v: unknown) => (v instanceof Float64Array ? undefined : v), 2),
+    );
   }
   return results.some((r) => r.error) ? 1 : 0;
 }

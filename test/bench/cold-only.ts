@@ -16,7 +16,8 @@ import { median } from './stats.js';
 
 const runsAt = process.argv.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(process.argv[runsAt + 1]) : 7;
-if (!Number.isInteger(runs) || runs <= 0) throw new Error(`Expected \`--runs\` to be a positive integer, got ${JSON.stringify(process.argv[runsAt + 1])}`);
+if (!Number.isInteger(runs) || runs <= 0)
+  throw new Error(`Expected \`--runs\` to be a positive integer, got ${JSON.stringify(process.argv[runsAt + 1])}`);
 const sourceAt = process.argv.indexOf('--source');
 const source = sourceAt >= 0 ? process.argv[sourceAt + 1]! : 'dist/functions/index.js';
 const compareAt = process.argv.indexOf('--compare');
@@ -27,23 +28,58 @@ const root = process.cwd();
 const workDir = mkdtempSync(join(tmpdir(), 'relay-cold-'));
 const metadata = await startMetadataServer();
 const port = await freePort();
-const verifying = await startServer({ name: 'verifying-target', args: ['--import', 'tsx', 'test/bench/servers/verifying-target.ts'], port, env: { PORT: String(port), JWKS_URL: metadata.jwksUrl }, cwd: root, logFile: join(workDir, 'verifying-target.log') });
+const verifying = await startServer({
+  name: 'verifying-target',
+  args: ['--import', 'tsx', 'test/bench/servers/verifying-target.ts'],
+  port,
+  env: { PORT: String(port), JWKS_URL: metadata.jwksUrl },
+  cwd: root,
+  logFile: join(workDir, 'verifying-target.log'),
+});
 try {
   const configPath = join(workDir, 'relay.config.json');
-  writeFileSync(configPath, JSON.stringify({ projectId: 'local-project', targets: { svc: { url: verifying.url } }, routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks/github' }] } } }));
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      projectId: 'local-project',
+      targets: { svc: { url: verifying.url } },
+      routes: {
+        github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks/github' }] },
+      },
+    }),
+  );
   const relayOf = (file: string) => ({
     args: [...relayFlags, FRAMEWORK_MAIN, '--target=webhook', `--source=${file}`, '--port={port}'],
-    env: { RELAY_CONFIG: configPath, GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, GCE_METADATA_HOST: metadata.host, GOOGLE_CLOUD_PROJECT: 'local-project' },
+    env: {
+      RELAY_CONFIG: configPath,
+      GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      GCE_METADATA_HOST: metadata.host,
+      GOOGLE_CLOUD_PROJECT: 'local-project',
+    },
   });
-  const measure = (file: string, n: number) => measureColdStart({ root, workDir, runs: n, relay: relayOf(file), frameworkMain: FRAMEWORK_MAIN, delivery: sampleDelivery(WEBHOOK_SECRET), targetUrl: verifying.url });
+  const measure = (file: string, n: number) =>
+    measureColdStart({
+      root,
+      workDir,
+      runs: n,
+      relay: relayOf(file),
+      frameworkMain: FRAMEWORK_MAIN,
+      delivery: sampleDelivery(WEBHOOK_SECRET),
+      targetUrl: verifying.url,
+    });
   const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
   process.stdout.write(`logs in ${workDir}\n`);
   if (!compare) {
     const figures = await measure(source, runs);
-    process.stdout.write(`webhook (to the first relayed answer): ${fmt(figures.webhookRuns)} ms\nhello: ${fmt(figures.helloRuns)} ms\nmedian ${figures.webhookMs.toFixed(1)} vs ${figures.helloMs.toFixed(1)} ms: ${figures.ratio.toFixed(2)}x (aim <= 1.3x), ${runs} alternating starts\n`);
+    process.stdout.write(
+      `webhook (to the first relayed answer): ${fmt(figures.webhookRuns)} ms\nhello: ${fmt(figures.helloRuns)} ms\nmedian ${figures.webhookMs.toFixed(1)} vs ${figures.helloMs.toFixed(1)} ms: ${figures.ratio.toFixed(2)}x (aim <= 1.3x), ${runs} alternating starts\n`,
+    );
   } else {
     // Two builds side by side: each round starts one, then the other (order swapped every round), each beside a hello start.
-    const runsOf = new Map<string, { webhook: number[]; hello: number[] }>([[source, { webhook: [], hello: [] }], [compare, { webhook: [], hello: [] }]]);
+    const runsOf = new Map<string, { webhook: number[]; hello: number[] }>([
+      [source, { webhook: [], hello: [] }],
+      [compare, { webhook: [], hello: [] }],
+    ]);
     for (let i = 0; i < runs; i++) {
       for (const file of i % 2 === 0 ? [source, compare] : [compare, source]) {
         const f = await measure(file, 1);
@@ -53,7 +89,10 @@ try {
     }
     const hello = [...runsOf.values()].flatMap((r) => r.hello);
     process.stdout.write(`hello: ${fmt(hello)} ms, median ${median(hello).toFixed(1)}\n`);
-    for (const [file, r] of runsOf) process.stdout.write(`${file}: ${fmt(r.webhook)} ms, median ${median(r.webhook).toFixed(1)}: ${(median(r.webhook) / median(hello)).toFixed(2)}x the hello median (aim <= 1.3x)\n`);
+    for (const [file, r] of runsOf)
+      process.stdout.write(
+        `${file}: ${fmt(r.webhook)} ms, median ${median(r.webhook).toFixed(1)}: ${(median(r.webhook) / median(hello)).toFixed(2)}x the hello median (aim <= 1.3x)\n`,
+      );
   }
 } finally {
   await verifying.stop();

@@ -38,33 +38,60 @@ export interface ColdStartOptions {
   targetUrl: string;
 }
 
-function call(port: number, method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; text: string } | undefined> {
+function call(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<{ status: number; text: string } | undefined> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: body ? { ...headers, 'content-length': String(body.length) } : headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on('error', () => resolve(undefined));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', () => resolve(undefined));
+      },
+    );
     req.on('error', () => resolve(undefined)); // not listening yet
     req.end(body);
   });
 }
 
 /** Spawns `node args` and polls with `probe` until it answers; resolves ms from spawn to that answer. */
-async function startOnce(args: string[], env: Record<string, string>, logFile: string, probe: (port: number) => Promise<{ status: number; text: string } | undefined>, what: string): Promise<number> {
+async function startOnce(
+  args: string[],
+  env: Record<string, string>,
+  logFile: string,
+  probe: (port: number) => Promise<{ status: number; text: string } | undefined>,
+  what: string,
+): Promise<number> {
   const port = await freePort();
   const out = openSync(logFile, 'a');
   const started = performance.now();
-  const child = spawn(process.execPath, args.map((a) => a.replace('{port}', String(port))), { env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ...env }, stdio: ['ignore', out, out] });
+  const child = spawn(
+    process.execPath,
+    args.map((a) => a.replace('{port}', String(port))),
+    { env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ...env }, stdio: ['ignore', out, out] },
+  );
   closeSync(out);
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}) before answering; see ${logFile}`);
       const answer = await probe(port);
       if (answer) {
-        if (answer.status !== 200) throw new Error(`${what}: first answer was ${answer.status}, not a relayed 200: ${answer.text.slice(0, 200)}`);
+        if (answer.status !== 200)
+          throw new Error(`${what}: first answer was ${answer.status}, not a relayed 200: ${answer.text.slice(0, 200)}`);
         return performance.now() - started;
       }
       if (performance.now() - started > 30_000) throw new Error(`${what} did not answer within 30 s; see ${logFile}`);
@@ -81,7 +108,10 @@ export async function measureColdStart(o: ColdStartOptions): Promise<ColdStartFi
   const dir = join(o.root, 'dist/bench');
   mkdirSync(dir, { recursive: true });
   const hello = join(dir, 'hello.js');
-  writeFileSync(hello, "import { http } from '@google-cloud/functions-framework';\nhttp('hello', (_req, res) => { res.send('hello'); });\n");
+  writeFileSync(
+    hello,
+    "import { http } from '@google-cloud/functions-framework';\nhttp('hello', (_req, res) => { res.send('hello'); });\n",
+  );
   const helloArgs = [o.frameworkMain, '--target=hello', `--source=${hello}`, '--port={port}'];
   const relayProbe = (port: number) => call(port, 'POST', '/github', o.delivery.headers(), o.delivery.body);
   const helloProbe = (port: number) => call(port, 'GET', '/', {});
@@ -92,7 +122,10 @@ export async function measureColdStart(o: ColdStartOptions): Promise<ColdStartFi
       const before = await readCounts(o.targetUrl);
       webhookRuns.push(await startOnce(o.relay.args, o.relay.env, join(o.workDir, 'cold-webhook.log'), relayProbe, 'webhook (cold start)'));
       const reached = countsBetween(before, await readCounts(o.targetUrl));
-      if (reached.accepted !== 1 || reached.refused !== 0) throw new Error(`cold start: the relay answered 200 but the target accepted ${reached.accepted} and refused ${reached.refused} requests`);
+      if (reached.accepted !== 1 || reached.refused !== 0)
+        throw new Error(
+          `cold start: the relay answered 200 but the target accepted ${reached.accepted} and refused ${reached.refused} requests`,
+        );
     };
     const helloRun = async () => {
       helloRuns.push(await startOnce(helloArgs, {}, join(o.workDir, 'cold-hello.log'), helloProbe, 'hello (cold start)'));

@@ -134,11 +134,14 @@ export function roundProblems(t: RoundTally): string[] {
   const r = t.reached;
   if (t.answered === 0) p.push(`${t.what}: no request was answered`);
   if (t.errors > 0) p.push(`${t.what}: ${t.errors} requests failed`);
-  if (r.accepted !== t.answered) p.push(`${t.what}: answered ${t.answered} requests but the target accepted ${r.accepted} (received ${r.received})`);
+  if (r.accepted !== t.answered)
+    p.push(`${t.what}: answered ${t.answered} requests but the target accepted ${r.accepted} (received ${r.received})`);
   if (r.refused > 0) p.push(`${t.what}: the target refused ${r.refused} requests (no or an invalid ID token)`);
   if (t.keyed) {
-    if (r.keyed !== r.received) p.push(`${t.what}: ${r.received - r.keyed} of ${r.received} requests reached the target without an Idempotency-Key`);
-    if (r.duplicateKeys > 0) p.push(`${t.what}: ${r.duplicateKeys} requests reached the target under an Idempotency-Key it had already seen`);
+    if (r.keyed !== r.received)
+      p.push(`${t.what}: ${r.received - r.keyed} of ${r.received} requests reached the target without an Idempotency-Key`);
+    if (r.duplicateKeys > 0)
+      p.push(`${t.what}: ${r.duplicateKeys} requests reached the target under an Idempotency-Key it had already seen`);
   }
   return p;
 }
@@ -183,7 +186,13 @@ export interface DeliveryFigures {
 export function deliveryFigures(t: DeliveryTally): DeliveryFigures {
   const keys = Object.values(t.received);
   const arrivals = keys.reduce((n, a) => n + a.length, 0);
-  return { accepted: new Set(t.accepted).size, received: keys.length, arrivals, duplicates: arrivals - keys.length, duplicatedKeys: keys.filter((a) => a.length > 1).length };
+  return {
+    accepted: new Set(t.accepted).size,
+    received: keys.length,
+    arrivals,
+    duplicates: arrivals - keys.length,
+    duplicatedKeys: keys.filter((a) => a.length > 1).length,
+  };
 }
 
 const some = (keys: string[]) => keys.slice(0, 3).join(', ') + (keys.length > 3 ? ', ...' : '');
@@ -196,11 +205,16 @@ export function deliveryProblems(t: DeliveryTally): string[] {
   for (const key of t.accepted) (accepted.has(key) ? twice : accepted).add(key);
   if (accepted.size === 0) p.push(`${t.what}: no webhook was accepted`);
   if (t.errors > 0) p.push(`${t.what}: ${t.errors} requests failed`);
-  if (twice.size > 0) p.push(`${t.what}: ${twice.size} idempotency keys were answered 202 more than once (${some([...twice])}): deliveries cannot be told apart`);
+  if (twice.size > 0)
+    p.push(
+      `${t.what}: ${twice.size} idempotency keys were answered 202 more than once (${some([...twice])}): deliveries cannot be told apart`,
+    );
   const missing = [...accepted].filter((k) => !Object.hasOwn(t.received, k));
-  if (missing.length > 0) p.push(`${t.what}: ${missing.length} of ${accepted.size} accepted webhooks never reached the target (${some(missing)})`);
+  if (missing.length > 0)
+    p.push(`${t.what}: ${missing.length} of ${accepted.size} accepted webhooks never reached the target (${some(missing)})`);
   const unexpected = Object.keys(t.received).filter((k) => !accepted.has(k));
-  if (unexpected.length > 0) p.push(`${t.what}: ${unexpected.length} keys reached the target that were never accepted (${some(unexpected)})`);
+  if (unexpected.length > 0)
+    p.push(`${t.what}: ${unexpected.length} keys reached the target that were never accepted (${some(unexpected)})`);
   if (t.refused > 0) p.push(`${t.what}: the target refused ${t.refused} requests (no or an invalid ID token)`);
   return p;
 }

@@ -46,12 +46,36 @@ async function main() {
   const rows: string[] = [];
   for (const mode of ['sync', 'async'] as const) {
     for (const withStore of [false, true]) {
-      const route = { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, mode, forward: [{ target: 'svc' }], ...(withStore ? { dedupe: { store: 'firestore', window: '1h' } } : {}) };
-      const loaded = parseConfig({ projectId: 'relay-test', targets: { svc: { url: target.url } }, routes: { github: route } }, { GITHUB_WEBHOOK_SECRET: SECRET });
+      const route = {
+        verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' },
+        mode,
+        forward: [{ target: 'svc' }],
+        ...(withStore ? { dedupe: { store: 'firestore', window: '1h' } } : {}),
+      };
+      const loaded = parseConfig(
+        { projectId: 'relay-test', targets: { svc: { url: target.url } }, routes: { github: route } },
+        { GITHUB_WEBHOOK_SECRET: SECRET },
+      );
       const store = counting(firestoreDedupeStore({ projectId: 'relay-test', database: 'run-relay-dedupe', collection: 'bench' }));
-      const runtime = createRuntime({ loaded, write: () => {}, publisher: recordingPublisher().publisher, dedupeStore: withStore ? store.wrapped : undefined });
+      const runtime = createRuntime({
+        loaded,
+        write: () => {},
+        publisher: recordingPublisher().publisher,
+        dedupeStore: withStore ? store.wrapped : undefined,
+      });
       const body = Buffer.from('{"action":"opened"}');
-      const request = (id: string) => ({ method: 'POST', path: '/github', query: '', rawBody: body, headers: { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': id, 'x-hub-signature-256': githubSignature(SECRET, body) } });
+      const request = (id: string) => ({
+        method: 'POST',
+        path: '/github',
+        query: '',
+        rawBody: body,
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'issues',
+          'x-github-delivery': id,
+          'x-hub-signature-256': githubSignature(SECRET, body),
+        },
+      });
       for (let i = 0; i < 20; i++) await runtime.relay.handle(request(randomUUID())); // warm-up
       store.ops.reserve = store.ops.settle = 0;
       const latencies: number[] = [];
@@ -66,10 +90,17 @@ async function main() {
       await runtime.relay.handle(request(dupId));
       const before = { ...store.ops };
       // A duplicate arriving at another instance: a fresh runtime (its in-memory replay memory is empty).
-      const other = createRuntime({ loaded, write: () => {}, publisher: recordingPublisher().publisher, dedupeStore: withStore ? store.wrapped : undefined });
+      const other = createRuntime({
+        loaded,
+        write: () => {},
+        publisher: recordingPublisher().publisher,
+        dedupeStore: withStore ? store.wrapped : undefined,
+      });
       const dup = await other.relay.handle(request(dupId));
       const s = summarize(latencies);
-      rows.push(`${mode.padEnd(5)} ${withStore ? 'store   ' : 'no store'}  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  reservations/event ${perEvent.reserve.toFixed(2)}  settles/event ${perEvent.settle.toFixed(2)}  duplicate elsewhere: ${dup.status} (${store.ops.reserve - before.reserve} reservation)`);
+      rows.push(
+        `${mode.padEnd(5)} ${withStore ? 'store   ' : 'no store'}  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  reservations/event ${perEvent.reserve.toFixed(2)}  settles/event ${perEvent.settle.toFixed(2)}  duplicate elsewhere: ${dup.status} (${store.ops.reserve - before.reserve} reservation)`,
+      );
       console.log(rows.at(-1));
     }
   }

@@ -18,7 +18,15 @@ export function sampleDelivery(secret: string, newId: () => string = randomUUID)
   const body = Buffer.from(
     JSON.stringify({
       action: 'opened',
-      issue: { id: 1, number: 42, title: 'Bench issue', state: 'open', body: 'x'.repeat(600), user: { login: 'octocat', id: 1 }, labels: [] },
+      issue: {
+        id: 1,
+        number: 42,
+        title: 'Bench issue',
+        state: 'open',
+        body: 'x'.repeat(600),
+        user: { login: 'octocat', id: 1 },
+        labels: [],
+      },
       repository: { id: 1296269, full_name: 'octocat/Hello-World', private: false, owner: { login: 'octocat', id: 1 } },
       sender: { login: 'octocat', id: 1, type: 'User' },
       installation: { id: 123456 },

@@ -1,11 +1,33 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { assertHonest, CountMismatchError, countsBetween, createCounter, roundProblems, type RoundTally, type TargetCounts } from './counts.js';
+import {
+  assertHonest,
+  CountMismatchError,
+  countsBetween,
+  createCounter,
+  roundProblems,
+  type RoundTally,
+  type TargetCounts,
+} from './counts.js';
 import { sampleDelivery } from './delivery.js';
 
 const SECRET = 'bench-secret';
-const reached = (over: Partial<TargetCounts> = {}): TargetCounts => ({ received: 100, accepted: 100, refused: 0, keyed: 100, duplicateKeys: 0, ...over });
-const tally = (over: Partial<RoundTally> = {}): RoundTally => ({ what: '(c) run-relay', answered: 100, errors: 0, reached: reached(), keyed: true, ...over });
+const reached = (over: Partial<TargetCounts> = {}): TargetCounts => ({
+  received: 100,
+  accepted: 100,
+  refused: 0,
+  keyed: 100,
+  duplicateKeys: 0,
+  ...over,
+});
+const tally = (over: Partial<RoundTally> = {}): RoundTally => ({
+  what: '(c) run-relay',
+  answered: 100,
+  errors: 0,
+  reached: reached(),
+  keyed: true,
+  ...over,
+});
 
 describe('the bench request', () => {
   it('carries a new delivery id on every request, so the replay cache cannot answer in place of relaying', () => {
@@ -30,10 +52,22 @@ describe('the count check', () => {
 
   it.each<[string, Partial<RoundTally>, RegExp]>([
     // Issue 11: one fixed delivery id, 4,780 answered, 23 reached the target.
-    ['the replay cache answered in place of relaying', { answered: 4780, reached: reached({ received: 23, accepted: 23, keyed: 23 }) }, /answered 4780 requests but the target accepted 23/],
+    [
+      'the replay cache answered in place of relaying',
+      { answered: 4780, reached: reached({ received: 23, accepted: 23, keyed: 23 }) },
+      /answered 4780 requests but the target accepted 23/,
+    ],
     ['the target refused tokens', { reached: reached({ accepted: 90, refused: 10 }) }, /refused 10 requests/],
-    ['a delivery id reached the target twice', { reached: reached({ duplicateKeys: 3 }) }, /3 requests reached the target under an Idempotency-Key it had already seen/],
-    ['requests reached the target without their key', { reached: reached({ keyed: 60 }) }, /40 of 100 requests reached the target without an Idempotency-Key/],
+    [
+      'a delivery id reached the target twice',
+      { reached: reached({ duplicateKeys: 3 }) },
+      /3 requests reached the target under an Idempotency-Key it had already seen/,
+    ],
+    [
+      'requests reached the target without their key',
+      { reached: reached({ keyed: 60 }) },
+      /40 of 100 requests reached the target without an Idempotency-Key/,
+    ],
     ['requests failed', { errors: 2 }, /2 requests failed/],
     ['nothing was answered', { answered: 0, reached: reached({ received: 0, accepted: 0, keyed: 0 }) }, /no request was answered/],
   ])('fails the run when %s', (_name, over, message) => {

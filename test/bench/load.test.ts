@@ -80,7 +80,13 @@ describe('load generator', () => {
     const { url } = await target();
     const edges: [string, number][] = [];
     const started = performance.now();
-    await runLoad({ url, concurrency: 1, durationMs: 150, warmupMs: 100, onWindow: (edge) => edges.push([edge, performance.now() - started]) });
+    await runLoad({
+      url,
+      concurrency: 1,
+      durationMs: 150,
+      warmupMs: 100,
+      onWindow: (edge) => edges.push([edge, performance.now() - started]),
+    });
     expect(edges.map(([edge]) => edge)).toEqual(['start', 'end']);
     expect(edges[0]![1]).toBeGreaterThanOrEqual(95);
     expect(edges[1]![1]).toBeGreaterThanOrEqual(245);

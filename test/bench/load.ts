@@ -49,7 +49,14 @@ export interface LoadResult {
 
 const MAX_ERRORS = 1_000;
 
-function once(agent: Agent, url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, onAnswer?: LoadOptions['onAnswer']): Promise<number> {
+function once(
+  agent: Agent,
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  onAnswer?: LoadOptions['onAnswer'],
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers }, (res) => {
       const chunks: Buffer[] | undefined = onAnswer ? [] : undefined;
@@ -96,7 +103,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     fired[which] = true;
     options.onWindow?.(which);
   };
-  const edges = options.onWindow ? [setTimeout(() => edge('start'), warmupMs), setTimeout(() => edge('end'), warmupMs + options.durationMs)] : [];
+  const edges = options.onWindow
+    ? [setTimeout(() => edge('start'), warmupMs), setTimeout(() => edge('end'), warmupMs + options.durationMs)]
+    : [];
 
   const client = async () => {
     while (performance.now() < windowEnd && errors < MAX_ERRORS) {
@@ -133,5 +142,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     edge('end');
   }
   agent.destroy();
-  return { requests, errors, completed, firstError, windowMs: options.durationMs, rps: (requests / options.durationMs) * 1000, latencies: latencies.slice(0, requests) };
+  return {
+    requests,
+    errors,
+    completed,
+    firstError,
+    windowMs: options.durationMs,
+    rps: (requests / options.durationMs) * 1000,
+    latencies: latencies.slice(0, requests),
+  };
 }

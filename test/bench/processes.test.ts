@@ -17,12 +17,19 @@ afterEach(async () => {
 
 async function start(name: string, script: string, env: Record<string, string> = {}) {
   const port = await freePort();
-  const server = await startServer({ name, args: ['--import', 'tsx', script], port, env: { PORT: String(port), ...env }, logFile: join(dir, `${name}.log`) });
+  const server = await startServer({
+    name,
+    args: ['--import', 'tsx', script],
+    port,
+    env: { PORT: String(port), ...env },
+    logFile: join(dir, `${name}.log`),
+  });
   started.push(server);
   return server;
 }
 
-const post = (url: string, headers: Record<string, string> = {}) => fetch(url, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json', ...headers } });
+const post = (url: string, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json', ...headers } });
 
 describe('bench server processes', () => {
   it('starts a server process, waits until it answers, and reads its peak RSS and CPU time', async () => {
@@ -53,7 +60,12 @@ describe('bench server processes', () => {
   it('rejects with the output of a process that exits before answering', async () => {
     const port = await freePort();
     await expect(
-      startServer({ name: 'broken', args: ['-e', 'console.error("boom: no config"); process.exit(3)'], port, logFile: join(dir, 'broken.log') }),
+      startServer({
+        name: 'broken',
+        args: ['-e', 'console.error("boom: no config"); process.exit(3)'],
+        port,
+        logFile: join(dir, 'broken.log'),
+      }),
     ).rejects.toThrow(/broken exited \(3\) before answering:\nboom: no config/);
   });
 
@@ -73,7 +85,11 @@ describe('bench server processes', () => {
     metadata = await startMetadataServer();
     const target = await start('verifying-2', 'test/bench/servers/verifying-target.ts', { JWKS_URL: metadata.jwksUrl });
     const token = metadata.mint(target.url);
-    const proxy = await start('bare', 'test/bench/servers/bare-proxy.ts', { UPSTREAM: target.url, HEADER_NAME: 'authorization', HEADER_VALUE: `Bearer ${token}` });
+    const proxy = await start('bare', 'test/bench/servers/bare-proxy.ts', {
+      UPSTREAM: target.url,
+      HEADER_NAME: 'authorization',
+      HEADER_VALUE: `Bearer ${token}`,
+    });
     // The target demands a token; only the proxy's fixed header carries one.
     const res = await post(`${proxy.url}/hooks`);
     expect(res.status).toBe(200);

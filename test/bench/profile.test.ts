@@ -87,8 +87,17 @@ describe('CPU profile summary', () => {
 describe('unbundleProfile', () => {
   it("names each frame of the bundle after the file it came from, so the relay's stages and modules read as unbundled", () => {
     const bundle = 'file:///repo/dist/functions/index.js';
-    const frame = (id: number, url: string, lineNumber: number) => ({ id, callFrame: { functionName: `f${id}`, url, lineNumber, columnNumber: 4 } });
-    const profile: CpuProfile = { nodes: [frame(1, bundle, 10), frame(2, bundle, 20), frame(3, bundle, 30), frame(4, 'node:http', 5)], samples: [], timeDeltas: [], startTime: 0, endTime: 0 };
+    const frame = (id: number, url: string, lineNumber: number) => ({
+      id,
+      callFrame: { functionName: `f${id}`, url, lineNumber, columnNumber: 4 },
+    });
+    const profile: CpuProfile = {
+      nodes: [frame(1, bundle, 10), frame(2, bundle, 20), frame(3, bundle, 30), frame(4, 'node:http', 5)],
+      samples: [],
+      timeDeltas: [],
+      startTime: 0,
+      endTime: 0,
+    };
     const sources = new Map([
       [10, { path: 'shared/log.ts', line: 3 }],
       [20, { path: 'node_modules/zod/v4/core/core.js', line: 7 }],
@@ -100,6 +109,11 @@ describe('unbundleProfile', () => {
       [bundle, 30],
       ['node:http', 5],
     ]);
-    expect(out.nodes.map((n) => moduleOf(n.callFrame.url))).toEqual(['relay shared/log.js', 'npm zod', 'relay functions/index.js', 'node http']);
+    expect(out.nodes.map((n) => moduleOf(n.callFrame.url))).toEqual([
+      'relay shared/log.js',
+      'npm zod',
+      'relay functions/index.js',
+      'node http',
+    ]);
   });
 });

@@ -146,8 +146,15 @@ export function summarizeProfile(profile: CpuProfile, options: SummarizeOptions 
     const where = frame.url ? `${frame.url.replace(/^.*\/(node_modules|dist)\//, '')}:${frame.lineNumber + 1}` : 'native';
     add(functions, `${frame.functionName || '(anonymous)'} ${where}`, ms);
   });
-  const lines = (m: Map<string, number>) => [...m].map(([name, ms]) => ({ name, ms, share: busy ? ms / busy : 0 })).sort((a, b) => b.ms - a.ms);
-  return { busyMs: busy, idleMs: idle, modules: lines(modules), stages: lines(stageTimes), functions: lines(functions).slice(0, options.top ?? 10) };
+  const lines = (m: Map<string, number>) =>
+    [...m].map(([name, ms]) => ({ name, ms, share: busy ? ms / busy : 0 })).sort((a, b) => b.ms - a.ms);
+  return {
+    busyMs: busy,
+    idleMs: idle,
+    modules: lines(modules),
+    stages: lines(stageTimes),
+    functions: lines(functions).slice(0, options.top ?? 10),
+  };
 }
 
 /** Where a position of a bundled file came from: a path relative to the repository root, and its 0-based line. */

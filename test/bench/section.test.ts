@@ -10,7 +10,8 @@ function dirWith(files: Record<string, string>): string {
   return dir;
 }
 
-const SECTION = (name: string) => `export const section = { name: '${name}', run: async () => ({ title: '${name}', tables: [], notes: [], data: null }) };\n`;
+const SECTION = (name: string) =>
+  `export const section = { name: '${name}', run: async () => ({ title: '${name}', tables: [], notes: [], data: null }) };\n`;
 
 describe('extra bench sections', () => {
   it('loads verify.ts and async.ts when they exist, in that order', async () => {

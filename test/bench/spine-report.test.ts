@@ -31,7 +31,12 @@ const row = (result: ReturnType<typeof report>, start: string) =>
 
 describe('spine report', () => {
   it('says every aim was met when the relay keeps up with the floor', () => {
-    const result = report(figures({ b2: { cpuUsPerRequest: 1000 }, c: { rps: 900, p50: 1.5, cpuUsPerRequest: 1200 } }, { coldStart: { runs: 7, webhookMs: 390, helloMs: 300, ratio: 1.3, webhookRuns: [], helloRuns: [] } }));
+    const result = report(
+      figures(
+        { b2: { cpuUsPerRequest: 1000 }, c: { rps: 900, p50: 1.5, cpuUsPerRequest: 1200 } },
+        { coldStart: { runs: 7, webhookMs: 390, helloMs: 300, ratio: 1.3, webhookRuns: [], helloRuns: [] } },
+      ),
+    );
     expect(row(result, '(c)/(b2) requests per second, concurrency 1')).toMatchObject({ value: '0.90', met: 'met' });
     expect(row(result, 'CPU per relayed request')).toMatchObject({ value: '1200 vs 1000 us (1.20x)', met: 'met' });
     expect(row(result, 'p50 added by (c) over direct calls (a), concurrency 1')).toMatchObject({ value: '0.50 ms', met: 'met' });
@@ -41,7 +46,9 @@ describe('spine report', () => {
   });
 
   it('names each aim that was missed, with the figure and the aim', () => {
-    const result = report(figures({ b2: { cpuUsPerRequest: 1000 }, c: { rps: 700, p50: 3, cpuUsPerRequest: 2000 } }, { peakRss: { relay: 151 } }));
+    const result = report(
+      figures({ b2: { cpuUsPerRequest: 1000 }, c: { rps: 700, p50: 3, cpuUsPerRequest: 2000 } }, { peakRss: { relay: 151 } }),
+    );
     expect(result.notes).toEqual([
       'Aim not met: (c)/(b2) requests per second, concurrency 1 is 0.70 (aim >= 0.9).',
       'Aim not met: (c)/(b2) requests per second, concurrency 32 is 0.70 (aim >= 0.9).',
@@ -54,7 +61,10 @@ describe('spine report', () => {
 
   it('names the node flags the relay ran with next to its RSS', () => {
     const result = report(figures({}, { options: { concurrency: LEVELS, relayFlags: ['--max-old-space-size=64'] } }));
-    expect(row(result, 'peak RSS of the relay')).toMatchObject({ figure: 'peak RSS of the relay under load (VmHWM, node --max-old-space-size=64, 20000 relayed calls)', met: 'NOT MET' });
+    expect(row(result, 'peak RSS of the relay')).toMatchObject({
+      figure: 'peak RSS of the relay under load (VmHWM, node --max-old-space-size=64, 20000 relayed calls)',
+      met: 'NOT MET',
+    });
   });
 
   it('reports a missing RSS reading as not met rather than as a pass', () => {

@@ -61,10 +61,25 @@ async function measure(variant: Variant, body: Buffer, concurrency: number, cont
       else cpuEnd = variant.server?.cpuMs();
     },
   });
-  const cpu = cpuStart !== undefined && cpuEnd !== undefined && result.requests > 0 ? ((cpuEnd - cpuStart) * 1000) / result.requests : undefined;
+  const cpu =
+    cpuStart !== undefined && cpuEnd !== undefined && result.requests > 0 ? ((cpuEnd - cpuStart) * 1000) / result.requests : undefined;
   const reached = countsBetween(before, await readCounts(variant.targetUrl));
-  const tally: RoundTally = { what: `${variant.label}, concurrency ${concurrency}`, answered: result.completed, errors: result.errors, reached, keyed: variant.keyed };
-  return { tally, rps: result.rps, errors: result.errors, firstError: result.firstError, completed: result.completed, cpuUsPerRequest: cpu, latencies: result.latencies };
+  const tally: RoundTally = {
+    what: `${variant.label}, concurrency ${concurrency}`,
+    answered: result.completed,
+    errors: result.errors,
+    reached,
+    keyed: variant.keyed,
+  };
+  return {
+    tally,
+    rps: result.rps,
+    errors: result.errors,
+    firstError: result.firstError,
+    completed: result.completed,
+    cpuUsPerRequest: cpu,
+    latencies: result.latencies,
+  };
 }
 
 function concat(parts: Float64Array[]): Float64Array {
@@ -83,14 +98,34 @@ async function expectStatus(url: string, headers: Record<string, string>, body: 
   if (res.status !== want) throw new Error(`Sanity check failed: ${what} answered ${res.status}, expected ${want}: ${text.slice(0, 200)}`);
 }
 
-async function profileRelay(stack: BenchStack, variant: Variant, body: Buffer, context: BenchContext): Promise<{ summary: ProfileSummary; requests: number }> {
+async function profileRelay(
+  stack: BenchStack,
+  variant: Variant,
+  body: Buffer,
+  context: BenchContext,
+): Promise<{ summary: ProfileSummary; requests: number }> {
   const dir = join(context.workDir, 'cpu-profile');
   const relay = await stack.startRelay('relay-profiled', ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   const loadStarted = performance.now();
   const concurrency = context.options.concurrency.at(-1)!;
   const before = await readCounts(variant.targetUrl);
-  const result = await runLoad({ url: variant.url.replace(stack.relay.url, relay.url), headers: variant.headers, body, concurrency, durationMs: context.options.quick ? 3_000 : 8_000, warmupMs: 500 });
-  assertHonest([{ what: '(c) run-relay under --cpu-prof', answered: result.completed, errors: result.errors, reached: countsBetween(before, await readCounts(variant.targetUrl)), keyed: true }]);
+  const result = await runLoad({
+    url: variant.url.replace(stack.relay.url, relay.url),
+    headers: variant.headers,
+    body,
+    concurrency,
+    durationMs: context.options.quick ? 3_000 : 8_000,
+    warmupMs: 500,
+  });
+  assertHonest([
+    {
+      what: '(c) run-relay under --cpu-prof',
+      answered: result.completed,
+      errors: result.errors,
+      reached: countsBetween(before, await readCounts(variant.targetUrl)),
+      keyed: true,
+    },
+  ]);
   await relay.stop();
   const windowMs = performance.now() - loadStarted;
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
@@ -100,7 +135,10 @@ async function profileRelay(stack: BenchStack, variant: Variant, body: Buffer, c
   const bundle = join(context.root, 'dist/functions/index.js');
   const lookup = bundleSourceLookup(bundle, context.root);
   const profile = lookup ? unbundleProfile(bundled, pathToFileURL(bundle).href, context.root, lookup) : bundled;
-  return { summary: summarizeProfile(profile, { lastMs: windowMs, top: 12, stages: RELAY_STAGES, outside: OUTSIDE }), requests: result.completed + result.errors };
+  return {
+    summary: summarizeProfile(profile, { lastMs: windowMs, top: 12, stages: RELAY_STAGES, outside: OUTSIDE }),
+    requests: result.completed + result.errors,
+  };
 }
 
 async function run(context: BenchContext): Promise<SectionResult> {
@@ -114,15 +152,56 @@ async function run(context: BenchContext): Promise<SectionResult> {
     const withToken = () => ({ ...fresh(), authorization: `Bearer ${stack.token}` });
     const target = stack.verifying.url;
     const variants: Variant[] = [
-      { key: 'a', label: '(a) direct, trivial target', url: `${stack.trivial.url}/hooks/github`, headers: fresh, targetUrl: stack.trivial.url },
+      {
+        key: 'a',
+        label: '(a) direct, trivial target',
+        url: `${stack.trivial.url}/hooks/github`,
+        headers: fresh,
+        targetUrl: stack.trivial.url,
+      },
       { key: 'a2', label: '(a2) direct, verifying target', url: `${target}/hooks/github`, headers: withToken, targetUrl: target },
-      { key: 'b', label: '(b) framework pass-through', url: `${stack.passthrough.url}/hooks/github`, headers: fresh, server: stack.passthrough, targetUrl: target },
-      { key: 'b2', label: '(b2) framework pass-through, node:http', url: `${stack.passthroughHttp.url}/hooks/github`, headers: fresh, server: stack.passthroughHttp, targetUrl: target },
-      { key: 'c', label: '(c) run-relay', url: `${stack.relay.url}/github`, headers: fresh, server: stack.relay, targetUrl: target, keyed: true },
-      { key: 'd', label: '(d) bare node:http proxy', url: `${stack.bare.url}/hooks/github`, headers: fresh, server: stack.bare, targetUrl: target },
+      {
+        key: 'b',
+        label: '(b) framework pass-through',
+        url: `${stack.passthrough.url}/hooks/github`,
+        headers: fresh,
+        server: stack.passthrough,
+        targetUrl: target,
+      },
+      {
+        key: 'b2',
+        label: '(b2) framework pass-through, node:http',
+        url: `${stack.passthroughHttp.url}/hooks/github`,
+        headers: fresh,
+        server: stack.passthroughHttp,
+        targetUrl: target,
+      },
+      {
+        key: 'c',
+        label: '(c) run-relay',
+        url: `${stack.relay.url}/github`,
+        headers: fresh,
+        server: stack.relay,
+        targetUrl: target,
+        keyed: true,
+      },
+      {
+        key: 'd',
+        label: '(d) bare node:http proxy',
+        url: `${stack.bare.url}/hooks/github`,
+        headers: fresh,
+        server: stack.bare,
+        targetUrl: target,
+      },
     ];
     for (const v of variants) await expectStatus(v.url, v.headers(), body, 200, v.label);
-    await expectStatus(`${stack.relay.url}/github`, { ...fresh(), 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` }, body, 401, 'run-relay with a bad signature');
+    await expectStatus(
+      `${stack.relay.url}/github`,
+      { ...fresh(), 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` },
+      body,
+      401,
+      'run-relay with a bad signature',
+    );
     await expectStatus(`${target}/hooks/github`, fresh(), body, 401, 'the verifying target without a token');
     const identityBefore = stack.metadata.totalIdentityRequests();
 
@@ -164,20 +243,53 @@ async function run(context: BenchContext): Promise<SectionResult> {
     const identityRequests = stack.metadata.totalIdentityRequests() - identityBefore;
     const identityTotal = stack.metadata.totalIdentityRequests();
     const peakRss = Object.fromEntries(
-      [stack.passthrough, stack.passthroughHttp, stack.relay, stack.bare, stack.trivial, stack.verifying].map((s) => [s.name, s.peakRssMiB()]),
+      [stack.passthrough, stack.passthroughHttp, stack.relay, stack.bare, stack.trivial, stack.verifying].map((s) => [
+        s.name,
+        s.peakRssMiB(),
+      ]),
     );
     const startup = { relay: stack.relay.startupMs, passthrough: stack.passthrough.startupMs };
     const metadataByPath = Object.fromEntries(stack.metadataProxy.byPath);
     let profile: { summary: ProfileSummary; requests: number } | undefined;
     if (options.profile) {
       context.progress('spine: CPU-profiled run of the relay ...');
-      profile = await profileRelay(stack, variants.find((v) => v.key === 'c')!, body, context);
+      profile = await profileRelay(
+        stack,
+        variants.find((v) => v.key === 'c')!,
+        body,
+        context,
+      );
     }
     const runs = options.quick ? 7 : 11;
     context.progress(`spine: cold start, ${runs} alternating starts of the webhook (to its first relayed answer) and a hello function ...`);
-    const coldStart: ColdStartFigures = await measureColdStart({ root: context.root, workDir: context.workDir, runs, relay: stack.relayCommand, frameworkMain: FRAMEWORK_MAIN, delivery, targetUrl: target });
-    const checked = { rounds: tallies.length, answered: tallies.reduce((n, t) => n + t.answered, 0), relayed: tallies.filter((t) => t.what.startsWith('(c)')).reduce((n, t) => n + t.answered, 0) };
-    return report({ figures, relayed, identityRequests, identityTotal, metadataByPath, peakRss, startup, profile, audiences: 1, options, coldStart, checked });
+    const coldStart: ColdStartFigures = await measureColdStart({
+      root: context.root,
+      workDir: context.workDir,
+      runs,
+      relay: stack.relayCommand,
+      frameworkMain: FRAMEWORK_MAIN,
+      delivery,
+      targetUrl: target,
+    });
+    const checked = {
+      rounds: tallies.length,
+      answered: tallies.reduce((n, t) => n + t.answered, 0),
+      relayed: tallies.filter((t) => t.what.startsWith('(c)')).reduce((n, t) => n + t.answered, 0),
+    };
+    return report({
+      figures,
+      relayed,
+      identityRequests,
+      identityTotal,
+      metadataByPath,
+      peakRss,
+      startup,
+      profile,
+      audiences: 1,
+      options,
+      coldStart,
+      checked,
+    });
   } finally {
     await stack.close();
   }

@@ -34,10 +34,13 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     byPath.set(path, (byPath.get(path) ?? 0) + 1);
-    const out = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const out = request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     out.on('error', () => res.writeHead(502).end());
     req.pipe(out);
   });
@@ -46,10 +49,11 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     byPath,
     total: () => [...byPath.values()].reduce((a, b) => a + b, 0),
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -117,8 +121,16 @@ export async function startBenchStack(root: string, workDir: string, relayFlags:
     const token = metadata.mint(verifying.url);
     const fixedHeader = { UPSTREAM: verifying.url, HEADER_NAME: 'authorization', HEADER_VALUE: `Bearer ${token}` };
     const passthroughFile = compilePassthrough(root);
-    const passthrough = await start('passthrough-function', [FRAMEWORK_MAIN, '--target=passthrough', `--source=${passthroughFile}`, '--port={port}'], fixedHeader);
-    const passthroughHttp = await start('passthrough-http-function', [FRAMEWORK_MAIN, '--target=passthrough-http', `--source=${passthroughFile}`, '--port={port}'], fixedHeader);
+    const passthrough = await start(
+      'passthrough-function',
+      [FRAMEWORK_MAIN, '--target=passthrough', `--source=${passthroughFile}`, '--port={port}'],
+      fixedHeader,
+    );
+    const passthroughHttp = await start(
+      'passthrough-http-function',
+      [FRAMEWORK_MAIN, '--target=passthrough-http', `--source=${passthroughFile}`, '--port={port}'],
+      fixedHeader,
+    );
     const bare = await start('bare-proxy', [...TSX, 'test/bench/servers/bare-proxy.ts'], fixedHeader);
 
     const configPath = join(workDir, 'relay.config.json');
@@ -127,7 +139,9 @@ export async function startBenchStack(root: string, workDir: string, relayFlags:
       JSON.stringify({
         projectId: 'local-project',
         targets: { svc: { url: verifying.url } },
-        routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks/github' }] } },
+        routes: {
+          github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks/github' }] },
+        },
       }),
     );
     const relayEnv = {

@@ -23,7 +23,7 @@ describe('bench statistics', () => {
     expect(summarize([]).p99).toBeNaN();
   });
 
-  it('summarizes latencies without reordering the caller\'s array', () => {
+  it("summarizes latencies without reordering the caller's array", () => {
     const values = new Float64Array([3, 1, 2]);
     expect(summarize(values)).toEqual({ count: 3, p50: 2, p90: 3, p99: 3, max: 3 });
     expect([...values]).toEqual([3, 1, 2]);

@@ -55,25 +55,94 @@ async function subjects(body: Buffer, now: number): Promise<{ list: Subject[]; c
   const audience = 'https://relay.example.com/oidc';
   const s = { S: SECRET, W: whsec, P: whpk };
   const list: Subject[] = [
-    { scheme: 'github', verifier: verifierFor({ scheme: 'github', secretEnv: 'S' }, s), headers: { ...json, 'x-hub-signature-256': 'sha256=' + hex(body) } },
-    { scheme: 'stripe', verifier: verifierFor({ scheme: 'stripe', secretEnv: 'S' }, s), headers: { ...json, 'stripe-signature': `t=${ts},v1=${hex(Buffer.concat([Buffer.from(ts + '.'), body]))}` } },
-    { scheme: 'slack', verifier: verifierFor({ scheme: 'slack', secretEnv: 'S' }, s), headers: { ...json, 'x-slack-request-timestamp': ts, 'x-slack-signature': 'v0=' + hex(Buffer.concat([Buffer.from(`v0:${ts}:`), body])) } },
-    { scheme: 'shopify', verifier: verifierFor({ scheme: 'shopify', secretEnv: 'S' }, s), headers: { ...json, 'x-shopify-hmac-sha256': createHmac('sha256', SECRET).update(body).digest('base64') } },
-    { scheme: 'standard-webhooks v1', verifier: verifierFor({ scheme: 'standard-webhooks', secretEnv: 'W' }, s), headers: { ...json, 'webhook-id': 'msg_1', 'webhook-timestamp': ts, 'webhook-signature': 'v1,' + createHmac('sha256', Buffer.from(SECRET)).update(swSigned).digest('base64') } },
-    { scheme: 'standard-webhooks v1a', verifier: verifierFor({ scheme: 'standard-webhooks', publicKeyEnv: 'P' }, s), headers: { ...json, 'webhook-id': 'msg_1', 'webhook-timestamp': ts, 'webhook-signature': 'v1a,' + sign(null, swSigned, ed.privateKey).toString('base64') } },
+    {
+      scheme: 'github',
+      verifier: verifierFor({ scheme: 'github', secretEnv: 'S' }, s),
+      headers: { ...json, 'x-hub-signature-256': 'sha256=' + hex(body) },
+    },
+    {
+      scheme: 'stripe',
+      verifier: verifierFor({ scheme: 'stripe', secretEnv: 'S' }, s),
+      headers: { ...json, 'stripe-signature': `t=${ts},v1=${hex(Buffer.concat([Buffer.from(ts + '.'), body]))}` },
+    },
+    {
+      scheme: 'slack',
+      verifier: verifierFor({ scheme: 'slack', secretEnv: 'S' }, s),
+      headers: {
+        ...json,
+        'x-slack-request-timestamp': ts,
+        'x-slack-signature': 'v0=' + hex(Buffer.concat([Buffer.from(`v0:${ts}:`), body])),
+      },
+    },
+    {
+      scheme: 'shopify',
+      verifier: verifierFor({ scheme: 'shopify', secretEnv: 'S' }, s),
+      headers: { ...json, 'x-shopify-hmac-sha256': createHmac('sha256', SECRET).update(body).digest('base64') },
+    },
+    {
+      scheme: 'standard-webhooks v1',
+      verifier: verifierFor({ scheme: 'standard-webhooks', secretEnv: 'W' }, s),
+      headers: {
+        ...json,
+        'webhook-id': 'msg_1',
+        'webhook-timestamp': ts,
+        'webhook-signature': 'v1,' + createHmac('sha256', Buffer.from(SECRET)).update(swSigned).digest('base64'),
+      },
+    },
+    {
+      scheme: 'standard-webhooks v1a',
+      verifier: verifierFor({ scheme: 'standard-webhooks', publicKeyEnv: 'P' }, s),
+      headers: {
+        ...json,
+        'webhook-id': 'msg_1',
+        'webhook-timestamp': ts,
+        'webhook-signature': 'v1a,' + sign(null, swSigned, ed.privateKey).toString('base64'),
+      },
+    },
     {
       scheme: 'twilio (form)',
       verifier: verifierFor({ scheme: 'twilio', secretEnv: 'S', publicUrl: 'https://relay.example.com/twilio' }, s),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': createHmac('sha1', SECRET).update('https://relay.example.com/twilio' + [...new URLSearchParams(form.toString())].sort().map(([k, v]) => k + v).join('')).digest('base64') },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': createHmac('sha1', SECRET)
+          .update(
+            'https://relay.example.com/twilio' +
+              [...new URLSearchParams(form.toString())]
+                .sort()
+                .map(([k, v]) => k + v)
+                .join(''),
+          )
+          .digest('base64'),
+      },
     },
-    { scheme: 'zoom', verifier: verifierFor({ scheme: 'zoom', secretEnv: 'S' }, s), headers: { ...json, 'x-zm-request-timestamp': ts, 'x-zm-signature': 'v0=' + hex(Buffer.concat([Buffer.from(`v0:${ts}:`), body])) } },
-    { scheme: 'hmac sha512', verifier: verifierFor({ scheme: 'hmac', secretEnv: 'S', header: 'x-sig', algorithm: 'sha512' }, s), headers: { ...json, 'x-sig': hex(body, 'sha512') } },
+    {
+      scheme: 'zoom',
+      verifier: verifierFor({ scheme: 'zoom', secretEnv: 'S' }, s),
+      headers: { ...json, 'x-zm-request-timestamp': ts, 'x-zm-signature': 'v0=' + hex(Buffer.concat([Buffer.from(`v0:${ts}:`), body])) },
+    },
+    {
+      scheme: 'hmac sha512',
+      verifier: verifierFor({ scheme: 'hmac', secretEnv: 'S', header: 'x-sig', algorithm: 'sha512' }, s),
+      headers: { ...json, 'x-sig': hex(body, 'sha512') },
+    },
     {
       scheme: 'bearer (20 consumer keys)',
-      verifier: verifierFor({ scheme: 'bearer', keys: Array.from({ length: 20 }, (_, i) => ({ consumer: `c${i}`, sha256: keyDigest(`key-${i}`).toString('hex') })) }, s),
+      verifier: verifierFor(
+        {
+          scheme: 'bearer',
+          keys: Array.from({ length: 20 }, (_, i) => ({ consumer: `c${i}`, sha256: keyDigest(`key-${i}`).toString('hex') })),
+        },
+        s,
+      ),
       headers: { authorization: 'Bearer key-19' },
     },
-    { scheme: 'google-oidc', verifier: verifierFor({ scheme: 'google-oidc', audience, serviceAccounts: metadata.serviceAccount }, s, { googleCertsUrl: metadata.pemCertsUrl }), headers: { authorization: `Bearer ${metadata.mint(audience)}` } },
+    {
+      scheme: 'google-oidc',
+      verifier: verifierFor({ scheme: 'google-oidc', audience, serviceAccounts: metadata.serviceAccount }, s, {
+        googleCertsUrl: metadata.pemCertsUrl,
+      }),
+      headers: { authorization: `Bearer ${metadata.mint(audience)}` },
+    },
   ];
   list.find((x) => x.scheme.startsWith('twilio'))!.headers['x-bench-body'] = 'form';
   return { list, close: metadata.close };
@@ -93,7 +162,7 @@ export async function benchVerify(options: VerifyBenchOptions = {}): Promise<Ver
       const input = { headers: subject.headers, rawBody, now, query: subject.query ?? '' };
       const first = await subject.verifier.verify(input); // also proves the signature is right
       if (first === undefined) throw new Error(`${subject.scheme}: no result`);
-      for (const end = performance.now() + 100; performance.now() < end; ) await subject.verifier.verify(input);
+      for (const end = performance.now() + 100; performance.now() < end;) await subject.verifier.verify(input);
       let count = 0;
       const started = performance.now();
       let elapsed = 0;
@@ -102,7 +171,12 @@ export async function benchVerify(options: VerifyBenchOptions = {}): Promise<Ver
         count += 50;
         elapsed = performance.now() - started;
       } while (elapsed < durationMs);
-      rows.push({ scheme: subject.scheme, verificationsPerSecond: Math.round((count / elapsed) * 1000), microsecondsEach: Math.round((elapsed / count) * 1000 * 10) / 10, bodyBytes: rawBody.length });
+      rows.push({
+        scheme: subject.scheme,
+        verificationsPerSecond: Math.round((count / elapsed) * 1000),
+        microsecondsEach: Math.round((elapsed / count) * 1000 * 10) / 10,
+        bodyBytes: rawBody.length,
+      });
     }
   } finally {
     await close();
@@ -129,7 +203,11 @@ export async function benchRelayVerification(options: { requests?: number; concu
   const rows: RelayBenchRow[] = [];
   const cases: { scheme: string; verify: Record<string, unknown>; headers: (i: number) => Record<string, string> }[] = [
     { scheme: 'none', verify: { scheme: 'none' }, headers: () => ({}) },
-    { scheme: 'github', verify: { scheme: 'github', secretEnv: 'S' }, headers: (i) => ({ 'x-github-delivery': `d-${i}`, 'x-hub-signature-256': 'sha256=' + hex(body) }) },
+    {
+      scheme: 'github',
+      verify: { scheme: 'github', secretEnv: 'S' },
+      headers: (i) => ({ 'x-github-delivery': `d-${i}`, 'x-hub-signature-256': 'sha256=' + hex(body) }),
+    },
     {
       scheme: 'stripe',
       verify: { scheme: 'stripe', secretEnv: 'S' },
@@ -141,7 +219,11 @@ export async function benchRelayVerification(options: { requests?: number; concu
   ];
   for (const c of cases) {
     let reached = 0;
-    const stack = await startStack({ env: { S: SECRET }, targets: { svc: { behaviour: (_req, res) => void (reached++, res.writeHead(204).end()) } }, routes: { r: { verify: c.verify, forward: [{ target: 'svc' }] } } });
+    const stack = await startStack({
+      env: { S: SECRET },
+      targets: { svc: { behaviour: (_req, res) => void (reached++, res.writeHead(204).end()) } },
+      routes: { r: { verify: c.verify, forward: [{ target: 'svc' }] } },
+    });
     try {
       const latencies: number[] = [];
       let next = 0;
@@ -152,7 +234,11 @@ export async function benchRelayVerification(options: { requests?: number; concu
           while (next < requests) {
             const i = next++;
             const t0 = performance.now();
-            const res = await fetch(`${stack.url}/r`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...c.headers(i) } });
+            const res = await fetch(`${stack.url}/r`, {
+              method: 'POST',
+              body,
+              headers: { 'content-type': 'application/json', ...c.headers(i) },
+            });
             await res.arrayBuffer();
             if (res.status >= 300) throw new Error(`${c.scheme}: status ${res.status}`);
             latencies.push(performance.now() - t0);
@@ -163,8 +249,24 @@ export async function benchRelayVerification(options: { requests?: number; concu
       latencies.sort((a, b) => a - b);
       const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 10) / 10;
       // Every row but the replay one must have relayed every request it was answered for.
-      if (c.scheme !== 'stripe') assertHonest([{ what: `verify section, ${c.scheme}`, answered: requests, errors: 0, reached: { received: reached, accepted: reached, refused: 0, keyed: 0, duplicateKeys: 0 } }]);
-      rows.push({ scheme: c.scheme === 'stripe' ? 'stripe (replays: answered as duplicates)' : c.scheme, requests, reached, concurrency, requestsPerSecond: Math.round((requests / elapsed) * 1000), p50Ms: at(0.5), p99Ms: at(0.99) });
+      if (c.scheme !== 'stripe')
+        assertHonest([
+          {
+            what: `verify section, ${c.scheme}`,
+            answered: requests,
+            errors: 0,
+            reached: { received: reached, accepted: reached, refused: 0, keyed: 0, duplicateKeys: 0 },
+          },
+        ]);
+      rows.push({
+        scheme: c.scheme === 'stripe' ? 'stripe (replays: answered as duplicates)' : c.scheme,
+        requests,
+        reached,
+        concurrency,
+        requestsPerSecond: Math.round((requests / elapsed) * 1000),
+        p50Ms: at(0.5),
+        p99Ms: at(0.99),
+      });
     } finally {
       await stack.close();
     }
@@ -196,10 +298,28 @@ export const section: BenchSection = {
     return {
       title: 'Verification cost (10 KiB body)',
       tables: [
-        { heading: 'Verifier only', rows: schemes.map((r) => ({ scheme: r.scheme, 'verifications/s': fmt(r.verificationsPerSecond), 'µs each': r.microsecondsEach.toFixed(1) })) },
-        { heading: `Through the relay (in-process stack, concurrency ${relay[0]?.concurrency ?? '?'})`, rows: relay.map((r) => ({ scheme: r.scheme, 'reached target': `${fmt(r.reached)} of ${fmt(r.requests)}`, 'req/s': fmt(r.requestsPerSecond), 'p50 ms': String(r.p50Ms), 'p99 ms': String(r.p99Ms) })) },
+        {
+          heading: 'Verifier only',
+          rows: schemes.map((r) => ({
+            scheme: r.scheme,
+            'verifications/s': fmt(r.verificationsPerSecond),
+            'µs each': r.microsecondsEach.toFixed(1),
+          })),
+        },
+        {
+          heading: `Through the relay (in-process stack, concurrency ${relay[0]?.concurrency ?? '?'})`,
+          rows: relay.map((r) => ({
+            scheme: r.scheme,
+            'reached target': `${fmt(r.reached)} of ${fmt(r.requests)}`,
+            'req/s': fmt(r.requestsPerSecond),
+            'p50 ms': String(r.p50Ms),
+            'p99 ms': String(r.p99Ms),
+          })),
+        },
       ],
-      notes: [`github-verified throughput is ${ratio.toFixed(2)}× the unverified route's (verification cost stays within the spine's aims when this is near 1).`],
+      notes: [
+        `github-verified throughput is ${ratio.toFixed(2)}× the unverified route's (verification cost stays within the spine's aims when this is near 1).`,
+      ],
       data: { schemes, relay },
     };
   },

@@ -51,7 +51,8 @@ export interface ChaosCounts {
 function backoff(setting: string | undefined): [number, number] | null {
   if (!setting || setting === 'none') return null;
   const [min, max] = setting.split(',').map(Number);
-  if (!Number.isFinite(min) || !Number.isFinite(max)) throw new Error(`CHAOS_BACKOFF: expected "none" or "MIN,MAX" seconds, got "${setting}"`);
+  if (!Number.isFinite(min) || !Number.isFinite(max))
+    throw new Error(`CHAOS_BACKOFF: expected "none" or "MIN,MAX" seconds, got "${setting}"`);
   return [min!, max!];
 }
 
@@ -78,7 +79,11 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
       targets: {
         a: { behaviour: chaotic(rate, stats, delivered), config: { retry, timeoutMs: 3000 } },
         b: { behaviour: chaotic(rate, stats, delivered), config: { retry, timeoutMs: 3000 } },
-        c: { behaviour: chaotic(rate, stats, delivered), audience: 'https://c.chaos.internal', config: { url: proxy.url, retry, timeoutMs: 3000 } },
+        c: {
+          behaviour: chaotic(rate, stats, delivered),
+          audience: 'https://c.chaos.internal',
+          config: { url: proxy.url, retry, timeoutMs: 3000 },
+        },
       },
       routes: { chaos: { verify: { scheme: 'none' }, mode: 'async', forward: [{ target: 'a' }, { target: 'b' }, { target: 'c' }] } },
       // Default: no retry policy on the push subscription (the emulator redelivers at once). With a retry
@@ -106,7 +111,11 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
     const send = async () => {
       while (next < n) {
         const i = next++;
-        const res = await fetch(`${s.webhookUrl}/chaos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ i }) });
+        const res = await fetch(`${s.webhookUrl}/chaos`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ i }),
+        });
         const body = (await res.json()) as { deliveries?: { idempotencyKey: string }[] };
         if (res.status === 202) {
           accepted++;
@@ -152,7 +161,15 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
       }
       log(`log lines: ${JSON.stringify(Object.fromEntries(kinds))}`);
       for (const k of [...expected].filter((key) => !delivered.has(key) && !dead.has(key)).slice(0, 3)) {
-        log(`lost ${k}: ${s.logs.filter((l) => l.includes(k)).map((l) => { const j = JSON.parse(l); return `${j.time} ${j.message} ${j.status ?? ''} ${j.error?.code ?? ''} ${j.error?.message ?? ''}`; }).join(' | ')}`);
+        log(
+          `lost ${k}: ${s.logs
+            .filter((l) => l.includes(k))
+            .map((l) => {
+              const j = JSON.parse(l);
+              return `${j.time} ${j.message} ${j.status ?? ''} ${j.error?.code ?? ''} ${j.error?.message ?? ''}`;
+            })
+            .join(' | ')}`,
+        );
       }
     }
     return {
@@ -180,25 +197,45 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosCounts>
 if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--circuit')) {
   // Calls reaching a target down for 60 s, without and with `circuit: true`.
   const { runCircuitOutage } = await import('./circuit-outage.js');
-  for (const circuit of [false, true]) console.log(JSON.stringify(await runCircuitOutage({ circuit, log: (line) => console.log(`[chaos --circuit] ${line}`) })));
+  for (const circuit of [false, true])
+    console.log(JSON.stringify(await runCircuitOutage({ circuit, log: (line) => console.log(`[chaos --circuit] ${line}`) })));
   process.exit(0);
 } else if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--dedupe')) {
   // Two instances, duplicates made on purpose; `--no-store` for the same run without the Firestore store.
   const { runDedupeChaos } = await import('./dedupe-chaos.js');
   const webhooks = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 300);
-  const counts = await runDedupeChaos({ webhooks, store: !process.argv.includes('--no-store'), log: (line) => console.log(`[chaos --dedupe] ${line}`) });
+  const counts = await runDedupeChaos({
+    webhooks,
+    store: !process.argv.includes('--no-store'),
+    log: (line) => console.log(`[chaos --dedupe] ${line}`),
+  });
   console.log(JSON.stringify(counts, null, 2));
   // With the store the relay must never deliver a key again once it has seen it delivered, and every key the target
   // answered twice must be one whose first 200 never reached the relay (reset or timeout; see twice.ts).
-  const ok = counts.lost === 0 && counts.expectedDeliveries === counts.delivered + counts.deadLettered && (!counts.store || (counts.keysRelayDeliveredTwice === 0 && counts.keysTwiceUnexplained === 0));
+  const ok =
+    counts.lost === 0 &&
+    counts.expectedDeliveries === counts.delivered + counts.deadLettered &&
+    (!counts.store || (counts.keysRelayDeliveredTwice === 0 && counts.keysTwiceUnexplained === 0));
   const twice = `${counts.keysRelayDeliveredTwice} keys delivered twice as the relay saw them, ${counts.keysDeliveredTwice} as the target saw them (${counts.keysTwiceAnswerLost} after a 200 the relay never received)`;
-  console.log(ok ? `OK: ${counts.expectedDeliveries} deliveries = ${counts.delivered} delivered + ${counts.deadLettered} dead-lettered, 0 lost, ${twice}` : `FAILED: ${counts.lost} lost, ${twice}, ${counts.keysTwiceUnexplained} unexplained`);
+  console.log(
+    ok
+      ? `OK: ${counts.expectedDeliveries} deliveries = ${counts.delivered} delivered + ${counts.deadLettered} dead-lettered, 0 lost, ${twice}`
+      : `FAILED: ${counts.lost} lost, ${twice}, ${counts.keysTwiceUnexplained} unexplained`,
+  );
   process.exit(ok ? 0 : 1);
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   const webhooks = Number(process.argv[2] ?? 1000);
   const counts = await runChaos({ webhooks, log: (line) => console.log(`[chaos] ${line}`) });
   console.log(JSON.stringify(counts, null, 2));
-  const ok = counts.lost === 0 && counts.strayKeys === 0 && counts.accepted > 0 && counts.expectedDeliveries === counts.delivered + counts.deadLettered;
-  console.log(ok ? `OK: accepted ${counts.expectedDeliveries} deliveries = ${counts.delivered} delivered + ${counts.deadLettered} dead-lettered, 0 lost` : 'FAILED: deliveries were lost');
+  const ok =
+    counts.lost === 0 &&
+    counts.strayKeys === 0 &&
+    counts.accepted > 0 &&
+    counts.expectedDeliveries === counts.delivered + counts.deadLettered;
+  console.log(
+    ok
+      ? `OK: accepted ${counts.expectedDeliveries} deliveries = ${counts.delivered} delivered + ${counts.deadLettered} dead-lettered, 0 lost`
+      : 'FAILED: deliveries were lost',
+  );
   process.exit(ok ? 0 : 1);
 }

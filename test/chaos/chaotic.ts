@@ -18,7 +18,12 @@ export interface TargetCall {
  * A target behaviour failing `rate` of calls (503 or reset), refusing ~1% for good, counting 200s per key in
  * `delivered`; `trace`, when given, gets every call.
  */
-export function chaotic(rate: number, stats: { failures: number; calls: number }, delivered: Map<string, number>, trace?: (call: TargetCall) => void): Behaviour {
+export function chaotic(
+  rate: number,
+  stats: { failures: number; calls: number },
+  delivered: Map<string, number>,
+  trace?: (call: TargetCall) => void,
+): Behaviour {
   return (req: ReceivedRequest, res: ServerResponse) => {
     stats.calls++;
     const key = String(req.headers['idempotency-key']);
@@ -44,4 +49,3 @@ export function chaotic(rate: number, stats: { failures: number; calls: number }
     sendJson(res, 200, { ok: true });
   };
 }
-

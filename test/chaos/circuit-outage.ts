@@ -20,7 +20,12 @@ export interface OutageCounts {
   deliveredAfter: number;
 }
 
-export async function runCircuitOutage(options: { circuit: boolean; downMs?: number; rate?: number; log?: (l: string) => void }): Promise<OutageCounts> {
+export async function runCircuitOutage(options: {
+  circuit: boolean;
+  downMs?: number;
+  rate?: number;
+  log?: (l: string) => void;
+}): Promise<OutageCounts> {
   const downMs = options.downMs ?? 60_000;
   const rate = options.rate ?? 10;
   const state = { down: true, callsWhileDown: 0, callsWhileOpen: 0 };
@@ -47,7 +52,7 @@ export async function runCircuitOutage(options: { circuit: boolean; downMs?: num
     requests++;
     pending.push(
       fetch(`${stack.url}/hook`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }).then(async (r) => {
-        const code = r.status === 503 ? ((await r.json()) as { error?: { code?: string } }).error?.code ?? '503' : String(r.status);
+        const code = r.status === 503 ? (((await r.json()) as { error?: { code?: string } }).error?.code ?? '503') : String(r.status);
         answers[code] = (answers[code] ?? 0) + 1;
         if (!state.down && r.status < 300) deliveredAfter++;
       }),
@@ -60,5 +65,12 @@ export async function runCircuitOutage(options: { circuit: boolean; downMs?: num
   clearInterval(timer);
   await Promise.allSettled(pending);
   await stack.close();
-  return { circuit: options.circuit, requests, callsWhileDown: state.callsWhileDown, callsWhileOpen: state.callsWhileOpen, answers, deliveredAfter };
+  return {
+    circuit: options.circuit,
+    requests,
+    callsWhileDown: state.callsWhileDown,
+    callsWhileOpen: state.callsWhileOpen,
+    answers,
+    deliveredAfter,
+  };
 }

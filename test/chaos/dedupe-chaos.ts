@@ -58,7 +58,12 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
   const trace = (call: TargetCall) => calls.set(call.key, [...(calls.get(call.key) ?? []), call]);
   const retry = { retries: 2, minDelayMs: 50, maxDelayMs: 200 };
   const dedupe = store ? { dedupe: { store: 'firestore', window: '1h' } } : {};
-  const route = { verify: { scheme: 'github', secretEnv: 'CHAOS_GITHUB_SECRET' }, mode: 'async', forward: [{ target: 'a' }, { target: 'b' }, { target: 'c' }], ...dedupe };
+  const route = {
+    verify: { scheme: 'github', secretEnv: 'CHAOS_GITHUB_SECRET' },
+    mode: 'async',
+    forward: [{ target: 'a' }, { target: 'b' }, { target: 'c' }],
+    ...dedupe,
+  };
   const stacks: AsyncStack[] = [];
   const started = performance.now();
   try {
@@ -68,7 +73,11 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
       targets: {
         a: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered, trace), config: { retry, timeoutMs: 3000, ...dedupe } },
         b: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered, trace), config: { retry, timeoutMs: 3000, ...dedupe } },
-        c: { behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered, trace), audience: 'https://c.chaos.internal', config: { url: proxy.url, retry, timeoutMs: 3000, ...dedupe } },
+        c: {
+          behaviour: chaotic(options.failureRate ?? 0.3, stats, delivered, trace),
+          audience: 'https://c.chaos.internal',
+          config: { url: proxy.url, retry, timeoutMs: 3000, ...dedupe },
+        },
       },
       routes: { chaos: route },
       backoffSeconds: null,
@@ -81,7 +90,11 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
     const second = await startAsyncStack({
       metadata,
       env: { CHAOS_GITHUB_SECRET: SECRET },
-      targets: { a: same('a'), b: same('b'), c: { audience: 'https://c.chaos.internal', config: { url: proxy.url, retry, timeoutMs: 3000, ...dedupe } } },
+      targets: {
+        a: same('a'),
+        b: same('b'),
+        c: { audience: 'https://c.chaos.internal', config: { url: proxy.url, retry, timeoutMs: 3000, ...dedupe } },
+      },
       routes: { chaos: route },
       backoffSeconds: null,
       deliveryDeadlineMs: 10_000,
@@ -95,7 +108,7 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
     const outage = (async () => {
       // 1 s into the deliveries, not into the run: the first reservations wait for Firestore's first answers (5-10 s
       // on a busy machine), and an outage over before the first call would test nothing.
-      for (const until = Date.now() + 30_000; stats.calls === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+      for (const until = Date.now() + 30_000; stats.calls === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 1000));
       outageAt.down = new Date().toISOString();
       await proxy.down();
@@ -115,7 +128,12 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
       const res = await fetch(`${stack.webhookUrl}/chaos`, {
         method: 'POST',
         body,
-        headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `chaos-${run}-${i}`, 'x-hub-signature-256': githubSignature(SECRET, body) },
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'push',
+          'x-github-delivery': `chaos-${run}-${i}`,
+          'x-hub-signature-256': githubSignature(SECRET, body),
+        },
       });
       const answer = (await res.json()) as { deliveries?: { idempotencyKey: string }[] };
       return { ok: res.status >= 200 && res.status < 300, keys: (answer.deliveries ?? []).map((d) => d.idempotencyKey) };
@@ -159,11 +177,15 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
       }
     }
     // Replays of already-delivered keys: what `dlq replay` or a stored-but-timed-out publish sends again.
-    const replayed = [...expected].filter((k) => delivered.has(k)).filter((_, i) => i % Math.round(1 / (options.replayShare ?? 0.05)) === 0);
+    const replayed = [...expected]
+      .filter((k) => delivered.has(k))
+      .filter((_, i) => i % Math.round(1 / (options.replayShare ?? 0.05)) === 0);
     await Promise.all(
       replayed.map((key) => {
         const target = key.split(':').at(-1)!;
-        return first.pubsub.topic(first.topics.delivery).publishMessage(envelopeMessage({ v: 1, target, body: '{"replay":true}', idempotencyKey: key, origin: { kind: 'replay' } }));
+        return first.pubsub
+          .topic(first.topics.delivery)
+          .publishMessage(envelopeMessage({ v: 1, target, body: '{"replay":true}', idempotencyKey: key, origin: { kind: 'replay' } }));
       }),
     );
     log(`replayed ${replayed.length} delivered keys`);
@@ -176,15 +198,29 @@ export async function runDedupeChaos(options: DedupeChaosOptions = {}) {
     const logFile = process.env.CHAOS_DEBUG === '1' ? join(tmpdir(), `chaos-dedupe-${run}.ndjson`) : undefined;
     if (logFile) {
       const relayLines = stacks.flatMap((s, i) => s.logs.map((l) => `{"instance":${i + 1},${l.slice(1)}`));
-      const targetLines = [...calls.values()].flat().map((c) => JSON.stringify({ instance: 'target', message: 'Target call', target: c.key.split(':').at(-1), idempotencyKey: c.key, answer: c.answer, time: new Date(c.at).toISOString() }));
-      await writeFile(logFile, [...relayLines, ...targetLines, JSON.stringify({ instance: 'harness', message: 'Outage', ...outageAt })].join('\n') + '\n');
+      const targetLines = [...calls.values()].flat().map((c) =>
+        JSON.stringify({
+          instance: 'target',
+          message: 'Target call',
+          target: c.key.split(':').at(-1),
+          idempotencyKey: c.key,
+          answer: c.answer,
+          time: new Date(c.at).toISOString(),
+        }),
+      );
+      await writeFile(
+        logFile,
+        [...relayLines, ...targetLines, JSON.stringify({ instance: 'harness', message: 'Outage', ...outageAt })].join('\n') + '\n',
+      );
     }
     const storeErrors = logs.filter((l) => l.includes('De-duplication store unavailable')).length;
     // Each key the target answered 200 more than once, classified by what the relay could know (see twice.ts);
     // the first ten with their evidence (CHAOS_DEBUG=1 adds the lines). Without the store that is most keys.
     const parsed: LogLine[] = logs.map((l) => JSON.parse(l) as LogLine);
     const reports = [...delivered].filter(([, c]) => c > 1).map(([key]) => classifyTwice(key, calls.get(key) ?? [], parsed));
-    const twice = reports.slice(0, 10).map((r) => ({ ...r, ...explainTwice(r.key, calls.get(r.key) ?? [], stacks, process.env.CHAOS_DEBUG === '1') }));
+    const twice = reports
+      .slice(0, 10)
+      .map((r) => ({ ...r, ...explainTwice(r.key, calls.get(r.key) ?? [], stacks, process.env.CHAOS_DEBUG === '1') }));
     const verdicts = (v: string) => reports.filter((r) => r.verdict === v).length;
     return {
       store,
@@ -231,7 +267,9 @@ function explainTwice(key: string, calls: readonly TargetCall[], stacks: readonl
       .filter((l) => l.includes(eventKey))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       // Lines of this key, and of its event before the fan-out; not the event's other targets.
-      .filter((j) => (j.idempotencyKey === undefined ? JSON.stringify(j).includes(key) : j.idempotencyKey === key || j.idempotencyKey === eventKey))
+      .filter((j) =>
+        j.idempotencyKey === undefined ? JSON.stringify(j).includes(key) : j.idempotencyKey === key || j.idempotencyKey === eventKey,
+      )
       .map((j) => {
         const { time, message, ...rest } = j as Record<string, unknown> & { time: string; message: string };
         delete rest.severity;

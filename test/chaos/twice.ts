@@ -34,7 +34,8 @@ export interface TwiceReport {
 function withoutAnswer(line: LogLine): boolean {
   if (line.message === 'Target attempt failed') return line.status === undefined;
   // The deadline aborts an attempt without a line of its own; the deliverer's line says so.
-  if (line.message === 'Delivery failed; Pub/Sub will redeliver') return (line.error as { code?: unknown } | undefined)?.code === 'deadline_exceeded';
+  if (line.message === 'Delivery failed; Pub/Sub will redeliver')
+    return (line.error as { code?: unknown } | undefined)?.code === 'deadline_exceeded';
   return false;
 }
 
@@ -42,9 +43,12 @@ function withoutAnswer(line: LogLine): boolean {
 export function classifyTwice(key: string, calls: readonly TargetCall[], lines: readonly LogLine[]): TwiceReport {
   const own = lines.filter((l) => l.idempotencyKey === key);
   const targetAnswered200 = calls.filter((c) => c.key === key && c.answer === 200).length;
-  const relaySawDelivered = own.filter((l) => l.message === 'Delivered to target' && typeof l.status === 'number' && l.status >= 200 && l.status < 300).length;
+  const relaySawDelivered = own.filter(
+    (l) => l.message === 'Delivered to target' && typeof l.status === 'number' && l.status >= 200 && l.status < 300,
+  ).length;
   const attemptsWithoutAnswer = own.filter(withoutAnswer).length;
   const unseen = targetAnswered200 - Math.min(relaySawDelivered, 1);
-  const verdict: TwiceVerdict = relaySawDelivered >= 2 ? 'relay-forwarded-again' : unseen <= attemptsWithoutAnswer ? 'answer-lost' : 'unexplained';
+  const verdict: TwiceVerdict =
+    relaySawDelivered >= 2 ? 'relay-forwarded-again' : unseen <= attemptsWithoutAnswer ? 'answer-lost' : 'unexplained';
   return { key, verdict, targetAnswered200, relaySawDelivered, attemptsWithoutAnswer };
 }

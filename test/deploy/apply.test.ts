@@ -30,7 +30,12 @@ const FIRST_APPLY = { created: 13, updated: 17, unchanged: 1 };
 /** An empty shop-prod (no API enabled unless `apis`) and what the example relies on but does not create: secrets, target services, the impersonated account. */
 function emptyCloud(options: { secrets?: [string, string][]; apis?: string[] } = {}): FakeCloud {
   const cloud = new FakeCloud({ 'shop-prod': { number: '123456789012', ...(options.apis ? { apis: options.apis } : {}) } });
-  for (const [project, secret] of options.secrets ?? [['shop-prod', 'github-webhook'], ['shop-secrets', 'stripe-webhook'], ['shop-prod', 'LEGACY_BEARER']]) cloud.seedSecret(project, secret);
+  for (const [project, secret] of options.secrets ?? [
+    ['shop-prod', 'github-webhook'],
+    ['shop-secrets', 'stripe-webhook'],
+    ['shop-prod', 'LEGACY_BEARER'],
+  ])
+    cloud.seedSecret(project, secret);
   cloud.seedRunService('shop-prod', 'europe-west1', 'orders');
   cloud.seedRunService('finance-prod', 'europe-west1', 'billing-api');
   cloud.seedRunService('987654321098', 'us-east1', 'ledger');
@@ -61,7 +66,11 @@ const byId = (plan: Plan, id: string): Step => {
   if (!step) throw new Error(`no step ${id}`);
   return step;
 };
-const grants = (cloud: FakeCloud) => cloud.bindings().map((b) => `${b.resource} ${b.role} ${b.member}`).sort();
+const grants = (cloud: FakeCloud) =>
+  cloud
+    .bindings()
+    .map((b) => `${b.resource} ${b.role} ${b.member}`)
+    .sort();
 
 describe('run-relay deploy against a fake Google Cloud', () => {
   it('creates every step of the full example on an empty project, in plan order, granting the runtime account nothing unconditioned project-wide', async () => {
@@ -81,9 +90,17 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     // Least privilege: on the project only Firestore access conditioned on the relay's database; invoker only on the targets and the relay's own functions.
     expect(cloud.get('project:shop-prod').policy).toEqual([
       { role: 'roles/owner', members: ['user:owner@example.com'] },
-      { role: 'roles/datastore.user', members: [RUNTIME], condition: { expression: 'resource.name=="projects/shop-prod/databases/run-relay-dedupe"', title: 'run-relay run-relay-dedupe' } },
+      {
+        role: 'roles/datastore.user',
+        members: [RUNTIME],
+        condition: { expression: 'resource.name=="projects/shop-prod/databases/run-relay-dedupe"', title: 'run-relay run-relay-dedupe' },
+      },
     ]);
-    expect(cloud.get('firestore:shop-prod/run-relay-dedupe').json).toMatchObject({ type: 'FIRESTORE_NATIVE', locationId: 'europe-west1', ttls: { deliveries: 'expireAt' } });
+    expect(cloud.get('firestore:shop-prod/run-relay-dedupe').json).toMatchObject({
+      type: 'FIRESTORE_NATIVE',
+      locationId: 'europe-west1',
+      ttls: { deliveries: 'expireAt' },
+    });
     expect(grants(cloud).filter((g) => g.includes(' roles/run.invoker '))).toEqual([
       `run:987654321098/us-east1/ledger roles/run.invoker ${LEDGER_CALLER}`,
       `run:finance-prod/europe-west1/billing-api roles/run.invoker ${RUNTIME}`,
@@ -105,12 +122,23 @@ describe('run-relay deploy against a fake Google Cloud', () => {
 
     const webhook = cloud.get('function:shop-prod/europe-west1/shop-relay-webhook').json;
     expect(webhook.labels).toMatchObject({ 'run-relay': 'shop-relay', 'run-relay-source': 'abc123' });
-    expect(webhook.serviceConfig).toMatchObject({ serviceAccountEmail: 'shop-relay@shop-prod.iam.gserviceaccount.com', availableMemory: '1Gi', minInstanceCount: 1, maxInstanceCount: 20 });
+    expect(webhook.serviceConfig).toMatchObject({
+      serviceAccountEmail: 'shop-relay@shop-prod.iam.gserviceaccount.com',
+      availableMemory: '1Gi',
+      minInstanceCount: 1,
+      maxInstanceCount: 20,
+    });
     const deliveries = cloud.get('subscription:shop-prod/shop-relay-deliveries').json;
     expect(deliveries).toMatchObject({ topic: 'projects/shop-prod/topics/relay-deliveries', ackDeadlineSeconds: 90, expirationPolicy: {} });
-    expect(deliveries.deadLetterPolicy).toEqual({ deadLetterTopic: 'projects/shop-prod/topics/relay-dead-letters', maxDeliveryAttempts: 15 });
+    expect(deliveries.deadLetterPolicy).toEqual({
+      deadLetterTopic: 'projects/shop-prod/topics/relay-dead-letters',
+      maxDeliveryAttempts: 15,
+    });
     const job = cloud.get('job:shop-prod/europe-west1/shop-relay-nightly-settlement').json;
-    expect(JSON.parse(Buffer.from(job.pubsubTarget.data, 'base64').toString('utf8'))).toMatchObject({ schedule: 'nightly-settlement', body: '{"job":"settle"}' });
+    expect(JSON.parse(Buffer.from(job.pubsubTarget.data, 'base64').toString('utf8'))).toMatchObject({
+      schedule: 'nightly-settlement',
+      body: '{"job":"settle"}',
+    });
   });
 
   it('changes nothing on a second apply: only reads run, and it says "Nothing to change"', async () => {
@@ -165,7 +193,7 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     expect(after.text()).toContain('No drift: all 31 steps match the plan.');
   });
 
-  it('stops at a failing step without running later ones, shows the command and gcloud\'s message, and a re-run skips what is in place', async () => {
+  it("stops at a failing step without running later ones, shows the command and gcloud's message, and a re-run skips what is in place", async () => {
     const plan = examplePlan();
     const cloud = emptyCloud();
     const failing = byId(plan, 'topic relay-deliveries').create[0]!;
@@ -191,18 +219,30 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     const again = await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} });
     expect(again.unchanged).toBe(index + 1);
     expect(again.created + again.updated).toBe(plan.steps.length - index - 1);
-    expect(cloud.mutations()).toEqual(plan.steps.slice(index).filter((s) => s.id !== PUBLIC).flatMap((s) => s.create));
+    expect(cloud.mutations()).toEqual(
+      plan.steps
+        .slice(index)
+        .filter((s) => s.id !== PUBLIC)
+        .flatMap((s) => s.create),
+    );
   });
 
   it('fails the secret step at once with the `gcloud secrets create` hint when a secret does not exist', async () => {
     const plan = examplePlan();
-    const cloud = emptyCloud({ secrets: [['shop-prod', 'github-webhook'], ['shop-secrets', 'stripe-webhook']] });
+    const cloud = emptyCloud({
+      secrets: [
+        ['shop-prod', 'github-webhook'],
+        ['shop-secrets', 'stripe-webhook'],
+      ],
+    });
     const r = recorder();
     const summary = await applyPlan(plan, { gcloud: cloud.gcloud, out: r.out, sleep: r.sleep });
 
     expect(summary.failed?.step.id).toBe('secret shop-prod/LEGACY_BEARER');
     expect(r.text()).toContain('NOT_FOUND: Secret [projects/shop-prod/secrets/LEGACY_BEARER] not found.');
-    expect(r.text()).toContain('hint: the secret must exist before deploy grants access to it: printf %s "$VALUE" | gcloud secrets create LEGACY_BEARER --project=shop-prod');
+    expect(r.text()).toContain(
+      'hint: the secret must exist before deploy grants access to it: printf %s "$VALUE" | gcloud secrets create LEGACY_BEARER --project=shop-prod',
+    );
     // Waiting for IAM does not make a secret appear: no retry.
     expect(r.sleeps).toEqual([]);
     expect(cloud.calls.filter((c) => c.includes('add-iam-policy-binding') && c.includes('LEGACY_BEARER'))).toHaveLength(1);
@@ -225,24 +265,45 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     expect(cloud.keys('account')).toEqual(['account:ledger-caller@finance-prod.iam.gserviceaccount.com']);
     expect(cloud.keys('subscription')).toEqual(['subscription:shop-prod/relay-dead-letters-inbox']);
     expect(cloud.keys('topic')).toEqual(['topic:shop-prod/inventory-changes', 'topic:shop-prod/relay-dead-letters']);
-    expect(cloud.keys('run')).toEqual(['run:987654321098/us-east1/ledger', 'run:finance-prod/europe-west1/billing-api', 'run:shop-prod/europe-west1/orders']);
-    expect(cloud.keys('secret')).toEqual(['secret:shop-prod/LEGACY_BEARER', 'secret:shop-prod/github-webhook', 'secret:shop-secrets/stripe-webhook']);
+    expect(cloud.keys('run')).toEqual([
+      'run:987654321098/us-east1/ledger',
+      'run:finance-prod/europe-west1/billing-api',
+      'run:shop-prod/europe-west1/orders',
+    ]);
+    expect(cloud.keys('secret')).toEqual([
+      'secret:shop-prod/LEGACY_BEARER',
+      'secret:shop-prod/github-webhook',
+      'secret:shop-secrets/stripe-webhook',
+    ]);
     expect(grants(cloud)).toEqual(['project:shop-prod roles/owner user:owner@example.com']);
     // Only removals of what the plan made: no API disabled, no secret or target service deleted.
     for (const call of cloud.mutations()) {
-      expect(call.includes('remove-iam-policy-binding') || (['functions', 'pubsub', 'iam', 'scheduler'].includes(call[0]!) && call.includes('delete'))).toBe(true);
+      expect(
+        call.includes('remove-iam-policy-binding') ||
+          (['functions', 'pubsub', 'iam', 'scheduler'].includes(call[0]!) && call.includes('delete')),
+      ).toBe(true);
     }
-    expect(cloud.mutations().filter((c) => c[1] === 'topics' && c[2] === 'delete').map((c) => c[3])).toEqual(['relay-deliveries']);
+    expect(
+      cloud
+        .mutations()
+        .filter((c) => c[1] === 'topics' && c[2] === 'delete')
+        .map((c) => c[3]),
+    ).toEqual(['relay-deliveries']);
     expect(r.text()).toContain('= kept: not created by this relay');
     expect(r.text()).toContain('= kept: it holds dead letters');
-    expect((await cloud.gcloud(['services', 'list', '--enabled', '--project=shop-prod', '--format=json'])).stdout).toContain('cloudscheduler.googleapis.com');
+    expect((await cloud.gcloud(['services', 'list', '--enabled', '--project=shop-prod', '--format=json'])).stdout).toContain(
+      'cloudscheduler.googleapis.com',
+    );
 
     cloud.calls.length = 0;
     const again = await destroyPlan(plan, { gcloud: cloud.gcloud, out: () => {}, deleteDeadLetters: true });
     expect(again).toEqual({ removed: 2, kept: 1 });
     expect(cloud.keys('topic')).toEqual(['topic:shop-prod/inventory-changes']);
     expect(cloud.keys('subscription')).toEqual([]);
-    expect(cloud.mutations().map((c) => c.slice(0, 4).join(' '))).toEqual(['pubsub subscriptions delete relay-dead-letters-inbox', 'pubsub topics delete relay-dead-letters']);
+    expect(cloud.mutations().map((c) => c.slice(0, 4).join(' '))).toEqual([
+      'pubsub subscriptions delete relay-dead-letters-inbox',
+      'pubsub topics delete relay-dead-letters',
+    ]);
   });
 
   it('with --no-invoker-iam-check, turns the IAM check off on the webhook service instead of granting allUsers', async () => {
@@ -251,12 +312,23 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     const summary = await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} });
 
     expect(summary).toEqual({ created: 13, updated: 18, unchanged: 0 });
-    expect(cloud.calls).toContainEqual(['run', 'services', 'update', 'shop-relay-webhook', '--region=europe-west1', '--project=shop-prod', '--no-invoker-iam-check', '--quiet']);
+    expect(cloud.calls).toContainEqual([
+      'run',
+      'services',
+      'update',
+      'shop-relay-webhook',
+      '--region=europe-west1',
+      '--project=shop-prod',
+      '--no-invoker-iam-check',
+      '--quiet',
+    ]);
     const deploy = cloud.calls.find((c) => c[1] === 'deploy' && c[2] === 'shop-relay-webhook')!;
     expect(deploy).toContain('--no-allow-unauthenticated');
     expect(deploy).not.toContain('--allow-unauthenticated');
     expect(grants(cloud).filter((g) => g.includes('allUsers'))).toEqual([]);
-    expect(cloud.get('run:shop-prod/europe-west1/shop-relay-webhook').json.metadata.annotations).toEqual({ 'run.googleapis.com/invoker-iam-disabled': 'true' });
+    expect(cloud.get('run:shop-prod/europe-west1/shop-relay-webhook').json.metadata.annotations).toEqual({
+      'run.googleapis.com/invoker-iam-disabled': 'true',
+    });
 
     cloud.calls.length = 0;
     expect(await applyPlan(plan, { gcloud: cloud.gcloud, out: () => {} })).toEqual({ created: 0, updated: 0, unchanged: 31 });
@@ -275,7 +347,11 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     const plan = examplePlan();
     const cloud = emptyCloud();
     const grant = (argv: readonly string[]) => argv.includes('add-iam-policy-binding') && argv.includes(`--member=${RUNTIME}`);
-    cloud.failOn(grant, `ERROR: (gcloud.run.services.add-iam-policy-binding) INVALID_ARGUMENT: Service account ${RUNTIME.slice(15)} does not exist.`, 1);
+    cloud.failOn(
+      grant,
+      `ERROR: (gcloud.run.services.add-iam-policy-binding) INVALID_ARGUMENT: Service account ${RUNTIME.slice(15)} does not exist.`,
+      1,
+    );
     const r = recorder();
     const summary = await applyPlan(plan, { gcloud: cloud.gcloud, out: r.out, sleep: r.sleep });
 
@@ -291,7 +367,10 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     const cloud = emptyCloud();
     await applied(cloud, plan);
     cloud.get('run:shop-prod/europe-west1/orders').policy.length = 0;
-    cloud.failOn((argv) => argv.includes('add-iam-policy-binding'), `ERROR: (gcloud.run.services.add-iam-policy-binding) INVALID_ARGUMENT: Service account ${RUNTIME.slice(15)} does not exist.`);
+    cloud.failOn(
+      (argv) => argv.includes('add-iam-policy-binding'),
+      `ERROR: (gcloud.run.services.add-iam-policy-binding) INVALID_ARGUMENT: Service account ${RUNTIME.slice(15)} does not exist.`,
+    );
     const r = recorder();
     const summary = await applyPlan(plan, { gcloud: cloud.gcloud, out: r.out, sleep: r.sleep });
 
@@ -302,9 +381,18 @@ describe('run-relay deploy against a fake Google Cloud', () => {
 
   it('makes the fake cloud refuse commands and flags it does not know, and gate commands on enabled APIs', async () => {
     const cloud = emptyCloud();
-    expect(await cloud.gcloud(['pubsub', 'topics', 'list', '--project=shop-prod'])).toMatchObject({ code: 2, stderr: expect.stringContaining('unrecognized') });
-    expect(await cloud.gcloud(['pubsub', 'topics', 'create', 't', '--project=shop-prod', '--label=a=b'])).toMatchObject({ code: 2, stderr: expect.stringContaining('unrecognized argument --label') });
-    expect(await cloud.gcloud(['pubsub', 'topics', 'describe', 't', '--project=shop-prod', '--format=json'])).toMatchObject({ code: 1, stderr: expect.stringContaining('PERMISSION_DENIED') });
+    expect(await cloud.gcloud(['pubsub', 'topics', 'list', '--project=shop-prod'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('unrecognized'),
+    });
+    expect(await cloud.gcloud(['pubsub', 'topics', 'create', 't', '--project=shop-prod', '--label=a=b'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('unrecognized argument --label'),
+    });
+    expect(await cloud.gcloud(['pubsub', 'topics', 'describe', 't', '--project=shop-prod', '--format=json'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('PERMISSION_DENIED'),
+    });
   });
 });
 
@@ -343,25 +431,30 @@ describe('run-relay deploy command line', () => {
     expect(output).toContain('Nothing was changed.');
   });
 
-  it.each([['--check'], ['--apply'], ['--destroy']])('stops %s after one gcloud call, with one line, when gcloud has no active account', async (mode) => {
-    const cloud = emptyCloud();
-    cloud.activeAccount = undefined;
-    const errors: string[] = [];
-    const spy = vi.spyOn(console, 'error').mockImplementation((line: unknown) => void errors.push(String(line)));
-    const started = Date.now();
-    try {
-      const { code, output } = await cli(cloud, [...base, mode]);
-      expect(code).toBe(1);
-      expect(output).toBe('');
-    } finally {
-      spy.mockRestore();
-    }
-    expect(Date.now() - started).toBeLessThan(2000);
-    expect(cloud.calls).toEqual([['auth', 'list', '--filter=status:ACTIVE', '--format=value(account)']]);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toBe('run-relay deploy: gcloud has no active account: run `gcloud auth login` (or `gcloud auth activate-service-account --key-file=KEY.json`), then try again.');
-    expect(errors[0]!.split('\n')).toHaveLength(1);
-  });
+  it.each([['--check'], ['--apply'], ['--destroy']])(
+    'stops %s after one gcloud call, with one line, when gcloud has no active account',
+    async (mode) => {
+      const cloud = emptyCloud();
+      cloud.activeAccount = undefined;
+      const errors: string[] = [];
+      const spy = vi.spyOn(console, 'error').mockImplementation((line: unknown) => void errors.push(String(line)));
+      const started = Date.now();
+      try {
+        const { code, output } = await cli(cloud, [...base, mode]);
+        expect(code).toBe(1);
+        expect(output).toBe('');
+      } finally {
+        spy.mockRestore();
+      }
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(cloud.calls).toEqual([['auth', 'list', '--filter=status:ACTIVE', '--format=value(account)']]);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toBe(
+        'run-relay deploy: gcloud has no active account: run `gcloud auth login` (or `gcloud auth activate-service-account --key-file=KEY.json`), then try again.',
+      );
+      expect(errors[0]!.split('\n')).toHaveLength(1);
+    },
+  );
 
   it('asks for the login before the project number, so --apply without a login makes one call', async () => {
     const cloud = emptyCloud();

@@ -20,7 +20,13 @@ import { examplePlan, printed } from './example-plans.js';
 function commandInRefusal(): string {
   const config = validateConfig({ targets: { t: { url: 'https://t-x7k2p9q4ra-uc.a.run.app' } } });
   try {
-    planDeployment(config, { project: 'my-proj', projectNumber: '1', region: 'us-central1', configPath: 'relay.config.yaml', sourceHash: 'x' });
+    planDeployment(config, {
+      project: 'my-proj',
+      projectNumber: '1',
+      region: 'us-central1',
+      configPath: 'relay.config.yaml',
+      sourceHash: 'x',
+    });
   } catch (error) {
     if (error instanceof DeployError) return /(gcloud run services add-iam-policy-binding \S+ \S+ \S+)/.exec(error.message)![1]!;
   }
@@ -47,7 +53,8 @@ function runInShell(line: string): Promise<{ code: number; output: string }> {
           CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: 'true',
         },
       },
-      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, output: `${stdout}${stderr}` }),
+      (error, stdout, stderr) =>
+        resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, output: `${stdout}${stderr}` }),
     );
   });
 }
@@ -81,7 +88,10 @@ describe('every planned gcloud command parses', () => {
     if (!(await gcloudAvailable())) return;
     // A config without secrets takes the --clear-secrets path.
     const noSecrets = planDeployment(
-      validateConfig({ targets: { t: { url: 'https://t-123456789012.us-central1.run.app' } }, routes: { open: { mode: 'async', verify: { scheme: 'none' }, forward: [{ target: 't' }] } } }),
+      validateConfig({
+        targets: { t: { url: 'https://t-123456789012.us-central1.run.app' } },
+        routes: { open: { mode: 'async', verify: { scheme: 'none' }, forward: [{ target: 't' }] } },
+      }),
       { project: 'my-proj', projectNumber: '123456789012', region: 'us-central1', configPath: 'relay.config.yaml', sourceHash: 'x' },
     );
     const plans = [examplePlan('template'), examplePlan('full'), examplePlan('full', { webhookAccess: 'no-invoker-iam-check' }), noSecrets];

@@ -31,32 +31,52 @@ describe('the plan for the full example config', () => {
     await expect(printed(plan)).toMatchFileSnapshot('__snapshots__/full.plan.txt');
   });
 
-  it('grants no unconditioned role on the project, to anyone: the one project binding is limited to the relay\'s Firestore database', () => {
+  it("grants no unconditioned role on the project, to anyone: the one project binding is limited to the relay's Firestore database", () => {
     for (const command of allCommands(plan)) {
       if (command[0] === 'projects' && command[1] === 'get-iam-policy') continue;
       if (command[0] === 'projects' && /-iam-policy-binding$/.test(command[1]!)) {
-        expect(command, renderCommand(command)).toContain('--condition=expression=resource.name=="projects/shop-prod/databases/run-relay-dedupe",title=run-relay run-relay-dedupe');
+        expect(command, renderCommand(command)).toContain(
+          '--condition=expression=resource.name=="projects/shop-prod/databases/run-relay-dedupe",title=run-relay run-relay-dedupe',
+        );
         continue;
       }
       expect(command.slice(0, 2).join(' '), renderCommand(command)).not.toMatch(/^(projects|organizations|resource-manager)/);
     }
     expect(grants(plan).filter((g) => g.group === 'projects')).toEqual([
-      { group: 'projects', resource: 'shop-prod', member: RUNTIME, role: 'roles/datastore.user', condition: 'expression=resource.name=="projects/shop-prod/databases/run-relay-dedupe",title=run-relay run-relay-dedupe' },
+      {
+        group: 'projects',
+        resource: 'shop-prod',
+        member: RUNTIME,
+        role: 'roles/datastore.user',
+        condition: 'expression=resource.name=="projects/shop-prod/databases/run-relay-dedupe",title=run-relay run-relay-dedupe',
+      },
     ]);
     expect(grants(plan).length).toBeGreaterThan(10);
   });
 
   it('prints the deployment-wide bound of a per-instance maxConcurrency', () => {
-    expect(plan.notes).toContain('Target orders: maxConcurrency 20 per instance; at most 600 calls in flight in all (webhook 20 × 20 instances + pubsub 20 × 10 instances)');
+    expect(plan.notes).toContain(
+      'Target orders: maxConcurrency 20 per instance; at most 600 calls in flight in all (webhook 20 × 20 instances + pubsub 20 × 10 instances)',
+    );
   });
 
   it('gives the runtime account the invoker role only on the target services, and nothing else beyond secrets, its topics and the impersonated account', () => {
     const runtime = grants(plan).filter((g) => g.member === RUNTIME);
-    expect(runtime.filter((g) => g.role === 'roles/run.invoker').map((g) => g.resource).sort()).toEqual([
+    expect(
+      runtime
+        .filter((g) => g.role === 'roles/run.invoker')
+        .map((g) => g.resource)
+        .sort(),
+    ).toEqual([
       'projects/123456789012/locations/europe-west1/services/orders',
       'projects/finance-prod/locations/europe-west1/services/billing-api',
     ]);
-    expect(runtime.filter((g) => g.role !== 'roles/run.invoker').map((g) => `${g.group} ${g.resource} ${g.role}`).sort()).toEqual([
+    expect(
+      runtime
+        .filter((g) => g.role !== 'roles/run.invoker')
+        .map((g) => `${g.group} ${g.resource} ${g.role}`)
+        .sort(),
+    ).toEqual([
       'iam service-accounts ledger-caller@finance-prod.iam.gserviceaccount.com roles/iam.serviceAccountOpenIdTokenCreator',
       'projects shop-prod roles/datastore.user',
       'pubsub topics relay-dead-letters roles/pubsub.publisher',
@@ -68,7 +88,10 @@ describe('the plan for the full example config', () => {
   });
 
   it('lets exactly these callers invoke Cloud Run services: the runtime account its targets, the impersonated account its target, the push account the pubsub function, anyone the webhook', () => {
-    const invokers = grants(plan).filter((g) => g.role === 'roles/run.invoker').map((g) => `${g.member} -> ${g.resource}`).sort();
+    const invokers = grants(plan)
+      .filter((g) => g.role === 'roles/run.invoker')
+      .map((g) => `${g.member} -> ${g.resource}`)
+      .sort();
     expect(invokers).toEqual([
       'allUsers -> shop-relay-webhook',
       'serviceAccount:ledger-caller@finance-prod.iam.gserviceaccount.com -> projects/987654321098/locations/us-east1/services/ledger',
@@ -107,21 +130,42 @@ describe('the plan for the full example config', () => {
     const deploys = plan.steps.flatMap((s) => s.create).filter((c) => c[0] === 'functions' && c[1] === 'deploy');
     expect(deploys.map((c) => c[2])).toEqual(['shop-relay-webhook', 'shop-relay-pubsub']);
     for (const c of deploys) {
-      expect(c).toEqual(expect.arrayContaining(['--gen2', '--runtime=nodejs22', '--trigger-http', '--source=.', '--service-account=shop-relay@shop-prod.iam.gserviceaccount.com', '--ingress-settings=all']));
+      expect(c).toEqual(
+        expect.arrayContaining([
+          '--gen2',
+          '--runtime=nodejs22',
+          '--trigger-http',
+          '--source=.',
+          '--service-account=shop-relay@shop-prod.iam.gserviceaccount.com',
+          '--ingress-settings=all',
+        ]),
+      );
       expect(c.find((w) => w.startsWith('--set-env-vars='))).toContain('RELAY_CONFIG=deploy/examples/relay.config.yaml');
       expect(c.find((w) => w.startsWith('--set-secrets='))).toBe(
         '--set-secrets=GITHUB_WEBHOOK_SECRET=github-webhook:latest,GITHUB_WEBHOOK_SECRET_PREVIOUS=github-webhook:4,STRIPE_WEBHOOK_SECRET=projects/shop-secrets/secrets/stripe-webhook:latest,LEGACY_BEARER=LEGACY_BEARER:latest',
       );
       expect(c).not.toContain('--trigger-topic');
     }
-    expect(deploys[0]).toEqual(expect.arrayContaining(['--allow-unauthenticated', '--entry-point=webhook', '--memory=1Gi', '--min-instances=1', '--max-instances=20']));
-    expect(deploys[1]).toEqual(expect.arrayContaining(['--no-allow-unauthenticated', '--entry-point=pubsub', '--memory=512Mi', '--max-instances=10']));
+    expect(deploys[0]).toEqual(
+      expect.arrayContaining([
+        '--allow-unauthenticated',
+        '--entry-point=webhook',
+        '--memory=1Gi',
+        '--min-instances=1',
+        '--max-instances=20',
+      ]),
+    );
+    expect(deploys[1]).toEqual(
+      expect.arrayContaining(['--no-allow-unauthenticated', '--entry-point=pubsub', '--memory=512Mi', '--max-instances=10']),
+    );
     // Half the memory for V8's heap.
     expect(deploys[0]!.find((w) => w.startsWith('--set-env-vars='))).toContain('NODE_OPTIONS=--max-old-space-size=512');
   });
 
   it('pushes to the pubsub function through subscriptions the relay owns, with its retry, ack deadline and dead-letter policy, that never expire', () => {
-    const subscriptions = plan.steps.flatMap((s) => s.create).filter((c) => c[0] === 'pubsub' && c[1] === 'subscriptions' && c[2] === 'create');
+    const subscriptions = plan.steps
+      .flatMap((s) => s.create)
+      .filter((c) => c[0] === 'pubsub' && c[1] === 'subscriptions' && c[2] === 'create');
     const push = subscriptions.filter((c) => c.some((w) => w.startsWith('--push-endpoint=')));
     expect(push.map((c) => c[3])).toEqual(['shop-relay-deliveries', 'shop-relay-topic-inventory-changes']);
     for (const c of push) {
@@ -139,10 +183,17 @@ describe('the plan for the full example config', () => {
       );
     }
     const inbox = subscriptions.find((c) => c[3] === 'relay-dead-letters-inbox')!;
-    expect(inbox).toEqual(expect.arrayContaining(['--topic=relay-dead-letters', '--expiration-period=never', '--message-retention-duration=7d']));
+    expect(inbox).toEqual(
+      expect.arrayContaining(['--topic=relay-dead-letters', '--expiration-period=never', '--message-retention-duration=7d']),
+    );
     expect(inbox.some((w) => w.startsWith('--push-endpoint='))).toBe(false);
     const agent = 'serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com';
-    expect(grants(plan).filter((g) => g.member === agent).map((g) => `${g.group} ${g.resource} ${g.role}`).sort()).toEqual([
+    expect(
+      grants(plan)
+        .filter((g) => g.member === agent)
+        .map((g) => `${g.group} ${g.resource} ${g.role}`)
+        .sort(),
+    ).toEqual([
       'iam service-accounts shop-relay-push@shop-prod.iam.gserviceaccount.com roles/iam.serviceAccountTokenCreator',
       'pubsub subscriptions shop-relay-deliveries roles/pubsub.subscriber',
       'pubsub subscriptions shop-relay-topic-inventory-changes roles/pubsub.subscriber',
@@ -154,7 +205,14 @@ describe('the plan for the full example config', () => {
     const jobs = plan.steps.flatMap((s) => s.create).filter((c) => c[0] === 'scheduler');
     expect(jobs.map((c) => c[4])).toEqual(['shop-relay-nightly-settlement', 'shop-relay-hourly-sync']);
     const nightly = jobs[0]!;
-    expect(nightly).toEqual(expect.arrayContaining(['--schedule=30 2 * * *', '--time-zone=Europe/Paris', '--topic=relay-deliveries', '--attributes=relay-envelope=1']));
+    expect(nightly).toEqual(
+      expect.arrayContaining([
+        '--schedule=30 2 * * *',
+        '--time-zone=Europe/Paris',
+        '--topic=relay-deliveries',
+        '--attributes=relay-envelope=1',
+      ]),
+    );
     const body = JSON.parse(nightly.find((w) => w.startsWith('--message-body='))!.slice('--message-body='.length));
     expect(body).toMatchObject({ v: 1, schedule: 'nightly-settlement', body: '{"job":"settle"}' });
   });
@@ -183,11 +241,13 @@ describe('the plan for the template config (one sync route)', () => {
 });
 
 describe('organizations that forbid allUsers', () => {
-  it('deploy the webhook without public access and turn off Cloud Run\'s invoker check instead', () => {
+  it("deploy the webhook without public access and turn off Cloud Run's invoker check instead", () => {
     const plan = examplePlan('template', { webhookAccess: 'no-invoker-iam-check' });
     const commands = allCommands(plan).map(renderCommand);
     expect(commands.join('\n')).not.toContain('allUsers');
-    expect(commands).toContain('gcloud run services update run-relay-webhook --region=us-central1 --project=my-proj --no-invoker-iam-check --quiet');
+    expect(commands).toContain(
+      'gcloud run services update run-relay-webhook --region=us-central1 --project=my-proj --no-invoker-iam-check --quiet',
+    );
     const deploy = plan.steps.find((s) => s.id === 'function run-relay-webhook')!.create[0]!;
     expect(deploy).toContain('--no-allow-unauthenticated');
   });

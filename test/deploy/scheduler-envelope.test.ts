@@ -14,7 +14,9 @@ describe('the envelope a Cloud Scheduler job publishes', () => {
   it('names the schedule, carries its body and headers, and no key (each tick has its own message id)', () => {
     const { config } = parseConfig({
       targets: { a: { url: 'https://a-1234567.europe-west1.run.app' } },
-      schedules: { nightly: { cron: '0 3 * * *', forward: [{ target: 'a', path: '/n' }], body: '{"x":1}', contentType: 'application/json' } },
+      schedules: {
+        nightly: { cron: '0 3 * * *', forward: [{ target: 'a', path: '/n' }], body: '{"x":1}', contentType: 'application/json' },
+      },
     });
     const envelope = schedulerJobEnvelope(config, 'nightly');
     expect(envelope).toEqual({
@@ -28,10 +30,19 @@ describe('the envelope a Cloud Scheduler job publishes', () => {
     expect(() => schedulerJobEnvelope(config, 'missing')).toThrow(/No schedule named "missing"; expected one of: nightly/);
   });
 
-  it('is fanned out by the pubsub function to each entry of the schedule\'s forward list, with per-target keys from the message id', async () => {
+  it("is fanned out by the pubsub function to each entry of the schedule's forward list, with per-target keys from the message id", async () => {
     const { config } = parseConfig({
       targets: { a: { url: 'http://127.0.0.1:1' }, b: { url: 'http://127.0.0.1:1' } },
-      schedules: { tick: { cron: '* * * * *', forward: [{ target: 'a', path: '/x' }, { target: 'b', path: '/y', method: 'PUT' }], body: 'hi' } },
+      schedules: {
+        tick: {
+          cron: '* * * * *',
+          forward: [
+            { target: 'a', path: '/x' },
+            { target: 'b', path: '/y', method: 'PUT' },
+          ],
+          body: 'hi',
+        },
+      },
     });
     const { publisher, published } = recordingPublisher();
     const deliverer = createDeliverer({ config, secrets: new Map(), source: 'test' }, { tokens, publisher });
@@ -39,13 +50,15 @@ describe('the envelope a Cloud Scheduler job publishes', () => {
     const outcome = await deliverer.handle({ ...message, messageId: 'tick-42', topic: 'relay-deliveries' });
     expect(outcome.kind).toBe('fanned_out');
     const envelopes = published.map((p) => JSON.parse(p.message.data.toString('utf8')));
-    expect(envelopes.map((e) => [e.target, e.path, e.method, e.idempotencyKey, e.body ?? Buffer.from(e.bodyBase64, 'base64').toString()])).toEqual([
+    expect(
+      envelopes.map((e) => [e.target, e.path, e.method, e.idempotencyKey, e.body ?? Buffer.from(e.bodyBase64, 'base64').toString()]),
+    ).toEqual([
       ['a', '/x', 'POST', 'tick-42:a', 'hi'],
       ['b', '/y', 'PUT', 'tick-42:b', 'hi'],
     ]);
   });
 
-  it('reaches the one target of a one-entry schedule directly, and a route schedule\'s route targets', async () => {
+  it("reaches the one target of a one-entry schedule directly, and a route schedule's route targets", async () => {
     const seen: string[] = [];
     const target = await listen((req, res, body) => {
       seen.push(`${req.method} ${req.url} ${req.headers['x-relay-schedule']} ${req.headers['idempotency-key']} ${body.toString('utf8')}`);
@@ -56,14 +69,24 @@ describe('the envelope a Cloud Scheduler job publishes', () => {
         {
           targets: { t: { url: target.url } },
           routes: { hook: { verify: { scheme: 'none' }, forward: [{ target: 't', path: '/hook' }] } },
-          schedules: { one: { cron: '* * * * *', forward: [{ target: 't', path: '/one' }], body: 'b1' }, viaRoute: { cron: '* * * * *', route: 'hook', body: 'b2' } },
+          schedules: {
+            one: { cron: '* * * * *', forward: [{ target: 't', path: '/one' }], body: 'b1' },
+            viaRoute: { cron: '* * * * *', route: 'hook', body: 'b2' },
+          },
         },
         {},
       );
       const { publisher } = recordingPublisher();
       const deliverer = createDeliverer({ config, secrets: new Map(), source: 'test' }, { tokens, publisher, fetch: createHttpFetch() });
-      for (const [name, id] of [['one', 'm-1'], ['viaRoute', 'm-2']] as const) {
-        const outcome = await deliverer.handle({ ...envelopeMessage(schedulerJobEnvelope(config, name)), messageId: id, topic: 'relay-deliveries' });
+      for (const [name, id] of [
+        ['one', 'm-1'],
+        ['viaRoute', 'm-2'],
+      ] as const) {
+        const outcome = await deliverer.handle({
+          ...envelopeMessage(schedulerJobEnvelope(config, name)),
+          messageId: id,
+          topic: 'relay-deliveries',
+        });
         expect(outcome.kind).toBe('delivered');
       }
       expect(seen).toEqual(['POST /one one m-1:t b1', 'POST /hook viaRoute m-2:t b2']);
@@ -83,7 +106,7 @@ describe('the envelope a Cloud Scheduler job publishes', () => {
 });
 
 describe('mapped topics fed by the push subscription deploy creates', () => {
-  it('recognises an attribute-only message from <deploy.name>-topic-<topic> as that topic\'s', async () => {
+  it("recognises an attribute-only message from <deploy.name>-topic-<topic> as that topic's", async () => {
     const seen: string[] = [];
     const target = await listen((req, res) => {
       seen.push(`${req.url} ${req.headers['x-kind']}`);
@@ -98,7 +121,12 @@ describe('mapped topics fed by the push subscription deploy creates', () => {
       const { publisher } = recordingPublisher();
       const deliverer = createDeliverer({ config, secrets: new Map(), source: 'test' }, { tokens, publisher, fetch: createHttpFetch() });
       // Raw push of a message without data: no topic in the event, only the subscription.
-      const outcome = await deliverer.handle({ data: Buffer.alloc(0), attributes: { 'x-kind': 'restock' }, messageId: 'p-1', subscription: 'shop-relay-topic-inventory-changes' });
+      const outcome = await deliverer.handle({
+        data: Buffer.alloc(0),
+        attributes: { 'x-kind': 'restock' },
+        messageId: 'p-1',
+        subscription: 'shop-relay-topic-inventory-changes',
+      });
       expect(outcome.kind).toBe('delivered');
       expect(seen).toEqual(['/inv restock']);
     } finally {

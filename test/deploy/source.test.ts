@@ -18,9 +18,19 @@ function tree(files: Record<string, string>): string {
 }
 
 describe('what deploy uploads', () => {
-  it('ships this repository\'s functions, core, package files and configs, and none of its tests, docs, dependencies or local env files', () => {
+  it("ships this repository's functions, core, package files and configs, and none of its tests, docs, dependencies or local env files", () => {
     const files = shippedFiles(REPO);
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'functions/index.ts', 'shared/relay.ts', 'relay.config.yaml', 'deploy/examples/relay.config.yaml']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'package-lock.json',
+        'tsconfig.json',
+        'functions/index.ts',
+        'shared/relay.ts',
+        'relay.config.yaml',
+        'deploy/examples/relay.config.yaml',
+      ]),
+    );
     for (const file of files) expect(file).not.toMatch(/^(test|docs|dist|\.git|\.ci)\/|node_modules|^\.env$|\.log$/);
   });
 

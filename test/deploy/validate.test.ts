@@ -49,7 +49,11 @@ describe('configs that cannot be deployed stop with a clear message before anyth
     {
       what: 'a target whose Cloud Run service cannot be determined',
       yaml: `targets:\n  t: { url: https://api.example.com }\n${ROUTE}`,
-      expected: [/targets\.t\.url: cannot tell which Cloud Run service this is: api\.example\.com is not a Cloud Run URL/, /targets\.t\.cloudRun: \{ service: SERVICE, region: REGION, project: PROJECT \}/, /gcloud run services add-iam-policy-binding projects\/PROJECT\/locations\/REGION\/services\/SERVICE --member=serviceAccount:run-relay@my-proj\.iam\.gserviceaccount\.com --role=roles\/run\.invoker/],
+      expected: [
+        /targets\.t\.url: cannot tell which Cloud Run service this is: api\.example\.com is not a Cloud Run URL/,
+        /targets\.t\.cloudRun: \{ service: SERVICE, region: REGION, project: PROJECT \}/,
+        /gcloud run services add-iam-policy-binding projects\/PROJECT\/locations\/REGION\/services\/SERVICE --member=serviceAccount:run-relay@my-proj\.iam\.gserviceaccount\.com --role=roles\/run\.invoker/,
+      ],
     },
     {
       what: 'a Cloud Run URL of the hashed form',
@@ -110,13 +114,19 @@ describe('configs that cannot be deployed stop with a clear message before anyth
   });
 
   it('reports every problem at once', async () => {
-    const result = await deploy(`targets:\n  a: { url: https://api.example.com }\n  b: { url: "http://localhost:9" }\n${ROUTE.replace('target: t', 'target: a')}deploy:\n  secrets:\n    NOPE: x\n`, ['--apply']);
+    const result = await deploy(
+      `targets:\n  a: { url: https://api.example.com }\n  b: { url: "http://localhost:9" }\n${ROUTE.replace('target: t', 'target: a')}deploy:\n  secrets:\n    NOPE: x\n`,
+      ['--apply'],
+    );
     expect(result.code).toBe(2);
     expect(result.errors).toMatch(/targets\.a\.url[\s\S]*targets\.b\.url[\s\S]*deploy\.secrets\.NOPE/);
   });
 
   it('refuses a bad --project or --region', async () => {
-    const result = await deploy(`targets:\n  t: { url: https://t-123456789.us-central1.run.app }\n`, ['--project=My_Project', '--region=mars']);
+    const result = await deploy(`targets:\n  t: { url: https://t-123456789.us-central1.run.app }\n`, [
+      '--project=My_Project',
+      '--region=mars',
+    ]);
     expect(result.code).toBe(2);
     expect(result.errors).toMatch(/--project: expected a project id/);
     expect(result.errors).toMatch(/--region: expected a region such as us-central1, got "mars"/);
@@ -148,7 +158,13 @@ describe('configs that cannot be deployed stop with a clear message before anyth
     writeFileSync(join(source, '.gcloudignore'), '/test\n');
     writeFileSync(join(source, 'test', 'relay.config.yaml'), 'targets: {}\n');
     const command = deployCommand({ gcloud: async () => ({ code: 0, stdout: '', stderr: '' }), cwd: source });
-    const run = (config: string) => command.run({ values: { project: 'my-proj', region: 'us-central1', 'project-number': '1', config }, positionals: [], env: {}, out: () => {} });
+    const run = (config: string) =>
+      command.run({
+        values: { project: 'my-proj', region: 'us-central1', 'project-number': '1', config },
+        positionals: [],
+        env: {},
+        out: () => {},
+      });
     await expect(run('test/relay.config.yaml')).rejects.toThrow(/excluded by .*\.gcloudignore, so it would not ship with the functions/);
     await expect(run(join(REPO, 'relay.config.yaml'))).rejects.toThrow(/is outside the source directory/);
   });
@@ -157,7 +173,10 @@ describe('configs that cannot be deployed stop with a clear message before anyth
 describe('which Cloud Run service a target is', () => {
   it.each([
     ['https://orders-123456789012.us-central1.run.app', { service: 'orders', project: '123456789012', region: 'us-central1' }],
-    ['https://my-svc-2-123456789012.northamerica-northeast1.run.app/base', { service: 'my-svc-2', project: '123456789012', region: 'northamerica-northeast1' }],
+    [
+      'https://my-svc-2-123456789012.northamerica-northeast1.run.app/base',
+      { service: 'my-svc-2', project: '123456789012', region: 'northamerica-northeast1' },
+    ],
     ['https://orders-x7k2p9q4ra-uc.a.run.app', undefined],
     ['https://api.example.com', undefined],
     ['http://orders-123456789012.us-central1.run.app', undefined],
@@ -165,9 +184,15 @@ describe('which Cloud Run service a target is', () => {
     expect(parseRunUrl(url)).toEqual(expected);
   });
 
-  it('prefers the config\'s cloudRun over the URL, defaulting its project to the one deployed to', () => {
-    const target = { url: 'https://orders-123456789012.us-central1.run.app', cloudRun: { service: 'orders-v2', region: 'europe-west1' } } as never;
-    expect(targetService(target, 'my-proj')).toEqual({ kind: 'service', service: { service: 'orders-v2', region: 'europe-west1', project: 'my-proj', from: 'config' } });
+  it("prefers the config's cloudRun over the URL, defaulting its project to the one deployed to", () => {
+    const target = {
+      url: 'https://orders-123456789012.us-central1.run.app',
+      cloudRun: { service: 'orders-v2', region: 'europe-west1' },
+    } as never;
+    expect(targetService(target, 'my-proj')).toEqual({
+      kind: 'service',
+      service: { service: 'orders-v2', region: 'europe-west1', project: 'my-proj', from: 'config' },
+    });
     expect(targetService({ url: 'https://x.example.com', cloudRun: 'manual' } as never, 'p')).toEqual({ kind: 'manual' });
   });
 });
@@ -176,8 +201,17 @@ describe('deploy settings', () => {
   it('takes cpu as a number or a string, and refuses a size Cloud Run does not offer', async () => {
     const { validateConfig } = await import('../../shared/config/load.js');
     const base = { targets: { t: { url: 'https://t-123456789.us-central1.run.app' } } };
-    expect(validateConfig({ ...base, deploy: { webhook: { cpu: 2 }, pubsub: { cpu: '0.5' } } }).deploy).toMatchObject({ webhook: { cpu: '2' }, pubsub: { cpu: '0.5' } });
-    expect(validateConfig(base).deploy.webhook).toMatchObject({ cpu: '1', memory: '512Mi', concurrency: 80, minInstances: 0, maxInstances: 100 });
+    expect(validateConfig({ ...base, deploy: { webhook: { cpu: 2 }, pubsub: { cpu: '0.5' } } }).deploy).toMatchObject({
+      webhook: { cpu: '2' },
+      pubsub: { cpu: '0.5' },
+    });
+    expect(validateConfig(base).deploy.webhook).toMatchObject({
+      cpu: '1',
+      memory: '512Mi',
+      concurrency: 80,
+      minInstances: 0,
+      maxInstances: 100,
+    });
     expect(() => validateConfig({ ...base, deploy: { webhook: { cpu: 3 } } })).toThrow(/deploy\.webhook\.cpu: expected 0\.5, 1, 2 or 4/);
   });
 });

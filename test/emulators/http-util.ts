@@ -4,7 +4,11 @@ import type { AddressInfo } from 'node:net';
 export type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => unknown;
 
 /** Starts a node:http server on loopback (port 0 = any free port) and resolves once it listens. */
-export async function listen(handler: Handler, port = 0, host = '127.0.0.1'): Promise<{ server: Server; url: string; port: number; close(): Promise<void> }> {
+export async function listen(
+  handler: Handler,
+  port = 0,
+  host = '127.0.0.1',
+): Promise<{ server: Server; url: string; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

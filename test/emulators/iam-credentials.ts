@@ -48,11 +48,19 @@ export async function startIamCredentials(options: IamCredentialsOptions): Promi
     }
     const request = JSON.parse(body.toString('utf8') || '{}') as { audience?: string; delegates?: string[]; includeEmail?: boolean };
     // A delegation chain: caller -> delegates[0] -> ... -> serviceAccount, each link granted.
-    const chain = [caller.principal, ...(request.delegates ?? []).map((d) => d.replace(/^projects\/-\/serviceAccounts\//, '')), serviceAccount];
+    const chain = [
+      caller.principal,
+      ...(request.delegates ?? []).map((d) => d.replace(/^projects\/-\/serviceAccounts\//, '')),
+      serviceAccount,
+    ];
     for (let i = 0; i + 1 < chain.length; i++) {
       if (!grants.get(chain[i + 1]!)?.has(chain[i]!)) {
         countInto(refused, 'permission_denied');
-        return sendJson(res, 403, error(403, 'PERMISSION_DENIED', `Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).`));
+        return sendJson(
+          res,
+          403,
+          error(403, 'PERMISSION_DENIED', `Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).`),
+        );
       }
     }
     if (!request.audience) {

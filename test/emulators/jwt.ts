@@ -50,7 +50,9 @@ export function verifyJwt(token: string, options: VerifyJwtOptions): Record<stri
   if (header.alg !== 'RS256') throw new Error(`unsupported alg ${header.alg}`);
   const jwk = options.keys.find((k) => (k as { kid?: string }).kid === header.kid);
   if (!jwk) throw new Error('unknown signing key');
-  const ok = createVerify('RSA-SHA256').update(`${h}.${p}`).verify(createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(s, 'base64url'));
+  const ok = createVerify('RSA-SHA256')
+    .update(`${h}.${p}`)
+    .verify(createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(s, 'base64url'));
   if (!ok) throw new Error('bad signature');
   const now = Math.floor((options.now ?? Date.now()) / 1000);
   const skew = options.skewSeconds ?? 10;

@@ -42,7 +42,14 @@ export async function startOidcProvider(): Promise<OidcProvider> {
     key,
     mint({ subject = 'repo:acme/app:ref:refs/heads/main', audience, ttlSeconds = 600 }) {
       const iat = Math.floor(Date.now() / 1000);
-      return signJwt(key, { iss: server.url, sub: subject, aud: audience, iat: ttlSeconds < 0 ? iat + ttlSeconds - 60 : iat, exp: iat + ttlSeconds, jti: randomUUID() });
+      return signJwt(key, {
+        iss: server.url,
+        sub: subject,
+        aud: audience,
+        iat: ttlSeconds < 0 ? iat + ttlSeconds - 60 : iat,
+        exp: iat + ttlSeconds,
+        jti: randomUUID(),
+      });
     },
     serve(token) {
       served = token;

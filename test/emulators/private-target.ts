@@ -67,7 +67,9 @@ export async function startPrivateTarget(options: PrivateTargetOptions): Promise
     const record: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '/', headers: req.headers, body, claims, at: Date.now() };
     received.push(record);
     if (options.verbose) {
-      console.log(`[target] ${req.method} ${req.url} from ${String(claims.email)} (aud ${String(claims.aud)}), idempotency-key ${String(req.headers['idempotency-key'])}, ${body.length} bytes`);
+      console.log(
+        `[target] ${req.method} ${req.url} from ${String(claims.email)} (aud ${String(claims.aud)}), idempotency-key ${String(req.headers['idempotency-key'])}, ${body.length} bytes`,
+      );
     }
     await behaviour(record, res, received.length);
   }, options.port ?? 0);

@@ -46,7 +46,8 @@ export async function startSts(options: StsOptions): Promise<Sts> {
   let failures = 0;
   let failStatus = 503;
   const server = await listen((req, res, body) => {
-    if (req.method !== 'POST' || new URL(req.url ?? '/', 'http://sts').pathname !== '/v1/token') return sendJson(res, 404, { error: 'not_found' });
+    if (req.method !== 'POST' || new URL(req.url ?? '/', 'http://sts').pathname !== '/v1/token')
+      return sendJson(res, 404, { error: 'not_found' });
     const refuse = (status: number, error: string, description: string) => {
       countInto(exchanges, error);
       sendJson(res, status, { error, error_description: description });
@@ -56,8 +57,10 @@ export async function startSts(options: StsOptions): Promise<Sts> {
       return refuse(failStatus, 'temporarily_unavailable', 'emulated failure');
     }
     const form = formOrJson(body, req.headers['content-type']);
-    if (form.grant_type !== 'urn:ietf:params:oauth:grant-type:token-exchange') return refuse(400, 'unsupported_grant_type', `unexpected grant_type ${form.grant_type}`);
-    if (form.audience !== options.providerAudience) return refuse(400, 'invalid_target', `The target service indicated by the "audience" parameters is invalid: ${form.audience}`);
+    if (form.grant_type !== 'urn:ietf:params:oauth:grant-type:token-exchange')
+      return refuse(400, 'unsupported_grant_type', `unexpected grant_type ${form.grant_type}`);
+    if (form.audience !== options.providerAudience)
+      return refuse(400, 'invalid_target', `The target service indicated by the "audience" parameters is invalid: ${form.audience}`);
     if (!form.subject_token) return refuse(400, 'invalid_request', 'subject_token is required');
     let claims: Record<string, unknown>;
     try {

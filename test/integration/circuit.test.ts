@@ -35,13 +35,18 @@ function flakyTarget() {
 }
 
 const route = { verify: { scheme: 'none' }, forward: [{ target: 'svc' }] };
-const post = (s: Stack, n = 0) => fetch(`${s.url}/open`, { method: 'POST', body: `{"n":${n}}`, headers: { 'content-type': 'application/json' } });
+const post = (s: Stack, n = 0) =>
+  fetch(`${s.url}/open`, { method: 'POST', body: `{"n":${n}}`, headers: { 'content-type': 'application/json' } });
 const circuit = { minimumCalls: 4, failureRate: 0.5, windowMs: 10_000, coolDownMs: 1_000, probes: 2 };
 
 describe('circuit breaker on a real target', () => {
   it('stops calling a failing target once open, answers 503 with Retry-After, probes after the cool-down and closes', async () => {
     const target = flakyTarget();
-    stack = await startStack({ metadata, targets: { svc: { behaviour: target.behaviour, config: { retry: { retries: 0 }, circuit } } }, routes: { open: route } });
+    stack = await startStack({
+      metadata,
+      targets: { svc: { behaviour: target.behaviour, config: { retry: { retries: 0 }, circuit } } },
+      routes: { open: route },
+    });
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await post(stack, i)).status);
     expect(statuses).toEqual([503, 503, 503, 503]);
@@ -73,11 +78,23 @@ describe('circuit breaker on a real target', () => {
 
   it('nacks Pub/Sub deliveries at once while open, without calling the target', async () => {
     const target = flakyTarget();
-    stack = await startStack({ metadata, targets: { svc: { behaviour: target.behaviour, config: { retry: { retries: 0 }, circuit } } }, routes: { open: route } });
-    const message = (n: number) => ({ ...envelopeMessage({ v: 1, target: 'svc', body: `{"n":${n}}`, idempotencyKey: `k-${n}` }), messageId: `m-${n}` });
+    stack = await startStack({
+      metadata,
+      targets: { svc: { behaviour: target.behaviour, config: { retry: { retries: 0 }, circuit } } },
+      routes: { open: route },
+    });
+    const message = (n: number) => ({
+      ...envelopeMessage({ v: 1, target: 'svc', body: `{"n":${n}}`, idempotencyKey: `k-${n}` }),
+      messageId: `m-${n}`,
+    });
     const outcomes: string[] = [];
     for (let n = 0; n < 10; n++) {
-      outcomes.push(await stack.runtime.deliverer.handle(message(n)).then((o) => o.kind, (e: { code?: string }) => e.code ?? 'error'));
+      outcomes.push(
+        await stack.runtime.deliverer.handle(message(n)).then(
+          (o) => o.kind,
+          (e: { code?: string }) => e.code ?? 'error',
+        ),
+      );
     }
     expect(outcomes).toEqual([...Array(4).fill('target_retryable_status'), ...Array(6).fill('target_unavailable')]);
     expect(target.state.calls).toBe(4);

@@ -40,11 +40,20 @@ beforeAll(async () => {
     partner: { verify: { scheme: 'bearer', secretEnv: 'PARTNER_BEARER_SECRET' }, forward: [{ target: 'demo', path: '/hooks/partner' }] },
     refused: { mode: 'async', verify: github, forward: [{ target: 'refuses', path: '/no' }] },
   };
-  stack = await startAsyncStack({ metadata, env: SECRETS, routes, targets: { demo: {}, refuses: { behaviour: (_req, res) => sendJson(res, 422, { error: 'no' }) } } });
+  stack = await startAsyncStack({
+    metadata,
+    env: SECRETS,
+    routes,
+    targets: { demo: {}, refuses: { behaviour: (_req, res) => sendJson(res, 422, { error: 'no' }) } },
+  });
   dir = mkdtempSync(join(tmpdir(), 'relay-cli-local-'));
   const configPath = join(dir, 'relay.config.json');
   const targets = Object.fromEntries(Object.entries(stack.targets).map(([name, t]) => [name, { url: t.url, retry: { retries: 0 } }]));
-  const pubsub = { deliveryTopic: stack.topics.delivery, deadLetterTopic: stack.topics.deadLetter, deadLetterSubscription: stack.topics.deadLetterSubscription };
+  const pubsub = {
+    deliveryTopic: stack.topics.delivery,
+    deadLetterTopic: stack.topics.deadLetter,
+    deadLetterSubscription: stack.topics.deadLetterSubscription,
+  };
   writeFileSync(configPath, JSON.stringify({ projectId: PROJECT, targets, routes, pubsub }));
   state = {
     version: 1,
@@ -55,7 +64,14 @@ beforeAll(async () => {
     urls: { webhook: stack.webhookUrl, pubsub: stack.pubsubUrl, metadata: metadata.url, target: stack.targets.demo!.url },
     pubsubEmulatorHost: emulator.host,
     topics: { delivery: pubsub.deliveryTopic, deadLetter: pubsub.deadLetterTopic, deadLetterSubscription: pubsub.deadLetterSubscription },
-    env: { RELAY_CONFIG: configPath, RELAY_URL: stack.webhookUrl, PUBSUB_EMULATOR_HOST: emulator.host, GCE_METADATA_HOST: metadata.host, GOOGLE_CLOUD_PROJECT: PROJECT, ...SECRETS },
+    env: {
+      RELAY_CONFIG: configPath,
+      RELAY_URL: stack.webhookUrl,
+      PUBSUB_EMULATOR_HOST: emulator.host,
+      GCE_METADATA_HOST: metadata.host,
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      ...SECRETS,
+    },
   };
   // The child's state names no metadata server, so a Pub/Sub client that looked for credentials would probe and warn.
   const { GCE_METADATA_HOST: _, ...childEnv } = state.env;
@@ -83,9 +99,17 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 /** `run-relay send ... --body -` with `input` on standard input, in a child process. */
 function childWithStdin(args: string[], input: string): Promise<{ code: number | null; stdout: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RELAY_|PUBSUB_EMULATOR_HOST|GCE_METADATA_HOST|GOOGLE_CLOUD_PROJECT|GITHUB_WEBHOOK_SECRET|PARTNER_BEARER_SECRET)/.test(k)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !/^(RELAY_|PUBSUB_EMULATOR_HOST|GCE_METADATA_HOST|GOOGLE_CLOUD_PROJECT|GITHUB_WEBHOOK_SECRET|PARTNER_BEARER_SECRET)/.test(k),
+    ),
+  );
   const loader = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-  const proc = spawn(process.execPath, ['--import', loader, join(ROOT, 'shared/cli/bin.ts'), ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import', loader, join(ROOT, 'shared/cli/bin.ts'), ...args], {
+    cwd: dir,
+    env,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let stdout = '';
   proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   proc.stdin.end(input);
@@ -94,9 +118,15 @@ function childWithStdin(args: string[], input: string): Promise<{ code: number |
 
 /** The real `run-relay` binary in a child process whose working directory holds the state file, and whose environment names none of the stack. */
 async function child(args: string[]) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RELAY_|PUBSUB_EMULATOR_HOST|GCE_METADATA_HOST|GOOGLE_CLOUD_PROJECT|GITHUB_WEBHOOK_SECRET|PARTNER_BEARER_SECRET)/.test(k)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !/^(RELAY_|PUBSUB_EMULATOR_HOST|GCE_METADATA_HOST|GOOGLE_CLOUD_PROJECT|GITHUB_WEBHOOK_SECRET|PARTNER_BEARER_SECRET)/.test(k),
+    ),
+  );
   const loader = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-  return run(process.execPath, ['--import', loader, join(ROOT, 'shared/cli/bin.ts'), ...args], { cwd: dir, env }).catch((error: { stdout: string; stderr: string; code: number }) => error);
+  return run(process.execPath, ['--import', loader, join(ROOT, 'shared/cli/bin.ts'), ...args], { cwd: dir, env }).catch(
+    (error: { stdout: string; stderr: string; code: number }) => error,
+  );
 }
 
 describe.runIf(emulator)('run-relay send against the local stack', () => {
@@ -153,7 +183,11 @@ describe.runIf(emulator)('the real run-relay binary next to a running stack', ()
     const sent = await child(['send', 'refused']);
     expect(sent.stdout).toContain('-> 202 Accepted');
     let listed = { stdout: '', stderr: '' };
-    await eventually(async () => (listed = await child(['dlq', 'list'])).stdout.includes('1 parked'), 30_000, 'the refused delivery to be parked');
+    await eventually(
+      async () => (listed = await child(['dlq', 'list'])).stdout.includes('1 parked'),
+      30_000,
+      'the refused delivery to be parked',
+    );
     const row = listed.stdout.split('\n').find((l) => l.includes('\trefused\t'))!;
     expect(row).toContain('target_rejected\t422');
     const shown = await child(['dlq', 'show', row.split('\t')[0]!]);

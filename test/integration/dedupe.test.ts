@@ -54,10 +54,18 @@ interface Instance {
 let counter = 0;
 
 /** One relay instance: its own runtime (and Firestore client) on its own framework server. */
-async function instance(config: Record<string, unknown>, options: { publisher?: Publisher; dedupeStore?: MemoryDedupeStore } = {}): Promise<Instance> {
+async function instance(
+  config: Record<string, unknown>,
+  options: { publisher?: Publisher; dedupeStore?: MemoryDedupeStore } = {},
+): Promise<Instance> {
   const loaded = parseConfig({ projectId: 'relay-test', ...config }, { GITHUB_WEBHOOK_SECRET: SECRET });
   const logs: string[] = [];
-  const runtime = createRuntime({ loaded, write: (line) => logs.push(line), publisher: options.publisher ?? recordingPublisher().publisher, dedupeStore: options.dedupeStore });
+  const runtime = createRuntime({
+    loaded,
+    write: (line) => logs.push(line),
+    publisher: options.publisher ?? recordingPublisher().publisher,
+    dedupeStore: options.dedupeStore,
+  });
   const name = `dedupe-${process.pid}-${++counter}`;
   http(name, webhookHandler(runtime.relay));
   const uninstall = installFrontDoor({ policy: webhookDoorPolicy(loaded.config) });
@@ -78,20 +86,32 @@ async function target(behaviour?: Behaviour): Promise<PrivateTarget> {
 }
 
 /** A target that takes `ms` to answer 200 (so identical deliveries overlap). */
-const slow = (ms: number): Behaviour => async (_req, res) => {
-  await new Promise((r) => setTimeout(r, ms));
-  sendJson(res, 200, { ok: true });
-};
+const slow =
+  (ms: number): Behaviour =>
+  async (_req, res) => {
+    await new Promise((r) => setTimeout(r, ms));
+    sendJson(res, 200, { ok: true });
+  };
 
 function postGithub(url: string, deliveryId: string, body = '{"action":"opened"}') {
   return fetch(`${url}/github`, {
     method: 'POST',
     body,
-    headers: { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': deliveryId, 'x-hub-signature-256': githubSignature(SECRET, body) },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'issues',
+      'x-github-delivery': deliveryId,
+      'x-hub-signature-256': githubSignature(SECRET, body),
+    },
   });
 }
 
-const githubRoute = (extra: Record<string, unknown> = {}) => ({ verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks' }], dedupe: { store: 'firestore', window: '1h' }, ...extra });
+const githubRoute = (extra: Record<string, unknown> = {}) => ({
+  verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' },
+  forward: [{ target: 'svc', path: '/hooks' }],
+  dedupe: { store: 'firestore', window: '1h' },
+  ...extra,
+});
 
 describe('durable de-duplication on Firestore, two instances', () => {
   it('forwards concurrent identical sync deliveries on two instances once, and answers every one of them 200', async (ctx) => {
@@ -109,7 +129,7 @@ describe('durable de-duplication on Firestore, two instances', () => {
     expect(svc.received).toHaveLength(1);
   });
 
-  it('releases the key when the target fails, so the sender\'s retry on the other instance goes through', async (ctx) => {
+  it("releases the key when the target fails, so the sender's retry on the other instance goes through", async (ctx) => {
     if (!emulator) return ctx.skip();
     const svc = await target((_req, res, n) => sendJson(res, n === 1 ? 500 : 200, { n }));
     const config = { targets: { svc: { url: svc.url, retry: { retries: 0 } } }, routes: { github: githubRoute() } };
@@ -121,7 +141,7 @@ describe('durable de-duplication on Firestore, two instances', () => {
     expect(svc.received).toHaveLength(2);
   });
 
-  it('publishes an async delivery once, however many instances the sender\'s retries land on', async (ctx) => {
+  it("publishes an async delivery once, however many instances the sender's retries land on", async (ctx) => {
     if (!emulator) return ctx.skip();
     const svc = await target();
     const shared = recordingPublisher();
@@ -143,7 +163,14 @@ describe('durable de-duplication on Firestore, two instances', () => {
     const key = randomUUID();
     const message = (n: number) => ({ ...envelopeMessage({ v: 1, target: 'svc', body: '{}', idempotencyKey: key }), messageId: `m-${n}` });
     // Four copies at once on two instances: one delivers, the others are acked as duplicates or nacked while it is in flight.
-    const first = await Promise.all([0, 1, 2, 3].map((n) => (n % 2 ? a : b).runtime.deliverer.handle(message(n)).then((o) => o.kind, (e: { code?: string }) => e.code)));
+    const first = await Promise.all(
+      [0, 1, 2, 3].map((n) =>
+        (n % 2 ? a : b).runtime.deliverer.handle(message(n)).then(
+          (o) => o.kind,
+          (e: { code?: string }) => e.code,
+        ),
+      ),
+    );
     expect(first.filter((k) => k === 'delivered')).toHaveLength(1);
     expect(first.every((k) => ['delivered', 'duplicate', 'delivery_in_progress'].includes(k!))).toBe(true);
     // What Pub/Sub brings back later (the nacked ones, a replay) is acked without a call.
@@ -163,11 +190,18 @@ describe('durable de-duplication on Firestore, two instances', () => {
     const config = { targets: { svc: { url: svc.url, retry: { retries: 0 }, dedupe: { store: 'firestore', window: '1h' } } } };
     const [a, b] = [await instance(config, { publisher: shared.publisher }), await instance(config, { publisher: shared.publisher })];
     const key = randomUUID();
-    const message = (n: number, attributes: Record<string, string> = {}) => ({ ...envelopeMessage({ v: 1, target: 'svc', body: '{}', idempotencyKey: key }), attributes, messageId: `m-${n}` });
+    const message = (n: number, attributes: Record<string, string> = {}) => ({
+      ...envelopeMessage({ v: 1, target: 'svc', body: '{}', idempotencyKey: key }),
+      attributes,
+      messageId: `m-${n}`,
+    });
     expect(await a.runtime.deliverer.handle(message(1))).toMatchObject({ kind: 'dead_lettered', reason: 'target_invalid_response' });
     expect(await b.runtime.deliverer.handle(message(2))).toMatchObject({ kind: 'duplicate', of: 'parked' });
     expect(svc.received).toHaveLength(1);
-    const replay = { ...message(3, replayAttributes(shared.published[0]!.message.attributes ?? {}, new Date(Date.now() + 1_000))), data: shared.published[0]!.message.data };
+    const replay = {
+      ...message(3, replayAttributes(shared.published[0]!.message.attributes ?? {}, new Date(Date.now() + 1_000))),
+      data: shared.published[0]!.message.data,
+    };
     await new Promise((r) => setTimeout(r, 1_100));
     expect(await b.runtime.deliverer.handle(replay)).toMatchObject({ kind: 'dead_lettered', reason: 'target_invalid_response' });
     expect(await a.runtime.deliverer.handle({ ...replay, messageId: 'm-4' })).toMatchObject({ kind: 'duplicate', of: 'parked' });
@@ -176,7 +210,12 @@ describe('durable de-duplication on Firestore, two instances', () => {
 
   it('remembers an outcome reached without a reservation over a reservation that landed late', async (ctx) => {
     if (!emulator) return ctx.skip();
-    const store = firestoreDedupeStore({ projectId: 'relay-test', database: '(default)', collection: 'remember-test', emulatorHost: emulator.host });
+    const store = firestoreDedupeStore({
+      projectId: 'relay-test',
+      database: '(default)',
+      collection: 'remember-test',
+      emulatorHost: emulator.host,
+    });
     cleanup.push(() => store.close());
     const key = randomUUID();
     const options = { leaseMs: 60_000, windowMs: 3_600_000 };
@@ -196,7 +235,10 @@ describe('durable de-duplication on Firestore, two instances', () => {
     const open = await instance({ targets: { svc: { url: svc.url } }, routes: { github: githubRoute() } }, { dedupeStore: down });
     expect((await postGithub(open.url, randomUUID())).status).toBe(200);
     expect(open.logs.some((l) => l.includes('delivering without de-duplication'))).toBe(true);
-    const closed = await instance({ targets: { svc: { url: svc.url } }, routes: { github: githubRoute({ dedupe: { store: 'firestore', onStoreError: 'refuse' } }) } }, { dedupeStore: down });
+    const closed = await instance(
+      { targets: { svc: { url: svc.url } }, routes: { github: githubRoute({ dedupe: { store: 'firestore', onStoreError: 'refuse' } }) } },
+      { dedupeStore: down },
+    );
     const refused = await postGithub(closed.url, randomUUID());
     expect([refused.status, refused.headers.get('retry-after')]).toEqual([503, '5']);
     expect(svc.received).toHaveLength(1);

@@ -28,7 +28,11 @@ describe('the entry point under the Functions Framework CLI', () => {
     const health = await fetch(`${running.url}/healthz`);
     expect(health.status).toBe(200);
     const body = '{"zen":"hi"}';
-    const wrong = await fetch(`${running.url}/github`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': githubSignature('not-it', body) } });
+    const wrong = await fetch(`${running.url}/github`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': githubSignature('not-it', body) },
+    });
     expect(wrong.status).toBe(401);
     expect(await wrong.json()).toEqual({ error: { code: 'unauthorized', message: 'Signature does not match' } });
     // The front door is installed by the entry point: the framework's own HTML answers become JSON.
@@ -40,7 +44,19 @@ describe('the entry point under the Functions Framework CLI', () => {
   it('stops at start-up with every bad key path named when the config is wrong', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
     const path = join(dir, 'bad.yaml');
-    writeFileSync(path, ['targets:', '  orders:', '    url: http://orders.example.com', '    retry: { retries: -1 }', 'routes:', '  github:', '    forward: [{ target: billing }]', ''].join('\n'));
+    writeFileSync(
+      path,
+      [
+        'targets:',
+        '  orders:',
+        '    url: http://orders.example.com',
+        '    retry: { retries: -1 }',
+        'routes:',
+        '  github:',
+        '    forward: [{ target: billing }]',
+        '',
+      ].join('\n'),
+    );
     running = await startFramework({ cwd: root, args: ['--target=webhook'], env: baseEnv({ RELAY_CONFIG: path }) });
     expect(await running.exited).toBe(1);
     const out = running.output();

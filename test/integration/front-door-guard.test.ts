@@ -11,7 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { describe, expect, it } from 'vitest';
-import { GUARDED_FRAMEWORK_VERSION, frameworkExpress, installFrontDoor, parseForFramework, toRelayError } from '../../functions/front-door.js';
+import {
+  GUARDED_FRAMEWORK_VERSION,
+  frameworkExpress,
+  installFrontDoor,
+  parseForFramework,
+  toRelayError,
+} from '../../functions/front-door.js';
 import { webhookDoorPolicy } from '../../shared/door/policy.js';
 import { RelayError } from '../../shared/errors.js';
 

@@ -27,7 +27,13 @@ afterEach(async () => {
 });
 
 async function start(routes: Record<string, unknown>, behaviour = echo) {
-  stack = await startStack({ metadata, env, settings: { googleCertsUrl: metadata.pemCertsUrl }, targets: { svc: { behaviour, config: { retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0 } } } }, routes });
+  stack = await startStack({
+    metadata,
+    env,
+    settings: { googleCertsUrl: metadata.pemCertsUrl },
+    targets: { svc: { behaviour, config: { retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0 } } } },
+    routes,
+  });
   return stack;
 }
 
@@ -40,7 +46,12 @@ function postGithub(s: Stack, body: string, event: string, delivery = 'd-1') {
   return fetch(`${s.url}/github`, {
     method: 'POST',
     body,
-    headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery, 'x-hub-signature-256': githubSignature(env.GITHUB_SECRET, body) },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': event,
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': githubSignature(env.GITHUB_SECRET, body),
+    },
   });
 }
 
@@ -73,7 +84,12 @@ describe('replay protection', () => {
       fetch(`${s.url}/slack`, {
         method: 'POST',
         body,
-        headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': String(ts), 'x-slack-signature': 'v0=' + createHmac('sha256', env.SLACK_SECRET).update(`v0:${ts}:${body}`).digest('hex'), ...extra },
+        headers: {
+          'content-type': 'application/json',
+          'x-slack-request-timestamp': String(ts),
+          'x-slack-signature': 'v0=' + createHmac('sha256', env.SLACK_SECRET).update(`v0:${ts}:${body}`).digest('hex'),
+          ...extra,
+        },
       });
     const now = Math.floor(Date.now() / 1000);
     expect((await post(now)).status).toBe(200);
@@ -107,7 +123,9 @@ describe('payload contracts and event filters', () => {
     const s = await start({ github: githubRoute });
     const res = await postGithub(s, '{"ref":42}', 'push');
     expect(res.status).toBe(422);
-    expect(await res.json()).toEqual({ error: { code: 'contract_violation', message: expect.any(String), issues: [{ path: '$.ref', message: expect.any(String) }] } });
+    expect(await res.json()).toEqual({
+      error: { code: 'contract_violation', message: expect.any(String), issues: [{ path: '$.ref', message: expect.any(String) }] },
+    });
     expect(s.targets.svc!.received).toHaveLength(0);
   });
 
@@ -129,7 +147,11 @@ describe('payload contracts and event filters', () => {
 
   it('checks the signature before the contract: an unsigned bad body is a 401, not a 422', async () => {
     const s = await start({ github: githubRoute });
-    const res = await fetch(`${s.url}/github`, { method: 'POST', body: '{"ref":42}', headers: { 'content-type': 'application/json', 'x-github-event': 'push' } });
+    const res = await fetch(`${s.url}/github`, {
+      method: 'POST',
+      body: '{"ref":42}',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'push' },
+    });
     expect(res.status).toBe(401);
   });
 });
@@ -142,7 +164,11 @@ describe('challenges and callers', () => {
     const res = await fetch(`${s.url}/slack`, {
       method: 'POST',
       body,
-      headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': ts, 'x-slack-signature': 'v0=' + createHmac('sha256', env.SLACK_SECRET).update(`v0:${ts}:${body}`).digest('hex') },
+      headers: {
+        'content-type': 'application/json',
+        'x-slack-request-timestamp': ts,
+        'x-slack-signature': 'v0=' + createHmac('sha256', env.SLACK_SECRET).update(`v0:${ts}:${body}`).digest('hex'),
+      },
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ challenge: 'abc123' });
@@ -152,7 +178,11 @@ describe('challenges and callers', () => {
   it('forwards the consumer name of a matched key, never the key, and never a sender-supplied consumer header', async () => {
     const keys = [{ consumer: 'acme', sha256: keyDigest('rrk_acme_key').toString('hex') }];
     const s = await start({ partner: { verify: { scheme: 'bearer', keys }, forward: [{ target: 'svc' }] } });
-    const res = await fetch(`${s.url}/partner`, { method: 'POST', body: '{}', headers: { authorization: 'Bearer rrk_acme_key', 'x-relay-consumer': 'admin', 'content-type': 'application/json' } });
+    const res = await fetch(`${s.url}/partner`, {
+      method: 'POST',
+      body: '{}',
+      headers: { authorization: 'Bearer rrk_acme_key', 'x-relay-consumer': 'admin', 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(200);
     const [received] = s.targets.svc!.received;
     expect(received!.headers['x-relay-consumer']).toBe('acme');
@@ -162,11 +192,24 @@ describe('challenges and callers', () => {
 
   it('accepts a Google ID token from an allowed service account and forwards its email as the consumer', async () => {
     // The certificates URL reaches the verifier as a setting, not through the process's environment.
-    const s = await start({ scheduler: { verify: { scheme: 'google-oidc', audience: 'https://relay.example.com/scheduler', serviceAccounts: [metadata.serviceAccount] }, forward: [{ target: 'svc' }] } });
-    const ok = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://relay.example.com/scheduler')}` } });
+    const s = await start({
+      scheduler: {
+        verify: { scheme: 'google-oidc', audience: 'https://relay.example.com/scheduler', serviceAccounts: [metadata.serviceAccount] },
+        forward: [{ target: 'svc' }],
+      },
+    });
+    const ok = await fetch(`${s.url}/scheduler`, {
+      method: 'POST',
+      body: '{}',
+      headers: { authorization: `Bearer ${metadata.mint('https://relay.example.com/scheduler')}` },
+    });
     expect(ok.status).toBe(200);
     expect(s.targets.svc!.received[0]!.headers['x-relay-consumer']).toBe(metadata.serviceAccount);
-    const wrong = await fetch(`${s.url}/scheduler`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${metadata.mint('https://elsewhere.example.com')}` } });
+    const wrong = await fetch(`${s.url}/scheduler`, {
+      method: 'POST',
+      body: '{}',
+      headers: { authorization: `Bearer ${metadata.mint('https://elsewhere.example.com')}` },
+    });
     expect(wrong.status).toBe(401);
     expect(s.targets.svc!.received).toHaveLength(1);
   });
@@ -176,7 +219,11 @@ describe('refusals in the log', () => {
   it('logs which check failed with the error code and reason, never the expected signature', async () => {
     const s = await start({ github: { verify: { scheme: 'github', secretEnv: 'GITHUB_SECRET' }, forward: [{ target: 'svc' }] } });
     const body = '{"a":1}';
-    const res = await fetch(`${s.url}/github`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': 'sha256=' + '0'.repeat(64) } });
+    const res = await fetch(`${s.url}/github`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': 'sha256=' + '0'.repeat(64) },
+    });
     expect(res.status).toBe(401);
     const line = JSON.parse(s.logs.find((l) => l.includes('Request refused'))!);
     expect(line).toMatchObject({ reason: 'signature_mismatch', error: { code: 'unauthorized' } });

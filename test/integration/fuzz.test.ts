@@ -23,7 +23,14 @@ import { SIGNATURE_HEADERS, signatureHeadersOf, verifySchema } from '../../share
 import type { MetadataServer } from '../emulators/metadata-server.js';
 import { echo } from '../emulators/private-target.js';
 import { caseAgent, fuzzCases, type FuzzCase } from '../support/fuzz-cases.js';
-import { assertEveryScheme, FIXTURE_ENV, FIXTURE_SECRET, schemeFixtures, type SchemeFixture, type SchemeName } from '../support/scheme-fixtures.js';
+import {
+  assertEveryScheme,
+  FIXTURE_ENV,
+  FIXTURE_SECRET,
+  schemeFixtures,
+  type SchemeFixture,
+  type SchemeName,
+} from '../support/scheme-fixtures.js';
 import { startStack, useMetadataServer, type Stack } from '../support/stack.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
@@ -33,7 +40,19 @@ const MAX_BODY = 4096;
 const FAKE_TOKEN = 'relay.id.token';
 const SECRETS = [FIXTURE_SECRET, ...Object.values(FIXTURE_ENV)];
 /** Headers Node keeps only the first of when repeated; the rest it joins with ", ". */
-const FIRST_ONLY = new Set(['authorization', 'content-type', 'content-length', 'user-agent', 'host', 'from', 'referer', 'age', 'etag', 'expires', 'location']);
+const FIRST_ONLY = new Set([
+  'authorization',
+  'content-type',
+  'content-length',
+  'user-agent',
+  'host',
+  'from',
+  'referer',
+  'age',
+  'etag',
+  'expires',
+  'location',
+]);
 
 let metadata: MetadataServer;
 let fixtures: Record<SchemeName, SchemeFixture>;
@@ -44,10 +63,21 @@ beforeAll(async () => {
   metadata = await useMetadataServer();
   // One token per audience is enough: google-oidc tokens carry no per-request data (and RSA signing is slow).
   const minted = new Map<string, string>();
-  fixtures = schemeFixtures({ serviceAccount: metadata.serviceAccount, mint: (aud) => minted.get(aud) ?? (minted.set(aud, metadata.mint(aud)), minted.get(aud)!) });
+  fixtures = schemeFixtures({
+    serviceAccount: metadata.serviceAccount,
+    mint: (aud) => minted.get(aud) ?? (minted.set(aud, metadata.mint(aud)), minted.get(aud)!),
+  });
   assertEveryScheme(fixtures);
-  routes = Object.fromEntries(Object.entries(fixtures).map(([name, f]) => [name, { verify: f.verify, forward: [{ target: 'svc' }], maxBodyBytes: MAX_BODY }]));
-  stack = await startStack({ env: FIXTURE_ENV, settings: { googleCertsUrl: metadata.pemCertsUrl }, metadata, targets: { svc: { behaviour: echo } }, routes });
+  routes = Object.fromEntries(
+    Object.entries(fixtures).map(([name, f]) => [name, { verify: f.verify, forward: [{ target: 'svc' }], maxBodyBytes: MAX_BODY }]),
+  );
+  stack = await startStack({
+    env: FIXTURE_ENV,
+    settings: { googleCertsUrl: metadata.pemCertsUrl },
+    metadata,
+    targets: { svc: { behaviour: echo } },
+    routes,
+  });
 });
 afterAll(async () => {
   await stack?.close();
@@ -90,7 +120,8 @@ function answerProblem(c: FuzzCase, answer: Answer): string | undefined {
   } catch {
     return 'answer body is not JSON';
   }
-  if (c.expected !== 'forward' && (typeof parsed.error?.code !== 'string' || typeof parsed.error?.message !== 'string')) return 'error answer lacks {error: {code, message}}';
+  if (c.expected !== 'forward' && (typeof parsed.error?.code !== 'string' || typeof parsed.error?.message !== 'string'))
+    return 'error answer lacks {error: {code, message}}';
   if (answer.body.includes('    at ')) return 'answer quotes a stack trace';
   if (SECRETS.some((s) => answer.body.includes(s))) return 'answer contains a secret';
   return undefined;
@@ -108,14 +139,21 @@ function forwardProblem(c: FuzzCase, got: Forwarded[], tokenHeader: string): str
   }
   for (const name of RELAY_OWN_HEADERS) {
     const sent = c.headers[name];
-    if (sent !== undefined && !name.startsWith('x-forwarded-') && String(f.headers[name]) === String(Array.isArray(sent) ? sent[0] : sent)) return `the sender's ${name} reached the target`;
+    if (sent !== undefined && !name.startsWith('x-forwarded-') && String(f.headers[name]) === String(Array.isArray(sent) ? sent[0] : sent))
+      return `the sender's ${name} reached the target`;
   }
   if (SECRETS.some((s) => JSON.stringify(f.headers).includes(s))) return 'a secret reached the target in a header';
   return undefined;
 }
 
 /** Runs `cases` through `send`, `workers` at a time, and returns every problem found (at most 10 quoted). */
-async function run(cases: FuzzCase[], workers: number, send: (c: FuzzCase) => Promise<Answer>, forwarded: () => Map<string, Forwarded[]>, tokenHeader: string) {
+async function run(
+  cases: FuzzCase[],
+  workers: number,
+  send: (c: FuzzCase) => Promise<Answer>,
+  forwarded: () => Map<string, Forwarded[]>,
+  tokenHeader: string,
+) {
   const problems: string[] = [];
   const statuses = new Map<number, number>();
   const note = (c: FuzzCase, problem: string | undefined) => {
@@ -145,7 +183,9 @@ async function run(cases: FuzzCase[], workers: number, send: (c: FuzzCase) => Pr
 
 function coverage(cases: FuzzCase[]) {
   const seen = new Set(cases.map((c) => `${c.route}:${c.expected}`));
-  return Object.keys(fixtures).filter((route) => !seen.has(`${route}:forward`) || !seen.has(`${route}:too_large`) || (route !== 'none' && !seen.has(`${route}:refuse`)));
+  return Object.keys(fixtures).filter(
+    (route) => !seen.has(`${route}:forward`) || !seen.has(`${route}:too_large`) || (route !== 'none' && !seen.has(`${route}:refuse`)),
+  );
 }
 
 describe('fuzzing the webhook relay across every registered scheme', () => {
@@ -157,31 +197,45 @@ describe('fuzzing the webhook relay across every registered scheme', () => {
     expect(coverage(cases)).toEqual([]);
     const received: Forwarded[] = [];
     const logs: string[] = [];
-    const relay = createRelay(parseConfig({ targets: { svc: { url: 'http://127.0.0.1:9', retry: { retries: 0 } } }, routes }, FIXTURE_ENV), {
-      tokens: createTokenCache({ source: { fetchIdToken: async () => FAKE_TOKEN } }),
-      fetch: (async (_url: string, init: RequestInit) => {
-        received.push({ headers: init.headers as Record<string, string>, body: Buffer.from(init.body as Buffer) });
-        return new Response('{"ok":true}', { status: 200, headers: { 'content-type': 'application/json' } });
-      }) as typeof fetch,
-      logger: createLogger({ write: (line) => logs.push(line) }),
-      now: () => now,
-      settings: { googleCertsUrl: metadata.pemCertsUrl },
-    });
+    const relay = createRelay(
+      parseConfig({ targets: { svc: { url: 'http://127.0.0.1:9', retry: { retries: 0 } } }, routes }, FIXTURE_ENV),
+      {
+        tokens: createTokenCache({ source: { fetchIdToken: async () => FAKE_TOKEN } }),
+        fetch: (async (_url: string, init: RequestInit) => {
+          received.push({ headers: init.headers as Record<string, string>, body: Buffer.from(init.body as Buffer) });
+          return new Response('{"ok":true}', { status: 200, headers: { 'content-type': 'application/json' } });
+        }) as typeof fetch,
+        logger: createLogger({ write: (line) => logs.push(line) }),
+        now: () => now,
+        settings: { googleCertsUrl: metadata.pemCertsUrl },
+      },
+    );
     const started = performance.now();
     const result = await run(
       cases,
       8,
       async (c) => {
         const headers: Record<string, string> = { 'content-length': String(c.body.length) };
-        for (const [name, value] of Object.entries(c.headers)) headers[name] = Array.isArray(value) ? (FIRST_ONLY.has(name) ? value[0]! : value.join(', ')) : value;
-        const answer = await relay.handle({ method: 'POST', path: `/${c.route}`, query: c.query, headers, rawBody: c.body, remoteAddress: '127.0.0.1', protocol: 'http' });
+        for (const [name, value] of Object.entries(c.headers))
+          headers[name] = Array.isArray(value) ? (FIRST_ONLY.has(name) ? value[0]! : value.join(', ')) : value;
+        const answer = await relay.handle({
+          method: 'POST',
+          path: `/${c.route}`,
+          query: c.query,
+          headers,
+          rawBody: c.body,
+          remoteAddress: '127.0.0.1',
+          protocol: 'http',
+        });
         return { status: answer.status, type: answer.headers['content-type'] ?? '', body: answer.body.toString() };
       },
       () => byAgent(received),
       'authorization',
     );
     const elapsed = performance.now() - started;
-    console.log(`fuzz (in-process): ${cases.length} cases in ${Math.round(elapsed)} ms; ${result.honest} forwarded; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}`);
+    console.log(
+      `fuzz (in-process): ${cases.length} cases in ${Math.round(elapsed)} ms; ${result.honest} forwarded; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}`,
+    );
     expect(result.problems).toEqual([]);
     expect(result.forwardedTotal).toBe(result.honest);
     expect([...result.statuses.keys()]).toEqual(expect.arrayContaining([200, 400, 401, 413]));
@@ -194,7 +248,13 @@ describe('fuzzing the webhook relay across every registered scheme', () => {
     const cases = Array.from({ length: HTTP_CASES }, (_, i) => {
       const c = generator.next(i);
       // The front door refuses any Content-Encoding these routes did not opt in to.
-      if (c.index % 25 === 0 && c.expected !== 'too_large') return { ...c, kind: `${c.kind}+encoded`, headers: { ...c.headers, 'content-encoding': ['gzip', 'br', 'deflate', 'x-zip'][c.index % 4]! }, expected: 'refuse' as const };
+      if (c.index % 25 === 0 && c.expected !== 'too_large')
+        return {
+          ...c,
+          kind: `${c.kind}+encoded`,
+          headers: { ...c.headers, 'content-encoding': ['gzip', 'br', 'deflate', 'x-zip'][c.index % 4]! },
+          expected: 'refuse' as const,
+        };
       return c;
     });
     const url = new URL(stack.url);
@@ -207,12 +267,28 @@ describe('fuzzing the webhook relay across every registered scheme', () => {
       16,
       (c) =>
         new Promise<Answer>((resolve, reject) => {
-          const req = request({ host: url.hostname, port: url.port, path: `/${c.route}${c.query}`, method: 'POST', agent, headers: { ...c.headers, 'content-length': c.body.length } }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (d: Buffer) => chunks.push(d));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString() }));
-            res.on('error', reject);
-          });
+          const req = request(
+            {
+              host: url.hostname,
+              port: url.port,
+              path: `/${c.route}${c.query}`,
+              method: 'POST',
+              agent,
+              headers: { ...c.headers, 'content-length': c.body.length },
+            },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (d: Buffer) => chunks.push(d));
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  type: String(res.headers['content-type'] ?? ''),
+                  body: Buffer.concat(chunks).toString(),
+                }),
+              );
+              res.on('error', reject);
+            },
+          );
           req.on('error', reject);
           req.end(c.body);
         }),
@@ -221,7 +297,9 @@ describe('fuzzing the webhook relay across every registered scheme', () => {
     );
     agent.destroy();
     const elapsed = performance.now() - started;
-    console.log(`fuzz (HTTP): ${cases.length} cases in ${Math.round(elapsed)} ms; ${result.honest} forwarded; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}`);
+    console.log(
+      `fuzz (HTTP): ${cases.length} cases in ${Math.round(elapsed)} ms; ${result.honest} forwarded; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}`,
+    );
     expect(result.problems).toEqual([]);
     expect(result.forwardedTotal).toBe(result.honest);
     expect([...result.statuses.keys()]).toEqual(expect.arrayContaining([200, 400, 401, 413, 415]));
@@ -231,22 +309,36 @@ describe('fuzzing the webhook relay across every registered scheme', () => {
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
   }, 90_000);
 
-  it.each(['/github', '//github', '/github/?x=1'])('refuses a body whose declared length is over the limit before reading it (%s)', async (path) => {
-    const url = new URL(stack.url);
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 100 * 1024 * 1024 } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
-          req.destroy();
-        });
+  it.each(['/github', '//github', '/github/?x=1'])(
+    'refuses a body whose declared length is over the limit before reading it (%s)',
+    async (path) => {
+      const url = new URL(stack.url);
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'content-length': 100 * 1024 * 1024 },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (d: Buffer) => chunks.push(d));
+            res.on('end', () => {
+              resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+              req.destroy();
+            });
+          },
+        );
+        req.on('error', reject);
+        // Only the first bytes of the declared 100 MiB are ever sent: the answer must not wait for the rest.
+        req.write('{"a":');
       });
-      req.on('error', reject);
-      // Only the first bytes of the declared 100 MiB are ever sent: the answer must not wait for the rest.
-      req.write('{"a":');
-    });
-    expect(answer.status).toBe(413);
-    expect(JSON.parse(answer.body)).toEqual({ error: { code: 'payload_too_large', message: `Body exceeds this route's limit of ${MAX_BODY} bytes` } });
-  });
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body)).toEqual({
+        error: { code: 'payload_too_large', message: `Body exceeds this route's limit of ${MAX_BODY} bytes` },
+      });
+    },
+  );
 });

@@ -58,9 +58,18 @@ describe('run-relay token', () => {
   });
 
   it('names the metadata server and the missing grant when impersonation is refused', async () => {
-    const result = await token(['--audience', target.url, '--impersonate', 'nobody@local-project.iam.gserviceaccount.com', '--iam-endpoint', stack.iam.url]);
+    const result = await token([
+      '--audience',
+      target.url,
+      '--impersonate',
+      'nobody@local-project.iam.gserviceaccount.com',
+      '--iam-endpoint',
+      stack.iam.url,
+    ]);
     expect(result.code).toBe(1);
-    expect(result.err).toMatch(/could not mint an ID token for .* with the metadata server \(no credential file found\): metadata server may not mint ID tokens for nobody@.*lacks iam\.serviceAccounts\.getOpenIdToken/);
+    expect(result.err).toMatch(
+      /could not mint an ID token for .* with the metadata server \(no credential file found\): metadata server may not mint ID tokens for nobody@.*lacks iam\.serviceAccounts\.getOpenIdToken/,
+    );
   });
 
   it('decodes a metadata-server token into claims with the audience, email and seconds left', async () => {
@@ -84,11 +93,18 @@ describe('run-relay token', () => {
   });
 
   it('says which credential it found and what it lacks for a gcloud user login without --impersonate', async () => {
-    const file = stack.writeJson('user.json', { type: 'authorized_user', client_id: 'id.apps.googleusercontent.com', client_secret: 'not-a-real-secret', refresh_token: 'not-a-real-refresh-token' });
+    const file = stack.writeJson('user.json', {
+      type: 'authorized_user',
+      client_id: 'id.apps.googleusercontent.com',
+      client_secret: 'not-a-real-secret',
+      refresh_token: 'not-a-real-refresh-token',
+    });
     const result = await token(['--audience', target.url], { GOOGLE_APPLICATION_CREDENTIALS: file });
     expect(result.code).toBe(1);
     expect(result.err).toContain(`with ${file} (from GOOGLE_APPLICATION_CREDENTIALS)`);
-    expect(result.err).toMatch(/a person's gcloud login, which cannot mint ID tokens for an audience of your choosing; set identity\.impersonate \(or --impersonate\)/);
+    expect(result.err).toMatch(
+      /a person's gcloud login, which cannot mint ID tokens for an audience of your choosing; set identity\.impersonate \(or --impersonate\)/,
+    );
     expect(result.err).not.toContain('not-a-real');
   });
 

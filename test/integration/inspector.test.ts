@@ -43,9 +43,17 @@ beforeAll(async () => {
   // Both fail loudly when missing: this suite never skips.
   browser = await launchChromium();
   emulator = await startPubSubEmulator('the inspector in a browser (test/integration/inspector.test.ts)');
-  if (!emulator) throw new Error('The Pub/Sub emulator is unavailable (see above): the inspector suite needs it for async delivery and dead letters.');
+  if (!emulator)
+    throw new Error('The Pub/Sub emulator is unavailable (see above): the inspector suite needs it for async delivery and dead letters.');
   metadata = await useMetadataServer();
-  inspector = await startInspector({ send: (request) => sendAgain(request, { relayUrl: stack.webhookUrl, config: stack.runtime.loaded.config, secret: (name) => stack.runtime.loaded.secrets.get(name) }) });
+  inspector = await startInspector({
+    send: (request) =>
+      sendAgain(request, {
+        relayUrl: stack.webhookUrl,
+        config: stack.runtime.loaded.config,
+        secret: (name) => stack.runtime.loaded.secrets.get(name),
+      }),
+  });
   stack = await startAsyncStack({
     metadata,
     env: { GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, PARTNER_SECRET },
@@ -53,7 +61,10 @@ beforeAll(async () => {
     onLog: (line) => inspector.ingest(line),
     targets: {
       svc: { behaviour: echo, config: { retry: fastRetry } },
-      picky: { behaviour: (req, res) => (refusing ? sendJson(res, 422, { error: 'not today' }) : echo(req, res, 0)), config: { retry: fastRetry } },
+      picky: {
+        behaviour: (req, res) => (refusing ? sendJson(res, 422, { error: 'not today' }) : echo(req, res, 0)),
+        config: { retry: fastRetry },
+      },
     },
     routes: {
       gh: { verify: github, forward: [{ target: 'svc', path: '/hooks/github' }] },
@@ -83,13 +94,26 @@ function postGithub(route: string, body: string, delivery: string, secret = GITH
   return fetch(`${stack.webhookUrl}/${route}`, {
     method: 'POST',
     body,
-    headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, 'x-hub-signature-256': githubSignature(secret, body) },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': githubSignature(secret, body),
+    },
   });
 }
 
 /** The request cards the page shows, newest first, as plain data. */
 const requests = () =>
-  page.evaluate<{ route: string; verdict: string; status: string; text: string; deliveries: { target: string; state: string; status: string; attempts: string; key: string }[] }[]>(`
+  page.evaluate<
+    {
+      route: string;
+      verdict: string;
+      status: string;
+      text: string;
+      deliveries: { target: string; state: string; status: string; attempts: string; key: string }[];
+    }[]
+  >(`
   [...document.querySelectorAll('[data-testid=request]')].map((r) => ({
     route: r.dataset.route, verdict: r.dataset.verdict, status: r.dataset.status, text: r.textContent,
     deliveries: [...r.querySelectorAll('[data-testid=delivery]')].map((d) => ({
@@ -111,29 +135,48 @@ describe('the local inspector page in headless Chromium', () => {
     expect(forwarded).toMatchObject({ route: 'gh', verdict: 'forwarded', status: '200' });
     expect(forwarded!.deliveries).toEqual([{ target: 'svc', state: 'delivered', status: '200', attempts: '1', key: 'delivery-sync-1' }]);
     // The body preview and the headers sent are on the page (folded).
-    const sent = await page.evaluate<string>(`document.querySelector('[data-testid=request][data-verdict=forwarded] [data-testid=sent-headers]').textContent`);
+    const sent = await page.evaluate<string>(
+      `document.querySelector('[data-testid=request][data-verdict=forwarded] [data-testid=sent-headers]').textContent`,
+    );
     expect(sent).toContain('idempotency-key: delivery-sync-1');
-    expect(await page.evaluate<string>(`document.querySelector('[data-testid=request][data-verdict=forwarded] [data-testid=sent-body]').textContent`)).toBe('{"hello":"inspector"}');
+    expect(
+      await page.evaluate<string>(
+        `document.querySelector('[data-testid=request][data-verdict=forwarded] [data-testid=sent-body]').textContent`,
+      ),
+    ).toBe('{"hello":"inspector"}');
   });
 
   it("masks the sender's bearer secret and the relay's ID token in every header it shows", async () => {
-    const res = await fetch(`${stack.webhookUrl}/partner`, { method: 'POST', body: 'ping', headers: { authorization: `Bearer ${PARTNER_SECRET}`, 'content-type': 'text/plain' } });
+    const res = await fetch(`${stack.webhookUrl}/partner`, {
+      method: 'POST',
+      body: 'ping',
+      headers: { authorization: `Bearer ${PARTNER_SECRET}`, 'content-type': 'text/plain' },
+    });
     expect(res.status).toBe(200);
-    await page.waitFor(`document.querySelector('[data-testid=request][data-route=partner] [data-testid=delivery][data-state=delivered]')`, 'the partner request delivered');
+    await page.waitFor(
+      `document.querySelector('[data-testid=request][data-route=partner] [data-testid=delivery][data-state=delivered]')`,
+      'the partner request delivered',
+    );
     const card = await page.evaluate<{ request: string; sent: string }>(`(() => {
       const r = document.querySelector('[data-testid=request][data-route=partner]');
       return { request: r.querySelector('[data-testid=request-headers]').textContent, sent: r.querySelector('[data-testid=sent-headers]').textContent };
     })()`);
     expect(card.request).toContain('authorization: Bearer [masked]');
     expect(card.sent).toContain('authorization: Bearer [ID token, masked]');
-    const everything = await page.evaluate<string>(`(async () => document.body.innerHTML + JSON.stringify(await (await fetch('/api/state')).json()))()`);
+    const everything = await page.evaluate<string>(
+      `(async () => document.body.innerHTML + JSON.stringify(await (await fetch('/api/state')).json()))()`,
+    );
     expect(everything).not.toContain(PARTNER_SECRET);
     expect(everything).not.toMatch(/eyJ[A-Za-z0-9_-]{5,}\./); // no JWT anywhere
   });
 
   it('lists a delivery the target refused in the dead-letter inbox, and replays it from the page', async () => {
     expect((await postGithub('gh-async', '{"parked":true}', 'delivery-async-1')).status).toBe(202);
-    await page.waitFor(`document.querySelector('[data-testid=request][data-route=gh-async] [data-testid=delivery][data-state=dead-lettered]')`, 'the async delivery dead-lettered', 30_000);
+    await page.waitFor(
+      `document.querySelector('[data-testid=request][data-route=gh-async] [data-testid=delivery][data-state=dead-lettered]')`,
+      'the async delivery dead-lettered',
+      30_000,
+    );
     await page.waitFor(`document.querySelector('[data-testid=dead-letter]')`, 'a row in the dead-letter inbox', 30_000);
     const row = await page.evaluate<string>(`document.querySelector('[data-testid=dead-letter]').textContent`);
     expect(row).toContain('target_rejected');
@@ -141,21 +184,33 @@ describe('the local inspector page in headless Chromium', () => {
     expect(row).toContain('{"parked":true}');
     refusing = false;
     await page.click('[data-testid=dead-letter] [data-testid=replay]');
-    await page.waitFor(`document.querySelector('[data-testid=request][data-route=gh-async] [data-testid=delivery][data-state=delivered]')`, 'the replayed delivery delivered', 30_000);
+    await page.waitFor(
+      `document.querySelector('[data-testid=request][data-route=gh-async] [data-testid=delivery][data-state=delivered]')`,
+      'the replayed delivery delivered',
+      30_000,
+    );
     await page.waitFor(`document.querySelector('[data-testid=no-dead-letters]')`, 'an empty dead-letter inbox', 15_000);
     expect(await page.evaluate<string>(`document.querySelector('[data-testid=dead-letters]').textContent`)).toBe('Nothing parked.');
     const [async] = (await requests()).filter((r) => r.route === 'gh-async');
     expect(async).toMatchObject({ verdict: 'accepted', status: '202' });
     // One delivery row, across the refusal and the replay: both attempts counted under the same key.
-    expect(async!.deliveries).toEqual([{ target: 'picky', state: 'delivered', status: '200', attempts: '2', key: 'delivery-async-1:picky' }]);
+    expect(async!.deliveries).toEqual([
+      { target: 'picky', state: 'delivered', status: '200', attempts: '2', key: 'delivery-async-1:picky' },
+    ]);
   }, 90_000);
 
   it('sends a past request again, signed afresh, and the new request appears delivered', async () => {
     const before = stack.targets.svc!.received.length;
     const selector = `[data-testid=request][data-route=gh][data-verdict=forwarded] [data-testid=send-again]`;
     await page.click(selector);
-    await page.waitFor(`document.querySelector('[data-testid=send-again-note]')?.textContent.includes('relay answered 200')`, 'the send-again answer');
-    await page.waitFor(`document.querySelectorAll('[data-testid=request][data-route=gh][data-verdict=forwarded]').length === 2`, 'a second forwarded gh request');
+    await page.waitFor(
+      `document.querySelector('[data-testid=send-again-note]')?.textContent.includes('relay answered 200')`,
+      'the send-again answer',
+    );
+    await page.waitFor(
+      `document.querySelectorAll('[data-testid=request][data-route=gh][data-verdict=forwarded]').length === 2`,
+      'a second forwarded gh request',
+    );
     const received = stack.targets.svc!.received.slice(before);
     expect(received).toHaveLength(1);
     expect(received[0]!.body.toString()).toBe('{"hello":"inspector"}');

@@ -15,7 +15,10 @@ import { stringify } from 'yaml';
 
 const root = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
-const config = { targets: { svc: { url: 'http://127.0.0.1:9' } }, routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc' }] } } };
+const config = {
+  targets: { svc: { url: 'http://127.0.0.1:9' } },
+  routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc' }] } },
+};
 
 // Imports the built entry point, then prints every JavaScript file the process has loaded (ESM and CommonJS).
 const PROBE = `
@@ -32,7 +35,15 @@ process.exit(0);
 `;
 
 async function loadedAtStart(configFile: string): Promise<string[]> {
-  const env = { ...process.env, RELAY_CONFIG: configFile, GITHUB_WEBHOOK_SECRET: 'lazy-secret', GCE_METADATA_HOST: '127.0.0.1:9', GOOGLE_CLOUD_PROJECT: 'lazy-project', NODE_ENV: 'test', ENTRY: join(root, 'dist/functions/index.js') };
+  const env = {
+    ...process.env,
+    RELAY_CONFIG: configFile,
+    GITHUB_WEBHOOK_SECRET: 'lazy-secret',
+    GCE_METADATA_HOST: '127.0.0.1:9',
+    GOOGLE_CLOUD_PROJECT: 'lazy-project',
+    NODE_ENV: 'test',
+    ENTRY: join(root, 'dist/functions/index.js'),
+  };
   // The relay logs on stdout (an ID token fetch fails: nothing listens on port 9); the list comes on stderr.
   const { stderr } = await run(process.execPath, ['--input-type=module', '-e', PROBE], { cwd: root, env });
   const line = stderr.split('\n').find((l) => l.startsWith('LOADED '));
@@ -49,7 +60,8 @@ describe('what the built entry point loads at start-up', () => {
     const urls = await loadedAtStart(file);
     const own = urls.filter((u) => u.startsWith(`file://${root}/`) && !u.includes('/node_modules/'));
     expect(own).toEqual([`file://${join(root, 'dist/functions/index.js')}`]);
-    for (const dir of ['yaml', '@google-cloud/pubsub', '@google-cloud/firestore', 'zod', 'google-auth-library']) expect(under(urls, dir)).toEqual([]);
+    for (const dir of ['yaml', '@google-cloud/pubsub', '@google-cloud/firestore', 'zod', 'google-auth-library'])
+      expect(under(urls, dir)).toEqual([]);
     // The clients loaded on first use stay out of the bundle too: a runtime import, not code parsed at start.
     const bundle = readFileSync(join(root, 'dist/functions/index.js'), 'utf8');
     for (const lazy of ['@google-cloud/pubsub', '@google-cloud/firestore']) expect(bundle).toContain(`import("${lazy}")`);

@@ -18,11 +18,16 @@ import { startPubSubEmulator } from '../support/pubsub-emulator.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const run = promisify(execFile);
 const emulator = await startPubSubEmulator('npm start end to end (test/integration/npm-start.test.ts)');
-const STACK_ENV = /^(RELAY_|PUBSUB_EMULATOR_HOST|GCE_METADATA_HOST|GOOGLE_CLOUD_PROJECT|GITHUB_WEBHOOK_SECRET|PARTNER_BEARER_SECRET|.*_PORT$)/;
+const STACK_ENV =
+  /^(RELAY_|PUBSUB_EMULATOR_HOST|GCE_METADATA_HOST|GOOGLE_CLOUD_PROJECT|GITHUB_WEBHOOK_SECRET|PARTNER_BEARER_SECRET|.*_PORT$)/;
 const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !STACK_ENV.test(k)));
 
 function startNpmStart(env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'deploy/local/start.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'deploy/local/start.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -33,11 +38,19 @@ describe('npm start with a broken config', () => {
   it('lists every problem and exits 2 before starting anything', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'relay-start-'));
     const file = join(dir, 'broken.yaml');
-    writeFileSync(file, stringify({ targets: { demo: { url: 'http://127.0.0.1:1' } }, routes: { a: { forward: [] }, b: { verify: { scheme: 'github', secretEnv: 'S' }, forward: [{ target: 'nope' }] } }, schedules: { s: { cron: '* * *', route: 'b' } } }));
+    writeFileSync(
+      file,
+      stringify({
+        targets: { demo: { url: 'http://127.0.0.1:1' } },
+        routes: { a: { forward: [] }, b: { verify: { scheme: 'github', secretEnv: 'S' }, forward: [{ target: 'nope' }] } },
+        schedules: { s: { cron: '* * *', route: 'b' } },
+      }),
+    );
     const started = startNpmStart({ ...cleanEnv(), RELAY_CONFIG: file });
     expect(await started.exited).toBe(2);
     const output = started.output();
-    for (const path of ['routes.a.verify', 'routes.a.forward', 'routes.b.forward[0].target', 'schedules.s.cron']) expect(output).toContain(`  - ${path}: `);
+    for (const path of ['routes.a.verify', 'routes.a.forward', 'routes.b.forward[0].target', 'schedules.s.cron'])
+      expect(output).toContain(`  - ${path}: `);
     expect(output).toContain('npm start did not start anything (4 problems)');
     expect(output).not.toContain('Starting the Pub/Sub emulator');
   });
@@ -47,7 +60,10 @@ describe.runIf(emulator)('npm start, then the CLI next to it', () => {
   let stack: ReturnType<typeof startNpmStart>;
   let readyMs = 0;
   let inspectorPort = 0;
-  const cli = (args: string[]) => run(process.execPath, ['--import', 'tsx', 'shared/cli/bin.ts', ...args], { cwd: ROOT, env: cleanEnv() }).catch((e: { stdout: string; stderr: string }) => e);
+  const cli = (args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', 'shared/cli/bin.ts', ...args], { cwd: ROOT, env: cleanEnv() }).catch(
+      (e: { stdout: string; stderr: string }) => e,
+    );
 
   beforeAll(async () => {
     // The built-in example, with its demo target on a free port so parallel runs do not collide.
@@ -58,7 +74,16 @@ describe.runIf(emulator)('npm start, then the CLI next to it', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'relay-start-')), 'relay.config.yaml');
     writeFileSync(file, stringify(config));
     const started = Date.now();
-    stack = startNpmStart({ ...cleanEnv(), RELAY_CONFIG: file, RELAY_PORT: String(relay), METADATA_PORT: String(metadata), TARGET_PORT: String(target), PUBSUB_FUNCTION_PORT: String(pubsub), INSPECTOR_PORT: String(inspectorPort), PUBSUB_EMULATOR_HOST: emulator!.host });
+    stack = startNpmStart({
+      ...cleanEnv(),
+      RELAY_CONFIG: file,
+      RELAY_PORT: String(relay),
+      METADATA_PORT: String(metadata),
+      TARGET_PORT: String(target),
+      PUBSUB_FUNCTION_PORT: String(pubsub),
+      INSPECTOR_PORT: String(inspectorPort),
+      PUBSUB_EMULATOR_HOST: emulator!.host,
+    });
     for (let i = 0; i < 600 && !stack.output().includes('written)'); i++) await new Promise((r) => setTimeout(r, 100));
     readyMs = Date.now() - started;
     if (!stack.output().includes('written)')) throw new Error(`npm start did not get ready:\n${stack.output()}`);
@@ -84,7 +109,9 @@ describe.runIf(emulator)('npm start, then the CLI next to it', () => {
     type State = { requests: { route: string; verdict: string; deliveries: { state: string }[] }[] };
     let seen: State['requests'][number] | undefined;
     for (let i = 0; i < 20 && !seen; i++, await new Promise((r) => setTimeout(r, 100))) {
-      seen = ((await (await fetch(`http://127.0.0.1:${inspectorPort}/api/state`)).json()) as State).requests.find((r) => r.route === 'github');
+      seen = ((await (await fetch(`http://127.0.0.1:${inspectorPort}/api/state`)).json()) as State).requests.find(
+        (r) => r.route === 'github',
+      );
     }
     expect(seen).toMatchObject({ verdict: 'forwarded', deliveries: [{ state: 'delivered' }] });
     const listed = await cli(['dlq', 'list']);

@@ -41,7 +41,12 @@ function postGithub(s: AsyncStack, route: string, body: string, delivery: string
   return fetch(`${s.webhookUrl}/${route}`, {
     method: 'POST',
     body,
-    headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, 'x-hub-signature-256': githubSignature(SECRET, body) },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': githubSignature(SECRET, body),
+    },
   });
 }
 
@@ -50,7 +55,10 @@ let seq = 0;
 const unique = (name: string) => `${name}-${process.pid}-${++seq}-${Date.now() % 100_000}`;
 
 const github = { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' };
-const status = (code: number): Behaviour => (_req, res) => sendJson(res, code, { code });
+const status =
+  (code: number): Behaviour =>
+  (_req, res) =>
+    sendJson(res, code, { code });
 
 describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
   it('points an existing push subscription at a new endpoint (a restarted stack, or a second run on a shared emulator)', async () => {
@@ -63,8 +71,14 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
       await ensureSubscription(pubsub, { topic, name, pushEndpoint: 'http://127.0.0.1:9/new' });
       expect((await pubsub.subscription(name).getMetadata())[0].pushConfig?.pushEndpoint).toBe('http://127.0.0.1:9/new');
     } finally {
-      await pubsub.subscription(name).delete().catch(() => {});
-      await pubsub.topic(topic).delete().catch(() => {});
+      await pubsub
+        .subscription(name)
+        .delete()
+        .catch(() => {});
+      await pubsub
+        .topic(topic)
+        .delete()
+        .catch(() => {});
       await pubsub.close();
     }
   });
@@ -79,7 +93,11 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
     const body = '{"ref":"refs/heads/main","emoji":"\u2603"}';
     const res = await postGithub(stack, 'gh?x=1', body, 'd-1');
     expect(res.status).toBe(202);
-    expect(await res.json()).toMatchObject({ accepted: true, idempotencyKey: 'd-1', deliveries: [{ target: 'svc', idempotencyKey: 'd-1:svc' }] });
+    expect(await res.json()).toMatchObject({
+      accepted: true,
+      idempotencyKey: 'd-1',
+      deliveries: [{ target: 'svc', idempotencyKey: 'd-1:svc' }],
+    });
     const target = stack.targets.svc!;
     await eventually(() => target.received.length === 1, 15_000, 'the target to receive the delivery');
     const [got] = target.received;
@@ -97,14 +115,24 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
       metadata,
       env,
       targets: { a: {}, b: {}, c: { behaviour: status(422), config: { retry: fastRetry } } },
-      routes: { fan: { verify: github, mode: 'async', forward: [{ target: 'a' }, { target: 'b', path: '/b' }, { target: 'c', path: '/c' }] } },
+      routes: {
+        fan: { verify: github, mode: 'async', forward: [{ target: 'a' }, { target: 'b', path: '/b' }, { target: 'c', path: '/c' }] },
+      },
     });
     const res = await postGithub(stack, 'fan', '{"n":1}', 'evt-7');
     expect(res.status).toBe(202);
     const { a, b, c } = stack.targets as Record<string, NonNullable<AsyncStack['targets'][string]>>;
-    await eventually(() => a!.received.length === 1 && b!.received.length === 1 && c!.received.length >= 1, 15_000, 'all three targets to be called');
+    await eventually(
+      () => a!.received.length === 1 && b!.received.length === 1 && c!.received.length >= 1,
+      15_000,
+      'all three targets to be called',
+    );
     let parked: Awaited<ReturnType<typeof listDeadLetters>> = [];
-    await eventually(async () => (parked = await listDeadLetters(stack!.deadLetters)).length === 1, 15_000, 'the refused delivery in the dead-letter topic');
+    await eventually(
+      async () => (parked = await listDeadLetters(stack!.deadLetters)).length === 1,
+      15_000,
+      'the refused delivery in the dead-letter topic',
+    );
     expect(parked[0]).toMatchObject({ reason: 'target_rejected', status: 422, target: 'c', idempotencyKey: 'evt-7:c', attempts: 1 });
     // The healthy targets were delivered exactly once each, with their own keys.
     await new Promise((r) => setTimeout(r, 1500));
@@ -150,11 +178,20 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
       metadata,
       env,
       targets: { svc: {} },
-      topics: { [topicName]: { forward: [{ target: 'svc', path: '/orders' }], attributeHeaders: ['x-order-kind', 'content-type'], subscriptions: [subscriptionName] } },
+      topics: {
+        [topicName]: {
+          forward: [{ target: 'svc', path: '/orders' }],
+          attributeHeaders: ['x-order-kind', 'content-type'],
+          subscriptions: [subscriptionName],
+        },
+      },
     });
     await stack.pushTopic(topicName, subscriptionName);
     const topic = stack.pubsub.topic(topicName);
-    const withData = await topic.publishMessage({ data: Buffer.from('{"id":1}'), attributes: { 'x-order-kind': 'new', 'content-type': 'application/json', secret: 'nope' } });
+    const withData = await topic.publishMessage({
+      data: Buffer.from('{"id":1}'),
+      attributes: { 'x-order-kind': 'new', 'content-type': 'application/json', secret: 'nope' },
+    });
     const attributesOnly = await topic.publishMessage({ attributes: { 'x-order-kind': 'ping' } });
     const target = stack.targets.svc!;
     await eventually(() => target.received.length === 2, 15_000, 'both plain messages to be delivered');
@@ -184,18 +221,38 @@ describe.runIf(emulator)('durable delivery on the Pub/Sub emulator', () => {
   });
 
   it('parks a 501, an envelope naming route __proto__ and one with a 100 KB path with relay-dl-* reasons, and delivers no consumer a publisher claims', async () => {
-    stack = await startAsyncStack({ metadata, env, targets: { svc: {}, unimpl: { behaviour: status(501), config: { retry: fastRetry } } } });
+    stack = await startAsyncStack({
+      metadata,
+      env,
+      targets: { svc: {}, unimpl: { behaviour: status(501), config: { retry: fastRetry } } },
+    });
     const topic = stack.pubsub.topic(stack.topics.delivery);
     await topic.publishMessage(envelopeMessage({ v: 1, target: 'unimpl', idempotencyKey: 'k-501' }));
     await topic.publishMessage(envelopeMessage({ v: 1, route: '__proto__', idempotencyKey: 'k-proto' }));
     await topic.publishMessage(envelopeMessage({ v: 1, target: 'svc', path: '/' + 'p'.repeat(100_000), idempotencyKey: 'k-long' }));
-    await topic.publishMessage(envelopeMessage({ v: 1, target: 'svc', headers: { 'x-relay-consumer': 'admin', expect: '100-continue', 'x-ok': '1' }, idempotencyKey: 'k-claim' }));
+    await topic.publishMessage(
+      envelopeMessage({
+        v: 1,
+        target: 'svc',
+        headers: { 'x-relay-consumer': 'admin', expect: '100-continue', 'x-ok': '1' },
+        idempotencyKey: 'k-claim',
+      }),
+    );
     await eventually(() => stack!.targets.svc!.received.length === 1, 15_000, 'the claiming envelope to be delivered');
     const { headers } = stack.targets.svc!.received[0]!;
-    expect([headers['x-relay-consumer'], headers['expect'], headers['x-ok'], headers['idempotency-key']]).toEqual([undefined, undefined, '1', 'k-claim']);
+    expect([headers['x-relay-consumer'], headers['expect'], headers['x-ok'], headers['idempotency-key']]).toEqual([
+      undefined,
+      undefined,
+      '1',
+      'k-claim',
+    ]);
     let parked: Awaited<ReturnType<typeof listDeadLetters>> = [];
     await eventually(async () => (parked = await listDeadLetters(stack!.deadLetters)).length === 3, 15_000, 'three parked messages');
-    expect(parked.map((p) => [p.reason, p.status]).sort()).toEqual([['request_not_sendable', undefined], ['target_rejected', 501], ['unknown_route', undefined]]);
+    expect(parked.map((p) => [p.reason, p.status]).sort()).toEqual([
+      ['request_not_sendable', undefined],
+      ['target_rejected', 501],
+      ['unknown_route', undefined],
+    ]);
     // The 501 was sent once: not retried in the function, not redelivered by Pub/Sub.
     expect(stack.targets.unimpl!.received).toHaveLength(1);
   });
@@ -206,7 +263,20 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
     const dir = mkdtempSync(join(tmpdir(), 'relay-cli-'));
     const path = join(dir, 'relay.config.json');
     const targets = Object.fromEntries(Object.entries(s.targets).map(([name, t]) => [name, { url: t.url }]));
-    writeFileSync(path, JSON.stringify({ projectId: PROJECT, targets, routes, schedules, pubsub: { deliveryTopic: s.topics.delivery, deadLetterTopic: s.topics.deadLetter, deadLetterSubscription: s.topics.deadLetterSubscription } }));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        projectId: PROJECT,
+        targets,
+        routes,
+        schedules,
+        pubsub: {
+          deliveryTopic: s.topics.delivery,
+          deadLetterTopic: s.topics.deadLetter,
+          deadLetterSubscription: s.topics.deadLetterSubscription,
+        },
+      }),
+    );
     return { ...process.env, RELAY_CONFIG: path, GITHUB_WEBHOOK_SECRET: SECRET };
   }
   async function cli(args: string[], cliEnv: NodeJS.ProcessEnv) {
@@ -216,7 +286,16 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
   }
 
   it('publishes one tick of a route schedule that the pubsub function fans out to every target of the route', async () => {
-    const routes = { fan: { verify: github, mode: 'async', forward: [{ target: 'a', path: '/a' }, { target: 'b', path: '/b' }] } };
+    const routes = {
+      fan: {
+        verify: github,
+        mode: 'async',
+        forward: [
+          { target: 'a', path: '/a' },
+          { target: 'b', path: '/b' },
+        ],
+      },
+    };
     // One config for the relay and the CLI, as in production: the tick names the schedule, the pubsub function resolves it.
     const schedules = { nightly: { cron: '0 3 * * *', timeZone: 'Europe/Paris', route: 'fan', body: '{"job":"nightly"}' } };
     stack = await startAsyncStack({ metadata, env, targets: { a: {}, b: {} }, routes, schedules });
@@ -236,7 +315,10 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
   });
 
   it('lists and shows parked deliveries under the id the log names, and replays only the one asked for', async () => {
-    const schedules = { toC: { cron: '* * * * *', forward: [{ target: 'c', path: '/c' }], body: '{"order":7}' }, toD: { cron: '* * * * *', forward: [{ target: 'd' }] } };
+    const schedules = {
+      toC: { cron: '* * * * *', forward: [{ target: 'c', path: '/c' }], body: '{"order":7}' },
+      toD: { cron: '* * * * *', forward: [{ target: 'd' }] },
+    };
     stack = await startAsyncStack({ metadata, env, targets: { c: { behaviour: status(409) }, d: { behaviour: status(400) } }, schedules });
     const cliEnv = await withConfigFile(stack, schedules);
     expect((await cli(['schedule', 'run', 'toC'], cliEnv)).code).toBe(0);
@@ -247,7 +329,14 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
     expect(rowC).toContain('target_rejected\t409');
     const idC = rowC.split('\t')[0]!;
     const shown = await cli(['dlq', 'show', idC], cliEnv);
-    expect(JSON.parse(shown.text)).toMatchObject({ id: idC, target: 'c', status: 409, reason: 'target_rejected', body: { order: 7 }, envelope: { target: 'c', path: '/c' } });
+    expect(JSON.parse(shown.text)).toMatchObject({
+      id: idC,
+      target: 'c',
+      status: 409,
+      reason: 'target_rejected',
+      body: { order: 7 },
+      envelope: { target: 'c', path: '/c' },
+    });
     expect(shown.text).not.toContain('bodyBase64');
     // The log line names the same id, and `show` also takes the original message's id.
     const logged = stack.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.message === 'Message dead-lettered');
@@ -272,9 +361,13 @@ describe.runIf(emulator)('schedule and dead-letter commands on the Pub/Sub emula
     const idD = (remaining[0] as unknown as { id: string }).id;
     const again = await cli(['dlq', 'replay', idD], cliEnv);
     expect(again.text).toContain('1 replayed, 0 failed, 0 others still parked');
-    await eventually(async () => {
-      const list = JSON.parse((await cli(['dlq', 'list', '--json'], cliEnv)).text) as { id: string }[];
-      return list.length === 1 && list[0]!.id !== idD;
-    }, 15_000, 'the refused replay to be parked again under a new id');
+    await eventually(
+      async () => {
+        const list = JSON.parse((await cli(['dlq', 'list', '--json'], cliEnv)).text) as { id: string }[];
+        return list.length === 1 && list[0]!.id !== idD;
+      },
+      15_000,
+      'the refused replay to be parked again under a new id',
+    );
   });
 });

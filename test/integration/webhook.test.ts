@@ -60,7 +60,11 @@ describe('webhook relay to a token-verifying target', () => {
   it('forwards a GitHub-signed body byte for byte with a valid ID token for the target audience', async () => {
     const s = await oneTarget(echo);
     const body = '{"action":"opened","emoji":"\u2603"}';
-    const res = await postGithub(s, body, { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', cookie: 'session=1', authorization: 'Basic c2VjcmV0' });
+    const res = await postGithub(s, body, {
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      cookie: 'session=1',
+      authorization: 'Basic c2VjcmV0',
+    });
     expect(res.status).toBe(200);
     const [received] = s.targets.svc!.received;
     expect(received!.body.toString()).toBe(body);
@@ -81,7 +85,17 @@ describe('webhook relay to a token-verifying target', () => {
     expect(JSON.parse(log)['logging.googleapis.com/trace']).toBe('projects/local-project/traces/0af7651916cd43dd8448eb211c80319c');
     // One line per delivered request, carrying route, target, attempts, status and latency.
     expect(s.logs).toHaveLength(1);
-    expect(JSON.parse(log)).toMatchObject({ severity: 'INFO', route: 'github', target: 'svc', attempts: 1, status: 200, targetStatus: 200, idempotencyKey: 'delivery-123', latencyMs: expect.any(Number), targetLatencyMs: expect.any(Number) });
+    expect(JSON.parse(log)).toMatchObject({
+      severity: 'INFO',
+      route: 'github',
+      target: 'svc',
+      attempts: 1,
+      status: 200,
+      targetStatus: 200,
+      idempotencyKey: 'delivery-123',
+      latencyMs: expect.any(Number),
+      targetLatencyMs: expect.any(Number),
+    });
   });
 
   it('puts the token in X-Serverless-Authorization when the target asks, leaving Authorization out', async () => {
@@ -104,7 +118,10 @@ describe('webhook relay to a token-verifying target', () => {
     // the relay retries once with a fresh token, then passes the 401 on.
     const res = await postGithub(stack);
     expect(res.status).toBe(401);
-    expect(stack.targets.svc!.rejected.map((r) => r.reason)).toEqual(['wrong audience https://custom-audience.example', 'wrong audience https://custom-audience.example']);
+    expect(stack.targets.svc!.rejected.map((r) => r.reason)).toEqual([
+      'wrong audience https://custom-audience.example',
+      'wrong audience https://custom-audience.example',
+    ]);
     expect(metadata.identityRequests.get('https://custom-audience.example')).toBe(2);
   });
 
@@ -133,9 +150,12 @@ describe('webhook relay to a token-verifying target', () => {
     expect(gap).toBeLessThan(1000 + 50 + 200);
 
     await s.close();
-    const capped = await oneTarget((req, res, n) => (n === 1 ? void res.writeHead(429, { 'retry-after': '30' }).end() : echo(req, res, n)), {
-      retry: { retries: 2, minDelayMs: 50, maxDelayMs: 300 },
-    });
+    const capped = await oneTarget(
+      (req, res, n) => (n === 1 ? void res.writeHead(429, { 'retry-after': '30' }).end() : echo(req, res, n)),
+      {
+        retry: { retries: 2, minDelayMs: 50, maxDelayMs: 300 },
+      },
+    );
     const res2 = await postGithub(capped);
     expect(res2.status).toBe(200);
     const [gap2] = gaps(capped.targets.svc!.received.map((r) => r.at));
@@ -150,7 +170,9 @@ describe('webhook relay to a token-verifying target', () => {
     const res = await postGithub(s);
     const elapsed = Date.now() - started;
     expect(res.status).toBe(502);
-    expect(await res.json()).toEqual({ error: { code: 'target_unreachable', message: expect.stringContaining('no answer within 300 ms') } });
+    expect(await res.json()).toEqual({
+      error: { code: 'target_unreachable', message: expect.stringContaining('no answer within 300 ms') },
+    });
     expect(s.targets.svc!.received).toHaveLength(2);
     expect(elapsed).toBeGreaterThanOrEqual(600);
     expect(elapsed).toBeLessThan(600 + 100 + 1000);
@@ -210,7 +232,9 @@ describe('webhook relay to a token-verifying target', () => {
   });
 
   it('retries a refused token once even when the policy allows no retries', async () => {
-    const s = await oneTarget((req, res, n) => (n === 1 ? void res.writeHead(401).end('stale') : echo(req, res, n)), { retry: { retries: 0, minDelayMs: 10, maxDelayMs: 10 } });
+    const s = await oneTarget((req, res, n) => (n === 1 ? void res.writeHead(401).end('stale') : echo(req, res, n)), {
+      retry: { retries: 0, minDelayMs: 10, maxDelayMs: 10 },
+    });
     const res = await postGithub(s);
     expect(res.status).toBe(200);
     expect(s.targets.svc!.received).toHaveLength(2);
@@ -240,16 +264,31 @@ describe('webhook relay to a token-verifying target', () => {
   });
 
   it('appends the sender query to a configured path that has its own query', async () => {
-    stack = await startStack({ metadata, env, targets: { svc: {} }, routes: { github: { ...githubRoute(), forward: [{ target: 'svc', path: '/hooks?source=gh' }] } } });
+    stack = await startStack({
+      metadata,
+      env,
+      targets: { svc: {} },
+      routes: { github: { ...githubRoute(), forward: [{ target: 'svc', path: '/hooks?source=gh' }] } },
+    });
     const body = '{}';
-    const res = await fetch(`${stack.url}/github?x=1`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': githubSignature(SECRET, body) } });
+    const res = await fetch(`${stack.url}/github?x=1`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': githubSignature(SECRET, body) },
+    });
     expect(res.status).toBe(200);
     expect(stack.targets.svc!.received[0]!.path).toBe('/hooks?source=gh&x=1');
   });
 
   it('fails other 4xx at once and passes the answer through without Google or hop-by-hop headers', async () => {
     const s = await oneTarget((_req, res: ServerResponse) => {
-      res.writeHead(409, { 'content-type': 'application/json', 'x-goog-request-id': 'g', 'x-cloud-trace-context': 't', 'set-cookie': 'a=b', 'x-app': 'kept' });
+      res.writeHead(409, {
+        'content-type': 'application/json',
+        'x-goog-request-id': 'g',
+        'x-cloud-trace-context': 't',
+        'set-cookie': 'a=b',
+        'x-app': 'kept',
+      });
       res.end('{"conflict":true}');
     });
     const res = await postGithub(s);
@@ -267,7 +306,9 @@ describe('webhook relay to a token-verifying target', () => {
     metadata.setDelay(50);
     try {
       // Distinct delivery ids: the same id 100 times would be answered as duplicates.
-      const responses = await Promise.all(Array.from({ length: 100 }, (_, i) => postGithub(s, undefined, { 'x-github-delivery': `delivery-${i}` })));
+      const responses = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => postGithub(s, undefined, { 'x-github-delivery': `delivery-${i}` })),
+      );
       expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
     } finally {
       metadata.setDelay(0);
@@ -303,11 +344,26 @@ describe('webhook relay to a token-verifying target', () => {
       metadata,
       env,
       targets: { a: {}, b: { behaviour: (_req, res) => void res.writeHead(400).end('no') } },
-      routes: { both: { verify: { scheme: 'bearer', secretEnv: 'RELAY_BEARER' }, forward: [{ target: 'a', path: '/x' }, { target: 'b', path: '/y' }] } },
+      routes: {
+        both: {
+          verify: { scheme: 'bearer', secretEnv: 'RELAY_BEARER' },
+          forward: [
+            { target: 'a', path: '/x' },
+            { target: 'b', path: '/y' },
+          ],
+        },
+      },
     });
-    const res = await fetch(`${stack.url}/both`, { method: 'POST', body: 'hi', headers: { authorization: 'Bearer bearer-secret-value-123' } });
+    const res = await fetch(`${stack.url}/both`, {
+      method: 'POST',
+      body: 'hi',
+      headers: { authorization: 'Bearer bearer-secret-value-123' },
+    });
     expect(res.status).toBe(502);
-    expect(((await res.json()) as ErrorBody).error.results).toEqual([{ target: 'a', status: 200 }, { target: 'b', status: 400 }]);
+    expect(((await res.json()) as ErrorBody).error.results).toEqual([
+      { target: 'a', status: 200 },
+      { target: 'b', status: 400 },
+    ]);
     expect(stack.targets.a!.received[0]!.headers['idempotency-key']).toBe(stack.targets.b!.received[0]!.headers['idempotency-key']);
   });
 });
@@ -318,10 +374,20 @@ describe('webhook function: bad input', () => {
   const cases: { name: string; request: (url: string) => Promise<Response>; status: number; code: string }[] = [
     { name: 'an unknown route', request: (u) => fetch(`${u}/nope`, { method: 'POST', body: '{}' }), status: 404, code: 'not_found' },
     { name: 'GET on a route', request: (u) => fetch(`${u}/github`), status: 405, code: 'method_not_allowed' },
-    { name: 'a missing signature', request: (u) => fetch(`${u}/github`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }), status: 401, code: 'unauthorized' },
+    {
+      name: 'a missing signature',
+      request: (u) => fetch(`${u}/github`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }),
+      status: 401,
+      code: 'unauthorized',
+    },
     {
       name: 'a wrong signature',
-      request: (u) => fetch(`${u}/github`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-hub-signature-256': githubSignature('wrong', '{}') } }),
+      request: (u) =>
+        fetch(`${u}/github`, {
+          method: 'POST',
+          body: '{}',
+          headers: { 'content-type': 'application/json', 'x-hub-signature-256': githubSignature('wrong', '{}') },
+        }),
       status: 401,
       code: 'unauthorized',
     },
@@ -339,7 +405,16 @@ describe('webhook function: bad input', () => {
     },
     {
       name: 'unparseable JSON with a valid signature on a route with a contract',
-      request: (u) => fetch(`${u}/github`, { method: 'POST', body: '{"a":', headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': githubSignature(SECRET, '{"a":') } }),
+      request: (u) =>
+        fetch(`${u}/github`, {
+          method: 'POST',
+          body: '{"a":',
+          headers: {
+            'content-type': 'application/json',
+            'x-github-event': 'push',
+            'x-hub-signature-256': githubSignature(SECRET, '{"a":'),
+          },
+        }),
       status: 400,
       code: 'bad_request',
     },
@@ -356,7 +431,10 @@ describe('webhook function: bad input', () => {
       metadata,
       env,
       targets: { svc: {} },
-      routes: { github: githubRoute('svc', { maxBodyBytes: 1024, contract: { events: { push: { type: 'object' } } } }), open: { verify: { scheme: 'bearer', secretEnv: 'RELAY_BEARER' }, forward: [{ target: 'svc' }] } },
+      routes: {
+        github: githubRoute('svc', { maxBodyBytes: 1024, contract: { events: { push: { type: 'object' } } } }),
+        open: { verify: { scheme: 'bearer', secretEnv: 'RELAY_BEARER' }, forward: [{ target: 'svc' }] },
+      },
     });
     const res = await request(stack.url);
     expect(res.status).toBe(status);

@@ -85,7 +85,12 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
       routes: options.routes ?? {},
       topics: options.topics ?? {},
       schedules: options.schedules ?? {},
-      pubsub: { deliveryTopic: topics.delivery, deadLetterTopic: topics.deadLetter, deadLetterSubscription: topics.deadLetterSubscription, deliveryDeadlineMs: options.deliveryDeadlineMs ?? 20_000 },
+      pubsub: {
+        deliveryTopic: topics.delivery,
+        deadLetterTopic: topics.deadLetter,
+        deadLetterSubscription: topics.deadLetterSubscription,
+        deliveryDeadlineMs: options.deliveryDeadlineMs ?? 20_000,
+      },
     },
     options.env ?? {},
   );
@@ -106,7 +111,14 @@ export async function startAsyncStack(options: AsyncStackOptions): Promise<Async
   const pushed = new Set<string>();
   const pushTopic = (topic: string, subscription = `${topic}-push`) => {
     pushed.add(subscription);
-    return ensureSubscription(pubsub, { topic, name: subscription, pushEndpoint: pushEndpointFor(fn.url, PROJECT, topic), ackDeadlineSeconds: 30, minBackoffSeconds: minBackoff, maxBackoffSeconds: maxBackoff });
+    return ensureSubscription(pubsub, {
+      topic,
+      name: subscription,
+      pushEndpoint: pushEndpointFor(fn.url, PROJECT, topic),
+      ackDeadlineSeconds: 30,
+      minBackoffSeconds: minBackoff,
+      maxBackoffSeconds: maxBackoff,
+    });
   };
   await pushTopic(topics.delivery);
   await ensureTopic(pubsub, topics.deadLetter);

@@ -41,12 +41,25 @@ export async function launchChromium(options: { executablePath?: string; env?: N
   const env = options.env ?? process.env;
   const path = options.executablePath ?? env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM;
   if (!existsSync(path)) {
-    throw new Error(`Chromium not found at ${path}: the inspector's browser test needs it. Install Debian's package (apt-get install -y chromium; .ci/run does this) or set CHROMIUM_PATH.`);
+    throw new Error(
+      `Chromium not found at ${path}: the inspector's browser test needs it. Install Debian's package (apt-get install -y chromium; .ci/run does this) or set CHROMIUM_PATH.`,
+    );
   }
   const profile = await mkdtemp(join(tmpdir(), 'relay-chromium-'));
   const child: ChildProcess = spawn(
     path,
-    ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check', '--remote-debugging-pipe', `--user-data-dir=${profile}`, '--window-size=1280,900', 'about:blank'],
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--no-first-run',
+      '--no-default-browser-check',
+      '--remote-debugging-pipe',
+      `--user-data-dir=${profile}`,
+      '--window-size=1280,900',
+      'about:blank',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -64,7 +77,14 @@ export async function launchChromium(options: { executablePath?: string; env?: N
     const parts = (buffered + chunk).split('\0');
     buffered = parts.pop()!;
     for (const part of parts) {
-      const message = JSON.parse(part) as { id?: number; result?: Record<string, unknown>; error?: { message: string }; method?: string; params?: Record<string, unknown>; sessionId?: string };
+      const message = JSON.parse(part) as {
+        id?: number;
+        result?: Record<string, unknown>;
+        error?: { message: string };
+        method?: string;
+        params?: Record<string, unknown>;
+        sessionId?: string;
+      };
       if (message.id !== undefined) {
         const p = pending.get(message.id);
         pending.delete(message.id);
@@ -120,7 +140,10 @@ export async function launchChromium(options: { executablePath?: string; env?: N
     // --window-size leaves room for (absent) browser chrome; pin the viewport itself.
     await call('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
     const evaluate = async <T>(expression: string): Promise<T> => {
-      const out = (await call('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true })) as { result: { value?: T }; exceptionDetails?: { text: string; exception?: { description?: string } } };
+      const out = (await call('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true })) as {
+        result: { value?: T };
+        exceptionDetails?: { text: string; exception?: { description?: string } };
+      };
       if (out.exceptionDetails) throw new Error(`In the page: ${out.exceptionDetails.exception?.description ?? out.exceptionDetails.text}`);
       return out.result.value as T;
     };

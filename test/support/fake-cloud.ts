@@ -11,48 +11,84 @@ import type { Gcloud, GcloudResult } from '../../shared/deploy/gcloud.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = Record<string, any>;
-export interface Binding { role: string; members: string[]; condition?: { expression: string; title: string } }
+export interface Binding {
+  role: string;
+  members: string[];
+  condition?: { expression: string; title: string };
+}
 /** What a resource describes as, and its IAM policy (empty for those that have none). */
-export interface Resource { json: Json; policy: Binding[] }
+export interface Resource {
+  json: Json;
+  policy: Binding[];
+}
 type Flags = Record<string, string | true>;
 
 class Answer {
-  constructor(readonly code: number, readonly stderr: string, readonly stdout = '') {}
+  constructor(
+    readonly code: number,
+    readonly stderr: string,
+    readonly stdout = '',
+  ) {}
 }
 
 /** The APIs a command group needs enabled in a project the fake gates (see the constructor). */
 const NEEDS: Record<string, string[]> = {
-  iam: ['iam'], run: ['run'], secrets: ['secretmanager'], pubsub: ['pubsub'], scheduler: ['cloudscheduler'], firestore: ['firestore'],
+  iam: ['iam'],
+  run: ['run'],
+  secrets: ['secretmanager'],
+  pubsub: ['pubsub'],
+  scheduler: ['cloudscheduler'],
+  firestore: ['firestore'],
   functions: ['cloudfunctions', 'cloudbuild', 'artifactregistry', 'run'],
 };
 const IAM_GROUPS = ['projects', 'iam service-accounts', 'run services', 'secrets', 'pubsub topics', 'pubsub subscriptions'];
 const IAM_VERBS = ['get-iam-policy', 'add-iam-policy-binding', 'remove-iam-policy-binding'];
-const SUB = 'push-endpoint push-auth-service-account push-auth-token-audience ack-deadline min-retry-delay max-retry-delay dead-letter-topic max-delivery-attempts expiration-period message-retention-duration';
+const SUB =
+  'push-endpoint push-auth-service-account push-auth-token-audience ack-deadline min-retry-delay max-retry-delay dead-letter-topic max-delivery-attempts expiration-period message-retention-duration';
 /** Each command's flags besides --project, --format and --quiet. */
 const FLAGS: Record<string, string> = {
   'auth list': 'filter',
-  'services list': 'enabled', 'services enable': '', 'projects describe': '',
-  'iam service-accounts describe': '', 'iam service-accounts create': 'display-name description',
-  'iam service-accounts enable': '', 'iam service-accounts delete': '',
-  'run services describe': 'region', 'run services update': 'region no-invoker-iam-check',
-  'pubsub topics describe': '', 'pubsub topics create': 'labels', 'pubsub topics delete': '',
-  'pubsub subscriptions describe': '', 'pubsub subscriptions delete': '',
-  'pubsub subscriptions create': `topic labels ${SUB}`, 'pubsub subscriptions update': SUB,
-  'functions describe': 'gen2 region', 'functions delete': 'gen2 region',
-  'functions deploy': 'gen2 region runtime source entry-point trigger-http allow-unauthenticated no-allow-unauthenticated service-account memory cpu concurrency timeout min-instances max-instances ingress-settings set-env-vars set-secrets clear-secrets update-labels',
-  'scheduler jobs describe': 'location', 'scheduler jobs delete': 'location',
+  'services list': 'enabled',
+  'services enable': '',
+  'projects describe': '',
+  'iam service-accounts describe': '',
+  'iam service-accounts create': 'display-name description',
+  'iam service-accounts enable': '',
+  'iam service-accounts delete': '',
+  'run services describe': 'region',
+  'run services update': 'region no-invoker-iam-check',
+  'pubsub topics describe': '',
+  'pubsub topics create': 'labels',
+  'pubsub topics delete': '',
+  'pubsub subscriptions describe': '',
+  'pubsub subscriptions delete': '',
+  'pubsub subscriptions create': `topic labels ${SUB}`,
+  'pubsub subscriptions update': SUB,
+  'functions describe': 'gen2 region',
+  'functions delete': 'gen2 region',
+  'functions deploy':
+    'gen2 region runtime source entry-point trigger-http allow-unauthenticated no-allow-unauthenticated service-account memory cpu concurrency timeout min-instances max-instances ingress-settings set-env-vars set-secrets clear-secrets update-labels',
+  'scheduler jobs describe': 'location',
+  'scheduler jobs delete': 'location',
   'scheduler jobs create pubsub': 'location schedule time-zone topic message-body attributes description',
   'scheduler jobs update pubsub': 'location schedule time-zone topic message-body update-attributes description',
-  'firestore databases describe': 'database', 'firestore databases create': 'database location type',
-  'firestore fields ttls list': 'collection-group database', 'firestore fields ttls update': 'collection-group database enable-ttl async',
+  'firestore databases describe': 'database',
+  'firestore databases create': 'database location type',
+  'firestore fields ttls list': 'collection-group database',
+  'firestore fields ttls update': 'collection-group database enable-ttl async',
 };
 /** Commands that take no positional argument. */
 const NO_ARGS = new Set(['services list', 'firestore databases describe', 'firestore databases create', 'firestore fields ttls list']);
-for (const group of IAM_GROUPS) for (const verb of IAM_VERBS) FLAGS[`${group} ${verb}`] = group.startsWith('pubsub') ? 'member role' : 'member role condition region';
+for (const group of IAM_GROUPS)
+  for (const verb of IAM_VERBS) FLAGS[`${group} ${verb}`] = group.startsWith('pubsub') ? 'member role' : 'member role condition region';
 
 const INVOKER = 'roles/run.invoker';
 const map = (value: string | true | undefined) =>
-  Object.fromEntries(typeof value === 'string' && value !== '' ? value.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]) : []);
+  Object.fromEntries(
+    typeof value === 'string' && value !== ''
+      ? value.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])
+      : [],
+  );
 const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 /** `10s`, `7d`, ... as the API prints durations (`604800s`). */
 const duration = (value: string) => {
@@ -79,7 +115,10 @@ export class FakeCloud {
   /** Projects listed here exist (with an owner binding) and gate their commands on enabled APIs; others are someone else's, fully enabled. */
   constructor(projects: Record<string, { number: string; apis?: string[] }> = {}) {
     for (const [id, { number, apis = [] }] of Object.entries(projects)) {
-      this.resources.set(`project:${id}`, { json: { projectId: id, projectNumber: number, lifecycleState: 'ACTIVE' }, policy: [{ role: 'roles/owner', members: ['user:owner@example.com'] }] });
+      this.resources.set(`project:${id}`, {
+        json: { projectId: id, projectNumber: number, lifecycleState: 'ACTIVE' },
+        policy: [{ role: 'roles/owner', members: ['user:owner@example.com'] }],
+      });
       this.apis.set(id, new Set(apis));
     }
   }
@@ -91,7 +130,10 @@ export class FakeCloud {
     this.resources.set(`account:${email}`, { json: { email, name: `projects/-/serviceAccounts/${email}` }, policy: [] });
   }
   seedRunService(project: string, region: string, name: string): void {
-    this.resources.set(`run:${this.pid(project)}/${region}/${name}`, { json: { kind: 'Service', metadata: { name, annotations: {} } }, policy: [] });
+    this.resources.set(`run:${this.pid(project)}/${region}/${name}`, {
+      json: { kind: 'Service', metadata: { name, annotations: {} } },
+      policy: [],
+    });
   }
   seedTopic(project: string, name: string, labels: Record<string, string> = {}): void {
     this.resources.set(`topic:${this.pid(project)}/${name}`, { json: { name: `projects/${project}/topics/${name}`, labels }, policy: [] });
@@ -108,7 +150,9 @@ export class FakeCloud {
   }
   /** Every (resource, role, member) grant, sorted. */
   bindings(): { resource: string; role: string; member: string }[] {
-    return [...this.resources].flatMap(([resource, r]) => r.policy.flatMap((b) => b.members.map((member) => ({ resource, role: b.role, member })))).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    return [...this.resources]
+      .flatMap(([resource, r]) => r.policy.flatMap((b) => b.members.map((member) => ({ resource, role: b.role, member }))))
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
   }
   /** Calls that are not reads. */
   mutations(): string[][] {
@@ -157,9 +201,16 @@ export class FakeCloud {
     const name = `gcloud.${command.replace(/ /g, '.')}`;
     const fail = (message: string) => new Answer(1, `ERROR: (${name}) ${message}`);
     const print = (value: unknown) =>
-      f.format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : f.format === 'none' || value === undefined ? '' : `${Object.entries(value as Json).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n')}\n`;
+      f.format === 'json'
+        ? `${JSON.stringify(value, null, 2)}\n`
+        : f.format === 'none' || value === undefined
+          ? ''
+          : `${Object.entries(value as Json)
+              .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+              .join('\n')}\n`;
     const project = (): string => {
-      if (typeof f.project !== 'string') throw new Answer(2, `ERROR: (${name}) The required property [project] is not currently set (fake cloud: pass --project).`);
+      if (typeof f.project !== 'string')
+        throw new Answer(2, `ERROR: (${name}) The required property [project] is not currently set (fake cloud: pass --project).`);
       return this.pid(f.project);
     };
     const flag = (key: string): string => {
@@ -177,7 +228,8 @@ export class FakeCloud {
     const [group, verb] = [command.split(' ').slice(0, -1).join(' '), command.split(' ').at(-1)!];
     const gated = (p: string, apis = NEEDS[command.split(' ')[0]!] ?? []) => {
       const off = apis.filter((a) => this.apis.has(p) && !this.apis.get(p)!.has(`${a}.googleapis.com`));
-      if (off.length > 0) throw fail(`PERMISSION_DENIED: ${off[0]}.googleapis.com has not been used in project ${p} before or it is disabled.`);
+      if (off.length > 0)
+        throw fail(`PERMISSION_DENIED: ${off[0]}.googleapis.com has not been used in project ${p} before or it is disabled.`);
     };
     const arg = args[0] ?? '';
     if (command === 'auth list') {
@@ -191,14 +243,20 @@ export class FakeCloud {
       const [key, missing] = this.iamTarget(group, arg, f, project, flag);
       gated(key.startsWith('account:') ? key.split('@')[1]!.split('.')[0]! : key.slice(key.indexOf(':') + 1).split('/')[0]!);
       const resource = need(key, missing);
-      if (verb === 'get-iam-policy') return print({ ...(resource.policy.length ? { bindings: resource.policy } : {}), etag: 'BwYfake=', version: 1 });
+      if (verb === 'get-iam-policy')
+        return print({ ...(resource.policy.length ? { bindings: resource.policy } : {}), etag: 'BwYfake=', version: 1 });
       const member = flag('member');
       const role = flag('role');
       // A condition (`expression=...,title=...`) is accepted on project bindings, the only ones the plan conditions.
       const conditioned = group === 'projects' && typeof f.condition === 'string' && f.condition !== 'None';
-      if (!group.startsWith('pubsub') && f.condition !== 'None' && !conditioned) throw new Answer(2, `ERROR: (${name}) Adding a binding without specifying a condition to a policy containing conditions is prohibited in non-interactive mode (fake cloud: pass --condition=None).`);
+      if (!group.startsWith('pubsub') && f.condition !== 'None' && !conditioned)
+        throw new Answer(
+          2,
+          `ERROR: (${name}) Adding a binding without specifying a condition to a policy containing conditions is prohibited in non-interactive mode (fake cloud: pass --condition=None).`,
+        );
       const condition = conditioned ? (map(f.condition) as { expression: string; title: string }) : undefined;
-      if (condition && (!condition.expression || !condition.title)) throw new Answer(2, `ERROR: (${name}) --condition needs expression and title`);
+      if (condition && (!condition.expression || !condition.title))
+        throw new Answer(2, `ERROR: (${name}) --condition needs expression and title`);
       const binding = resource.policy.find((b) => b.role === role && b.condition?.expression === condition?.expression);
       if (verb === 'remove-iam-policy-binding') {
         if (!binding?.members.includes(member)) throw fail('Policy binding with the specified principal, role, and condition not found!');
@@ -207,7 +265,12 @@ export class FakeCloud {
         return print({ bindings: resource.policy });
       }
       const email = member.replace(/^serviceAccount:/, '');
-      if (member.startsWith('serviceAccount:') && email.endsWith('.iam.gserviceaccount.com') && !email.includes('@gcp-sa-') && !this.resources.has(`account:${email}`)) {
+      if (
+        member.startsWith('serviceAccount:') &&
+        email.endsWith('.iam.gserviceaccount.com') &&
+        !email.includes('@gcp-sa-') &&
+        !this.resources.has(`account:${email}`)
+      ) {
         throw fail(`INVALID_ARGUMENT: Service account ${email} does not exist.`);
       }
       if (!binding) resource.policy.push({ role, members: [member], ...(condition ? { condition } : {}) });
@@ -220,7 +283,14 @@ export class FakeCloud {
         if (f.enabled !== true) throw unknown('services list without --enabled');
         const p = project();
         const number = this.resources.get(`project:${p}`)?.json.projectNumber ?? p;
-        return print([...(this.apis.get(p) ?? [])].map((a) => ({ config: { name: a }, name: `projects/${number}/services/${a}`, parent: `projects/${number}`, state: 'ENABLED' })));
+        return print(
+          [...(this.apis.get(p) ?? [])].map((a) => ({
+            config: { name: a },
+            name: `projects/${number}/services/${a}`,
+            parent: `projects/${number}`,
+            state: 'ENABLED',
+          })),
+        );
       }
       case 'services enable':
         if (args.some((a) => !a.endsWith('.googleapis.com'))) throw unknown('service');
@@ -234,8 +304,18 @@ export class FakeCloud {
         const p = project();
         gated(p);
         const email = `${arg}@${p}.iam.gserviceaccount.com`;
-        if (this.resources.has(`account:${email}`)) throw fail(`Resource in projects [${p}] is the subject of a conflict: Service account ${arg} already exists within project projects/${p}.`);
-        const json = { email, name: `projects/${p}/serviceAccounts/${email}`, projectId: p, uniqueId: String(100000 + this.resources.size), displayName: f['display-name'], description: f.description };
+        if (this.resources.has(`account:${email}`))
+          throw fail(
+            `Resource in projects [${p}] is the subject of a conflict: Service account ${arg} already exists within project projects/${p}.`,
+          );
+        const json = {
+          email,
+          name: `projects/${p}/serviceAccounts/${email}`,
+          projectId: p,
+          uniqueId: String(100000 + this.resources.size),
+          displayName: f['display-name'],
+          description: f.description,
+        };
         this.resources.set(`account:${email}`, { json, policy: [] });
         return print(json);
       }
@@ -270,7 +350,16 @@ export class FakeCloud {
         absent(key, `Resource already exists in the project (resource=${arg}).`);
         const topic = flag('topic');
         need(`topic:${p}/${topic}`, `NOT_FOUND: Resource not found (resource=${topic}).`);
-        const json: Json = { name: `projects/${p}/subscriptions/${arg}`, topic: `projects/${p}/topics/${topic}`, pushConfig: {}, ackDeadlineSeconds: 10, messageRetentionDuration: '604800s', expirationPolicy: { ttl: '2678400s' }, labels: map(f.labels), state: 'ACTIVE' };
+        const json: Json = {
+          name: `projects/${p}/subscriptions/${arg}`,
+          topic: `projects/${p}/topics/${topic}`,
+          pushConfig: {},
+          ackDeadlineSeconds: 10,
+          messageRetentionDuration: '604800s',
+          expirationPolicy: { ttl: '2678400s' },
+          labels: map(f.labels),
+          state: 'ACTIVE',
+        };
         this.resources.set(key, { json: this.subscriptionSettings(json, f, p, fail), policy: [] });
         return;
       }
@@ -299,14 +388,26 @@ export class FakeCloud {
       if (command === 'firestore databases describe') return print(need(key, missing).json);
       if (command === 'firestore databases create') {
         absent(key, `Database already exists: projects/${p}/databases/${database}`);
-        const json = { name: `projects/${p}/databases/${database}`, locationId: flag('location'), type: f.type === 'datastore-mode' ? 'DATASTORE_MODE' : 'FIRESTORE_NATIVE', ttls: {} as Json };
+        const json = {
+          name: `projects/${p}/databases/${database}`,
+          locationId: flag('location'),
+          type: f.type === 'datastore-mode' ? 'DATASTORE_MODE' : 'FIRESTORE_NATIVE',
+          ttls: {} as Json,
+        };
         this.resources.set(key, { json, policy: [] });
         return;
       }
       const db = need(key, missing).json;
       const group = flag('collection-group');
       if (command === 'firestore fields ttls list') {
-        return print(Object.entries(db.ttls as Json).filter(([g]) => g === group).map(([g, field]) => ({ name: `projects/${p}/databases/${database}/collectionGroups/${g}/fields/${field}`, ttlConfig: { state: 'ACTIVE' } })));
+        return print(
+          Object.entries(db.ttls as Json)
+            .filter(([g]) => g === group)
+            .map(([g, field]) => ({
+              name: `projects/${p}/databases/${database}/collectionGroups/${g}/fields/${field}`,
+              ttlConfig: { state: 'ACTIVE' },
+            })),
+        );
       }
       if (f['enable-ttl'] !== true) throw unknown('ttls update without --enable-ttl');
       (db.ttls as Json)[group] = arg;
@@ -318,7 +419,10 @@ export class FakeCloud {
       const location = flag('location');
       const key = `job:${p}/${location}/${arg}`;
       if (command === 'scheduler jobs create pubsub') absent(key, `Job projects/${p}/locations/${location}/jobs/${arg} already exists.`);
-      const job = command === 'scheduler jobs create pubsub' ? { json: { name: `projects/${p}/locations/${location}/jobs/${arg}`, state: 'ENABLED', pubsubTarget: {} } as Json, policy: [] } : need(key, 'NOT_FOUND: Job not found.');
+      const job =
+        command === 'scheduler jobs create pubsub'
+          ? { json: { name: `projects/${p}/locations/${location}/jobs/${arg}`, state: 'ENABLED', pubsubTarget: {} } as Json, policy: [] }
+          : need(key, 'NOT_FOUND: Job not found.');
       if (verb === 'describe') return print(job.json);
       if (verb === 'delete') return void this.resources.delete(key);
       const j = job.json;
@@ -328,7 +432,8 @@ export class FakeCloud {
       if (f.topic !== undefined) j.pubsubTarget.topicName = `projects/${p}/topics/${flag('topic')}`;
       if (f['message-body'] !== undefined) j.pubsubTarget.data = Buffer.from(flag('message-body')).toString('base64');
       if (f.attributes !== undefined) j.pubsubTarget.attributes = map(f.attributes);
-      if (f['update-attributes'] !== undefined) j.pubsubTarget.attributes = { ...j.pubsubTarget.attributes, ...map(f['update-attributes']) };
+      if (f['update-attributes'] !== undefined)
+        j.pubsubTarget.attributes = { ...j.pubsubTarget.attributes, ...map(f['update-attributes']) };
       this.resources.set(key, job);
       return;
     }
@@ -339,35 +444,64 @@ export class FakeCloud {
   private iamTarget(group: string, arg: string, f: Flags, project: () => string, flag: (k: string) => string): [string, string] {
     const full = /^projects\/([^/]+)\/locations\/([^/]+)\/services\/([^/]+)$/.exec(arg);
     switch (group) {
-      case 'projects': return [`project:${this.pid(arg)}`, `NOT_FOUND: Project ${arg} not found or permission denied.`];
-      case 'iam service-accounts': return [`account:${arg}`, 'NOT_FOUND: Unknown service account.'];
-      case 'secrets': return [`secret:${project()}/${arg}`, `NOT_FOUND: Secret [projects/${f.project}/secrets/${arg}] not found.`];
-      case 'pubsub topics': return [`topic:${project()}/${arg}`, `NOT_FOUND: Resource not found (resource=${arg}).`];
-      case 'pubsub subscriptions': return [`subscription:${project()}/${arg}`, `NOT_FOUND: Resource not found (resource=${arg}).`];
+      case 'projects':
+        return [`project:${this.pid(arg)}`, `NOT_FOUND: Project ${arg} not found or permission denied.`];
+      case 'iam service-accounts':
+        return [`account:${arg}`, 'NOT_FOUND: Unknown service account.'];
+      case 'secrets':
+        return [`secret:${project()}/${arg}`, `NOT_FOUND: Secret [projects/${f.project}/secrets/${arg}] not found.`];
+      case 'pubsub topics':
+        return [`topic:${project()}/${arg}`, `NOT_FOUND: Resource not found (resource=${arg}).`];
+      case 'pubsub subscriptions':
+        return [`subscription:${project()}/${arg}`, `NOT_FOUND: Resource not found (resource=${arg}).`];
     }
     const [p, region, service] = full ? [this.pid(full[1]!), full[2]!, full[3]!] : [project(), flag('region'), arg];
-    return [`run:${p}/${region}/${service}`, `NOT_FOUND: Resource '${service}' of kind 'SERVICE' in region '${region}' in project '${p}' does not exist.`];
+    return [
+      `run:${p}/${region}/${service}`,
+      `NOT_FOUND: Resource '${service}' of kind 'SERVICE' in region '${region}' in project '${p}' does not exist.`,
+    ];
   }
 
   private subscriptionSettings(json: Json, f: Flags, project: string, fail: (m: string) => Answer): Json {
     const s = (k: string) => f[k] as string;
     if (f['ack-deadline'] !== undefined) json.ackDeadlineSeconds = Number(s('ack-deadline'));
-    if (f['push-endpoint'] !== undefined) json.pushConfig = { ...json.pushConfig, pushEndpoint: s('push-endpoint'), attributes: { 'x-goog-version': 'v1' } };
-    if (f['push-auth-service-account'] !== undefined) json.pushConfig.oidcToken = { ...json.pushConfig.oidcToken, serviceAccountEmail: s('push-auth-service-account') };
-    if (f['push-auth-token-audience'] !== undefined) json.pushConfig.oidcToken = { ...json.pushConfig.oidcToken, audience: s('push-auth-token-audience') };
+    if (f['push-endpoint'] !== undefined)
+      json.pushConfig = { ...json.pushConfig, pushEndpoint: s('push-endpoint'), attributes: { 'x-goog-version': 'v1' } };
+    if (f['push-auth-service-account'] !== undefined)
+      json.pushConfig.oidcToken = { ...json.pushConfig.oidcToken, serviceAccountEmail: s('push-auth-service-account') };
+    if (f['push-auth-token-audience'] !== undefined)
+      json.pushConfig.oidcToken = { ...json.pushConfig.oidcToken, audience: s('push-auth-token-audience') };
     if (f['min-retry-delay'] !== undefined || f['max-retry-delay'] !== undefined) {
-      json.retryPolicy = { minimumBackoff: duration(s('min-retry-delay') ?? '10s'), maximumBackoff: duration(s('max-retry-delay') ?? '600s') };
+      json.retryPolicy = {
+        minimumBackoff: duration(s('min-retry-delay') ?? '10s'),
+        maximumBackoff: duration(s('max-retry-delay') ?? '600s'),
+      };
     }
     if (f['dead-letter-topic'] !== undefined) {
-      if (!this.resources.has(`topic:${project}/${s('dead-letter-topic')}`)) throw fail(`NOT_FOUND: Resource not found (resource=${s('dead-letter-topic')}).`);
-      json.deadLetterPolicy = { deadLetterTopic: `projects/${project}/topics/${s('dead-letter-topic')}`, maxDeliveryAttempts: Number(s('max-delivery-attempts') ?? 5) };
+      if (!this.resources.has(`topic:${project}/${s('dead-letter-topic')}`))
+        throw fail(`NOT_FOUND: Resource not found (resource=${s('dead-letter-topic')}).`);
+      json.deadLetterPolicy = {
+        deadLetterTopic: `projects/${project}/topics/${s('dead-letter-topic')}`,
+        maxDeliveryAttempts: Number(s('max-delivery-attempts') ?? 5),
+      };
     }
-    if (f['expiration-period'] !== undefined) json.expirationPolicy = s('expiration-period') === 'never' ? {} : { ttl: duration(s('expiration-period')) };
+    if (f['expiration-period'] !== undefined)
+      json.expirationPolicy = s('expiration-period') === 'never' ? {} : { ttl: duration(s('expiration-period')) };
     if (f['message-retention-duration'] !== undefined) json.messageRetentionDuration = duration(s('message-retention-duration'));
     return json;
   }
 
-  private functions(verb: string, name: string, f: Flags, project: string, flag: (k: string) => string, need: (k: string, m: string) => Resource, fail: (m: string) => Answer, gated: (p: string) => void, print: (v: unknown) => string): string | void {
+  private functions(
+    verb: string,
+    name: string,
+    f: Flags,
+    project: string,
+    flag: (k: string) => string,
+    need: (k: string, m: string) => Resource,
+    fail: (m: string) => Answer,
+    gated: (p: string) => void,
+    print: (v: unknown) => string,
+  ): string | void {
     if (f.gen2 !== true) throw new Answer(2, 'ERROR: (gcloud.functions) fake cloud: only --gen2 functions');
     gated(project);
     const region = flag('region');
@@ -384,7 +518,8 @@ export class FakeCloud {
     if (f['trigger-http'] !== true) throw new Answer(2, 'ERROR: (gcloud.functions.deploy) fake cloud: only --trigger-http functions');
     const number = this.resources.get(`project:${project}`)?.json.projectNumber ?? project;
     const account = flag('service-account');
-    if (!this.resources.has(`account:${account}`)) throw fail(`ResponseError: status=[400], code=[Ok], message=[Invalid function service account requested: ${account}]`);
+    if (!this.resources.has(`account:${account}`))
+      throw fail(`ResponseError: status=[400], code=[Ok], message=[Invalid function service account requested: ${account}]`);
     const rawEnv = flag('set-env-vars');
     const [separator, pairs] = rawEnv.startsWith('^') ? [rawEnv[1]!, rawEnv.slice(3)] : [',', rawEnv];
     const env = Object.fromEntries(pairs.split(separator).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -392,7 +527,9 @@ export class FakeCloud {
       const [, secretProject = project, secret, version] = /^(?:projects\/([^/]+)\/secrets\/)?([^:]+):(.+)$/.exec(ref) ?? [];
       const found = this.resources.get(`secret:${this.pid(secretProject)}/${secret}`);
       if (!found?.policy.some((b) => b.role === 'roles/secretmanager.secretAccessor' && b.members.includes(`serviceAccount:${account}`))) {
-        throw fail(`OperationError: code=3, message=Could not create or update Cloud Run service ${name}, Permission denied on secret: projects/${secretProject}/secrets/${secret}/versions/${version} for Revision service account ${account}. The service account used must be granted the 'Secret Manager Secret Accessor' role (roles/secretmanager.secretAccessor) at the secret, project or higher level.`);
+        throw fail(
+          `OperationError: code=3, message=Could not create or update Cloud Run service ${name}, Permission denied on secret: projects/${secretProject}/secrets/${secret}/versions/${version} for Revision service account ${account}. The service account used must be granted the 'Secret Manager Secret Accessor' role (roles/secretmanager.secretAccessor) at the secret, project or higher level.`,
+        );
       }
       return { key: envName, projectId: secretProject === project ? number : secretProject, secret, version };
     });
@@ -403,7 +540,11 @@ export class FakeCloud {
       environment: 'GEN_2',
       state: 'ACTIVE',
       labels: { ...old?.labels, 'deployment-tool': 'cli-gcloud', ...map(f['update-labels']) },
-      buildConfig: { runtime: flag('runtime'), entryPoint: flag('entry-point'), source: { storageSource: { bucket: `gcf-v2-sources-${number}-${region}` } } },
+      buildConfig: {
+        runtime: flag('runtime'),
+        entryPoint: flag('entry-point'),
+        source: { storageSource: { bucket: `gcf-v2-sources-${number}-${region}` } },
+      },
       serviceConfig: {
         service: `projects/${project}/locations/${region}/services/${name}`,
         uri: `https://${name}-${number}.${region}.run.app`,
@@ -414,7 +555,9 @@ export class FakeCloud {
         timeoutSeconds: Number.parseInt(flag('timeout'), 10),
         ...(min > 0 ? { minInstanceCount: min } : {}),
         maxInstanceCount: Number(flag('max-instances')),
-        ingressSettings: { all: 'ALLOW_ALL', 'internal-only': 'ALLOW_INTERNAL_ONLY', 'internal-and-gclb': 'ALLOW_INTERNAL_AND_GCLB' }[flag('ingress-settings')],
+        ingressSettings: { all: 'ALLOW_ALL', 'internal-only': 'ALLOW_INTERNAL_ONLY', 'internal-and-gclb': 'ALLOW_INTERNAL_AND_GCLB' }[
+          flag('ingress-settings')
+        ],
         environmentVariables: { ...env, LOG_EXECUTION_ID: 'true' },
         ...(f['clear-secrets'] === true || secrets.length === 0 ? {} : { secretEnvironmentVariables: secrets }),
         allTrafficOnLatestRevision: true,
@@ -435,7 +578,8 @@ export class FakeCloud {
 
   /** A project id for a project number the fake knows; anything else as given. */
   private pid(project: string): string {
-    for (const [key, r] of this.resources) if (key.startsWith('project:') && r.json.projectNumber === project) return r.json.projectId as string;
+    for (const [key, r] of this.resources)
+      if (key.startsWith('project:') && r.json.projectNumber === project) return r.json.projectId as string;
     return project;
   }
 }

@@ -17,7 +17,10 @@ export interface FirestoreEmulator {
 
 async function launch(timeoutMs: number): Promise<FirestoreEmulator> {
   const host = `127.0.0.1:${await freePort()}`;
-  const child = spawn('gcloud', ['emulators', 'firestore', 'start', `--host-port=${host}`, '--quiet'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('gcloud', ['emulators', 'firestore', 'start', `--host-port=${host}`, '--quiet'], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
   child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
@@ -36,7 +39,11 @@ async function launch(timeoutMs: number): Promise<FirestoreEmulator> {
 }
 
 /** Starts (or reuses) the emulator and sets FIRESTORE_EMULATOR_HOST for this process. */
-export async function startFirestoreEmulator(suite: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<FirestoreEmulator | undefined> {
+export async function startFirestoreEmulator(
+  suite: string,
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 60_000,
+): Promise<FirestoreEmulator | undefined> {
   const existing = env.FIRESTORE_EMULATOR_HOST;
   try {
     if (existing) {
@@ -55,7 +62,9 @@ export async function startFirestoreEmulator(suite: string, env: NodeJS.ProcessE
   } catch (error) {
     const message = `Firestore emulator unavailable (${(error as Error).message}): the suite "${suite}" could NOT run.`;
     if (env.CI === 'true') throw new Error(`${message} CI=true, so this is a failure.`, { cause: error });
-    process.stderr.write(`\n${'!'.repeat(78)}\n!! ${message}\n!! Install it (gcloud components install cloud-firestore-emulator, Java 11+) or set FIRESTORE_EMULATOR_HOST.\n${'!'.repeat(78)}\n\n`);
+    process.stderr.write(
+      `\n${'!'.repeat(78)}\n!! ${message}\n!! Install it (gcloud components install cloud-firestore-emulator, Java 11+) or set FIRESTORE_EMULATOR_HOST.\n${'!'.repeat(78)}\n\n`,
+    );
     return undefined;
   }
 }

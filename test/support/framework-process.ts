@@ -20,7 +20,13 @@ export interface FrameworkProcess {
   stop(): Promise<void>;
 }
 
-export async function startFramework(options: { args: string[]; env: NodeJS.ProcessEnv; cwd: string; nodeArgs?: string[]; waitFor?: string }): Promise<FrameworkProcess> {
+export async function startFramework(options: {
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  nodeArgs?: string[];
+  waitFor?: string;
+}): Promise<FrameworkProcess> {
   const port = await freePort();
   let output = '';
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), FRAMEWORK_MAIN, ...options.args, `--port=${port}`], {

@@ -6,7 +6,14 @@
  * scheme-fixtures.ts until it has a fixture).
  */
 import { RELAY_OWN_HEADERS } from '../../shared/forward/headers.js';
-import { forwardHeadersOf, SIGNATURE_HEADERS, signatureHeadersOf, signedHeadersOf, verifySchema, type VerifyOptions } from '../../shared/verify/registry.js';
+import {
+  forwardHeadersOf,
+  SIGNATURE_HEADERS,
+  signatureHeadersOf,
+  signedHeadersOf,
+  verifySchema,
+  type VerifyOptions,
+} from '../../shared/verify/registry.js';
 import { FIXTURE_SECRET, type SchemeFixture, type SchemeName } from './scheme-fixtures.js';
 
 /** What the relay must do with a case. */
@@ -34,7 +41,15 @@ export function rng(seed: number): () => number {
   };
 }
 
-const TYPES = ['application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/octet-stream', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x', ''];
+const TYPES = [
+  'application/json',
+  'application/x-www-form-urlencoded',
+  'text/plain',
+  'application/octet-stream',
+  'application/json; charset=utf-16',
+  'multipart/form-data; boundary=x',
+  '',
+];
 /** Relay-set headers a sender may try to set (not the credential a bearer route checks). */
 const SMUGGLE = RELAY_OWN_HEADERS.filter((h) => h !== 'authorization' && !h.startsWith('x-forwarded-'));
 /** The user-agent every case carries (DEFAULT_FORWARDED), so a forwarded request can be traced to its case. */
@@ -51,13 +66,23 @@ export interface Generator {
  * A generator over `fixtures` (one route per scheme, named for it), bodies up
  * to `maxBody` bytes, timestamps from `nowMs()`.
  */
-export function fuzzCases(fixtures: Record<SchemeName, SchemeFixture>, options: { seed: number; maxBody: number; nowMs: () => number }): Generator {
+export function fuzzCases(
+  fixtures: Record<SchemeName, SchemeFixture>,
+  options: { seed: number; maxBody: number; nowMs: () => number },
+): Generator {
   const random = rng(options.seed);
   const routes = Object.keys(fixtures) as SchemeName[];
   const parsed = Object.fromEntries(routes.map((r) => [r, verifySchema.parse(fixtures[r].verify)])) as Record<SchemeName, VerifyOptions>;
   const signatureOf = (r: SchemeName) => signatureHeadersOf(parsed[r]);
   const signedOf = (r: SchemeName) => signedHeadersOf(parsed[r]);
-  const headerPool = [...new Set(['content-type', ...SIGNATURE_HEADERS.keys(), ...RELAY_OWN_HEADERS, ...routes.flatMap((r) => [...signatureOf(r), ...signedOf(r), ...forwardHeadersOf(parsed[r])])])];
+  const headerPool = [
+    ...new Set([
+      'content-type',
+      ...SIGNATURE_HEADERS.keys(),
+      ...RELAY_OWN_HEADERS,
+      ...routes.flatMap((r) => [...signatureOf(r), ...signedOf(r), ...forwardHeadersOf(parsed[r])]),
+    ]),
+  ];
   const authHeaders = [...new Set(routes.flatMap((r) => [...signatureOf(r), ...signedOf(r)]))];
 
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
@@ -72,12 +97,34 @@ export function fuzzCases(fixtures: Record<SchemeName, SchemeFixture>, options: 
     for (let i = 0; i < n; i++) out[i] = 32 + int(95);
     return out.toString('latin1');
   };
-  const junkValue = (now: number) => pick([text(int(200)), 'sha256=', 'sha256=' + 'a'.repeat(64), 'v0=zz', `v0=${'b'.repeat(64)}`, 't=,v1=', `t=${now},v1=${'c'.repeat(64)}`, 'v1,', 'v1,AAAA', 'Bearer', 'Bearer  ', 'Bearer a.b.c', 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJ9.x', '=', String(now), '-1', '99999999999999999999']);
+  const junkValue = (now: number) =>
+    pick([
+      text(int(200)),
+      'sha256=',
+      'sha256=' + 'a'.repeat(64),
+      'v0=zz',
+      `v0=${'b'.repeat(64)}`,
+      't=,v1=',
+      `t=${now},v1=${'c'.repeat(64)}`,
+      'v1,',
+      'v1,AAAA',
+      'Bearer',
+      'Bearer  ',
+      'Bearer a.b.c',
+      'Bearer eyJhbGciOiJSUzI1NiJ9.eyJ9.x',
+      '=',
+      String(now),
+      '-1',
+      '99999999999999999999',
+    ]);
 
   function signedCase(index: number, route: SchemeName, body: Buffer, secret = FIXTURE_SECRET, nowMs = options.nowMs()) {
     const fixture = fixtures[route];
     const signed = fixture.sign({ body, nowMs, id: `d-${options.seed}-${index}`, secret });
-    return { headers: { 'content-type': fixture.contentType, ...signed.headers } as Record<string, string | string[]>, query: signed.query };
+    return {
+      headers: { 'content-type': fixture.contentType, ...signed.headers } as Record<string, string | string[]>,
+      query: signed.query,
+    };
   }
 
   function next(index: number): FuzzCase {
@@ -85,12 +132,26 @@ export function fuzzCases(fixtures: Record<SchemeName, SchemeFixture>, options: 
     const fixture = () => fixtures[route];
     const open = () => signatureOf(route).length === 0; // `none`: every bounded request is forwarded
     const now = Math.floor(options.nowMs() / 1000);
-    const honest = Buffer.from(JSON.stringify({ id: `evt_${index}`, event_id: `Ev${index}`, type: 'fuzz.event', event: 'fuzz.event', payload: text(int(300)) }));
+    const honest = Buffer.from(
+      JSON.stringify({ id: `evt_${index}`, event_id: `Ev${index}`, type: 'fuzz.event', event: 'fuzz.event', payload: text(int(300)) }),
+    );
     let headers: Record<string, string | string[]> = {};
     let body: Buffer;
     let query = '';
     let expected: Expected;
-    const kinds = ['junk', 'oversized', 'valid', 'forged', 'tampered', 'stripped', 'signed-header-changed', 'duplicated', 'stale', 'signed-non-json', 'malformed'] as const;
+    const kinds = [
+      'junk',
+      'oversized',
+      'valid',
+      'forged',
+      'tampered',
+      'stripped',
+      'signed-header-changed',
+      'duplicated',
+      'stale',
+      'signed-non-json',
+      'malformed',
+    ] as const;
     const kind = pick(kinds);
     switch (kind) {
       case 'junk': // random bytes, random type, junk on any declared header
@@ -116,7 +177,8 @@ export function fuzzCases(fixtures: Record<SchemeName, SchemeFixture>, options: 
         ({ headers, query } = signedCase(index, route, body, 'forged-secret-value'));
         expected = open() ? 'forward' : 'refuse';
         break;
-      case 'tampered': { // signed, then a bit flipped, bytes cut or one appended
+      case 'tampered': {
+        // signed, then a bit flipped, bytes cut or one appended
         ({ headers, query } = signedCase(index, route, honest));
         const op = int(3);
         body = Buffer.from(honest);
@@ -132,7 +194,8 @@ export function fuzzCases(fixtures: Record<SchemeName, SchemeFixture>, options: 
         for (const name of signatureOf(route)) delete headers[name];
         expected = open() ? 'forward' : 'refuse';
         break;
-      case 'signed-header-changed': { // a timestamp or id the signature covers, changed
+      case 'signed-header-changed': {
+        // a timestamp or id the signature covers, changed
         body = honest;
         ({ headers, query } = signedCase(index, route, body));
         const present = signedOf(route).filter((h) => typeof headers[h] === 'string');
@@ -150,7 +213,8 @@ export function fuzzCases(fixtures: Record<SchemeName, SchemeFixture>, options: 
         for (const name of authHeaders) if (random() < 0.5) headers[name] = [text(20), 'sha256=' + 'a'.repeat(64), `v0=${'b'.repeat(64)}`];
         expected = open() ? 'forward' : 'refuse';
         break;
-      case 'stale': { // validly signed too long ago (or in the future)
+      case 'stale': {
+        // validly signed too long ago (or in the future)
         const tolerance = fixture().toleranceSeconds;
         body = honest;
         const skew = ((tolerance ?? 0) + 60 + int(100_000)) * 1000 * (random() < 0.5 ? -1 : 1);

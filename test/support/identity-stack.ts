@@ -39,7 +39,12 @@ export interface IdentityStack {
   /** A key file for KEY_SA (created once). */
   keyFile(): string;
   /** An external_account file; `source` picks how the subject token is obtained. */
-  externalAccountFile(options?: { source?: 'file' | 'url' | 'executable'; tokenUrl?: string; impersonation?: boolean; subjectToken?: string }): string;
+  externalAccountFile(options?: {
+    source?: 'file' | 'url' | 'executable';
+    tokenUrl?: string;
+    impersonation?: boolean;
+    subjectToken?: string;
+  }): string;
   target(audience?: string): Promise<PrivateTarget>;
   close(): Promise<void>;
 }
@@ -88,9 +93,19 @@ export async function startIdentityStack(): Promise<IdentityStack> {
         writeFileSync(join(dir, `subject-${n}.jwt`), token);
       } else if (source === 'url') {
         idp.serve(token);
-        credential_source = { url: `${idp.url}/token`, headers: { Metadata: 'True' }, format: { type: 'json', subject_token_field_name: 'id_token' } };
+        credential_source = {
+          url: `${idp.url}/token`,
+          headers: { Metadata: 'True' },
+          format: { type: 'json', subject_token_field_name: 'id_token' },
+        };
       } else {
-        const response = { version: 1, success: true, token_type: 'urn:ietf:params:oauth:token-type:jwt', id_token: token, expiration_time: Math.floor(Date.now() / 1000) + 600 };
+        const response = {
+          version: 1,
+          success: true,
+          token_type: 'urn:ietf:params:oauth:token-type:jwt',
+          id_token: token,
+          expiration_time: Math.floor(Date.now() / 1000) + 600,
+        };
         const script = join(dir, `subject-${n}.sh`);
         writeFileSync(script, `#!/bin/sh\ncat <<'JSON'\n${JSON.stringify(response)}\nJSON\n`);
         chmodSync(script, 0o755);
@@ -101,7 +116,9 @@ export async function startIdentityStack(): Promise<IdentityStack> {
         audience: PROVIDER_AUDIENCE,
         subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
         token_url: tokenUrl,
-        ...(impersonation ? { service_account_impersonation_url: `${iam.url}/v1/projects/-/serviceAccounts/${FEDERATED_SA}:generateAccessToken` } : {}),
+        ...(impersonation
+          ? { service_account_impersonation_url: `${iam.url}/v1/projects/-/serviceAccounts/${FEDERATED_SA}:generateAccessToken` }
+          : {}),
         credential_source,
       });
     },

@@ -17,7 +17,6 @@ export interface PubSubEmulator {
   close(): Promise<void>;
 }
 
-
 /** True when an emulator answers `GET /` on `host`. */
 export async function answers(host: string): Promise<boolean> {
   try {
@@ -67,7 +66,8 @@ async function launch(timeoutMs: number): Promise<PubSubEmulator> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (spawnError) throw new Error(`cannot run gcloud: ${spawnError.message}`);
-    if (child.exitCode !== null) throw new Error(`gcloud exited with ${child.exitCode}: ${output.trim().split('\n').slice(-3).join(' | ')}`);
+    if (child.exitCode !== null)
+      throw new Error(`gcloud exited with ${child.exitCode}: ${output.trim().split('\n').slice(-3).join(' | ')}`);
     if (await answers(host)) return { host, close: () => stop(child) };
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -79,7 +79,11 @@ async function launch(timeoutMs: number): Promise<PubSubEmulator> {
  * Starts (or reuses) the emulator and sets PUBSUB_EMULATOR_HOST for this process.
  * `suite` names the suite for the message printed when it cannot run.
  */
-export async function startPubSubEmulator(suite: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 45_000): Promise<PubSubEmulator | undefined> {
+export async function startPubSubEmulator(
+  suite: string,
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 45_000,
+): Promise<PubSubEmulator | undefined> {
   const existing = env.PUBSUB_EMULATOR_HOST;
   try {
     if (existing) {
@@ -98,7 +102,9 @@ export async function startPubSubEmulator(suite: string, env: NodeJS.ProcessEnv 
   } catch (error) {
     const message = `Pub/Sub emulator unavailable (${(error as Error).message}): the suite "${suite}" could NOT run.`;
     if (env.CI === 'true') throw new Error(`${message} CI=true, so this is a failure.`, { cause: error });
-    process.stderr.write(`\n${'!'.repeat(78)}\n!! ${message}\n!! Install the emulator (gcloud components install pubsub-emulator, Java 11+) or set PUBSUB_EMULATOR_HOST.\n${'!'.repeat(78)}\n\n`);
+    process.stderr.write(
+      `\n${'!'.repeat(78)}\n!! ${message}\n!! Install the emulator (gcloud components install pubsub-emulator, Java 11+) or set PUBSUB_EMULATOR_HOST.\n${'!'.repeat(78)}\n\n`,
+    );
     return undefined;
   }
 }

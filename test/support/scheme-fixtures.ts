@@ -60,7 +60,10 @@ export function schemeFixtures(oidc: { serviceAccount: string; mint(audience: st
       contentType: 'application/json',
       signsBody: true,
       parsesJson: false,
-      sign: ({ body, id, secret }) => ({ headers: { 'x-hub-signature-256': 'sha256=' + hex(secret, body), 'x-github-delivery': id, 'x-github-event': 'push' }, query: '' }),
+      sign: ({ body, id, secret }) => ({
+        headers: { 'x-hub-signature-256': 'sha256=' + hex(secret, body), 'x-github-delivery': id, 'x-github-event': 'push' },
+        query: '',
+      }),
     },
     stripe: {
       verify: { scheme: 'stripe', secretEnv: 'S' },
@@ -81,7 +84,10 @@ export function schemeFixtures(oidc: { serviceAccount: string; mint(audience: st
       toleranceSeconds: 300,
       sign: ({ body, nowMs, secret }) => {
         const t = Math.floor(nowMs / 1000);
-        return { headers: { 'x-slack-request-timestamp': String(t), 'x-slack-signature': 'v0=' + hex(secret, `v0:${t}:`, body) }, query: '' };
+        return {
+          headers: { 'x-slack-request-timestamp': String(t), 'x-slack-signature': 'v0=' + hex(secret, `v0:${t}:`, body) },
+          query: '',
+        };
       },
     },
     shopify: {
@@ -89,7 +95,14 @@ export function schemeFixtures(oidc: { serviceAccount: string; mint(audience: st
       contentType: 'application/json',
       signsBody: true,
       parsesJson: false,
-      sign: ({ body, id, secret }) => ({ headers: { 'x-shopify-hmac-sha256': createHmac('sha256', secret).update(body).digest('base64'), 'x-shopify-event-id': id, 'x-shopify-topic': 'orders/create' }, query: '' }),
+      sign: ({ body, id, secret }) => ({
+        headers: {
+          'x-shopify-hmac-sha256': createHmac('sha256', secret).update(body).digest('base64'),
+          'x-shopify-event-id': id,
+          'x-shopify-topic': 'orders/create',
+        },
+        query: '',
+      }),
     },
     'standard-webhooks': {
       verify: { scheme: 'standard-webhooks', secretEnv: 'WH' },
@@ -112,7 +125,9 @@ export function schemeFixtures(oidc: { serviceAccount: string; mint(audience: st
       parsesJson: false,
       sign: ({ body, id, secret }) => {
         const query = `?bodySHA256=${createHash('sha256').update(body).digest('hex')}`;
-        const signature = createHmac('sha1', secret).update(twilioSignedString(TWILIO_URL + query, [])).digest('base64');
+        const signature = createHmac('sha1', secret)
+          .update(twilioSignedString(TWILIO_URL + query, []))
+          .digest('base64');
         return { headers: { 'x-twilio-signature': signature, 'i-twilio-idempotency-token': id }, query };
       },
     },
@@ -128,7 +143,15 @@ export function schemeFixtures(oidc: { serviceAccount: string; mint(audience: st
       },
     },
     hmac: {
-      verify: { scheme: 'hmac', secretEnv: 'S', header: 'x-sig', prefix: 'sha256=', timestampHeader: 'x-ts', deliveryIdHeader: 'x-id', template: '{id}.{timestamp}.{body}' },
+      verify: {
+        scheme: 'hmac',
+        secretEnv: 'S',
+        header: 'x-sig',
+        prefix: 'sha256=',
+        timestampHeader: 'x-ts',
+        deliveryIdHeader: 'x-id',
+        template: '{id}.{timestamp}.{body}',
+      },
       contentType: 'application/octet-stream',
       signsBody: true,
       parsesJson: false,
@@ -151,7 +174,10 @@ export function schemeFixtures(oidc: { serviceAccount: string; mint(audience: st
       signsBody: false,
       parsesJson: false,
       // A forgery is a real Google-shaped token for another audience: the right issuer and key, the wrong service.
-      sign: ({ secret }) => ({ headers: { authorization: `Bearer ${oidc.mint(secret === FIXTURE_SECRET ? OIDC_AUDIENCE : 'https://elsewhere.example.com')}` }, query: '' }),
+      sign: ({ secret }) => ({
+        headers: { authorization: `Bearer ${oidc.mint(secret === FIXTURE_SECRET ? OIDC_AUDIENCE : 'https://elsewhere.example.com')}` },
+        query: '',
+      }),
     },
     none: {
       verify: { scheme: 'none' },
@@ -167,5 +193,6 @@ export function schemeFixtures(oidc: { serviceAccount: string; mint(audience: st
 export function assertEveryScheme(fixtures: Record<string, SchemeFixture>): void {
   const registered = SCHEMES.map((s) => s.scheme).sort();
   const covered = Object.keys(fixtures).sort();
-  if (registered.join() !== covered.join()) throw new Error(`Scheme fixtures cover ${covered.join(', ')}; the registry has ${registered.join(', ')}`);
+  if (registered.join() !== covered.join())
+    throw new Error(`Scheme fixtures cover ${covered.join(', ')}; the registry has ${registered.join(', ')}`);
 }

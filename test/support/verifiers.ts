@@ -19,7 +19,12 @@ export function verifierFor(options: Record<string, unknown>, secrets: Record<st
 
 /** Runs a verifier and returns either its result or the RelayError's code and message. */
 export async function outcome(verifier: Verifier, input: { headers: HeaderMap; rawBody: Buffer | string; now?: number; query?: string }) {
-  const full: VerifyInput = { headers: input.headers, rawBody: Buffer.from(input.rawBody), now: input.now ?? Date.now(), query: input.query ?? '' };
+  const full: VerifyInput = {
+    headers: input.headers,
+    rawBody: Buffer.from(input.rawBody),
+    now: input.now ?? Date.now(),
+    query: input.query ?? '',
+  };
   try {
     return { ok: true as const, ...(await verifier.verify(full)) };
   } catch (error) {

@@ -83,10 +83,22 @@ describe('the pubsub function core', () => {
       const { publisher, published } = recordingPublisher();
       const loaded = parseConfig({ targets: { t: { url: target.url } } });
       const deliverer = createDeliverer(loaded, { tokens, publisher });
-      const outcome = await deliverer.handle({ data: Buffer.from('{"v":1,"target":"t","idempotencyKey":"k"}'), attributes: { custom: 'x' }, messageId: 'm-2', topic: 'relay-deliveries' });
+      const outcome = await deliverer.handle({
+        data: Buffer.from('{"v":1,"target":"t","idempotencyKey":"k"}'),
+        attributes: { custom: 'x' },
+        messageId: 'm-2',
+        topic: 'relay-deliveries',
+      });
       expect(outcome).toEqual({ kind: 'dead_lettered', reason: 'target_rejected', target: 't' });
       expect(published[0]!.topic).toBe('relay-dead-letters');
-      expect(published[0]!.message.attributes).toMatchObject({ custom: 'x', 'relay-dl-reason': 'target_rejected', 'relay-dl-status': '404', 'relay-dl-attempts': '1', 'relay-dl-target': 't', 'relay-dl-replay-topic': 'relay-deliveries' });
+      expect(published[0]!.message.attributes).toMatchObject({
+        custom: 'x',
+        'relay-dl-reason': 'target_rejected',
+        'relay-dl-status': '404',
+        'relay-dl-attempts': '1',
+        'relay-dl-target': 't',
+        'relay-dl-replay-topic': 'relay-deliveries',
+      });
       expect(parseEnvelope(published[0]!.message.data).idempotencyKey).toBe('k');
     } finally {
       await target.close();

@@ -22,11 +22,31 @@ const delivered: LogLine = { message: 'Delivered to target', idempotencyKey: K, 
 describe('classifying a key the target answered 200 twice', () => {
   it.each<[string, LogLine[], string]>([
     ['the relay saw two 2xx (on two instances)', [delivered, { ...delivered, instance: 2 }], 'relay-forwarded-again'],
-    ['one 2xx seen, the other attempt reset', [{ message: 'Target attempt failed', idempotencyKey: K, attempt: 1, reason: 'ECONNRESET' }, delivered], 'answer-lost'],
-    ['one 2xx seen, the other attempt timed out', [{ message: 'Target attempt failed', idempotencyKey: K, attempt: 1, reason: 'no answer within 3000 ms' }, delivered], 'answer-lost'],
-    ['one 2xx seen, the other call ran out of deadline', [{ message: 'Delivery failed; Pub/Sub will redeliver', idempotencyKey: K, error: { code: 'deadline_exceeded' } }, delivered], 'answer-lost'],
-    ['one 2xx seen, the only failed attempt was a 503 the relay read', [{ message: 'Target attempt failed', idempotencyKey: K, attempt: 1, status: 503 }, delivered], 'unexplained'],
-    ['the lost attempt belongs to another key', [{ message: 'Target attempt failed', idempotencyKey: 'evt-1:b', reason: 'ECONNRESET' }, delivered], 'unexplained'],
+    [
+      'one 2xx seen, the other attempt reset',
+      [{ message: 'Target attempt failed', idempotencyKey: K, attempt: 1, reason: 'ECONNRESET' }, delivered],
+      'answer-lost',
+    ],
+    [
+      'one 2xx seen, the other attempt timed out',
+      [{ message: 'Target attempt failed', idempotencyKey: K, attempt: 1, reason: 'no answer within 3000 ms' }, delivered],
+      'answer-lost',
+    ],
+    [
+      'one 2xx seen, the other call ran out of deadline',
+      [{ message: 'Delivery failed; Pub/Sub will redeliver', idempotencyKey: K, error: { code: 'deadline_exceeded' } }, delivered],
+      'answer-lost',
+    ],
+    [
+      'one 2xx seen, the only failed attempt was a 503 the relay read',
+      [{ message: 'Target attempt failed', idempotencyKey: K, attempt: 1, status: 503 }, delivered],
+      'unexplained',
+    ],
+    [
+      'the lost attempt belongs to another key',
+      [{ message: 'Target attempt failed', idempotencyKey: 'evt-1:b', reason: 'ECONNRESET' }, delivered],
+      'unexplained',
+    ],
   ])('%s: %s', (_name, lines, verdict) => {
     expect(classifyTwice(K, answered(2), lines).verdict).toBe(verdict);
   });
@@ -54,7 +74,16 @@ describe('a target answering after the attempt timeout, through the real deliver
     });
     closers.push(t.close);
     const lines: string[] = [];
-    const loaded = parseConfig({ targets: { a: { url: t.url, timeoutMs: 1000, retry: { retries: 1, minDelayMs: 1, maxDelayMs: 1 }, dedupe: { store: 'firestore', window: '1h' } } } });
+    const loaded = parseConfig({
+      targets: {
+        a: {
+          url: t.url,
+          timeoutMs: 1000,
+          retry: { retries: 1, minDelayMs: 1, maxDelayMs: 1 },
+          dedupe: { store: 'firestore', window: '1h' },
+        },
+      },
+    });
     const deliverer = createDeliverer(loaded, {
       tokens: createTokenCache({ source: { fetchIdToken: async () => 'test-token' } }),
       publisher: recordingPublisher().publisher,
@@ -62,11 +91,22 @@ describe('a target answering after the attempt timeout, through the real deliver
       dedupeStore: new MemoryDedupeStore(),
       logger: createLogger({ write: (l) => lines.push(l) }),
     });
-    const message = (messageId: string) => ({ data: Buffer.from(JSON.stringify({ v: 1, target: 'a', body: '{}', idempotencyKey: K })), attributes: {}, messageId, topic: 'relay-deliveries' });
+    const message = (messageId: string) => ({
+      data: Buffer.from(JSON.stringify({ v: 1, target: 'a', body: '{}', idempotencyKey: K })),
+      attributes: {},
+      messageId,
+      topic: 'relay-deliveries',
+    });
     expect(await deliverer.handle(message('m-1'))).toMatchObject({ kind: 'delivered', attempts: 2 });
     // Once the relay has seen the 2xx, no copy reaches the target again.
     expect(await deliverer.handle(message('m-2'))).toMatchObject({ kind: 'duplicate', of: 'delivered' });
     expect(calls).toHaveLength(2);
-    expect(classifyTwice(K, calls, lines.map((l) => JSON.parse(l) as LogLine))).toEqual({ key: K, verdict: 'answer-lost', targetAnswered200: 2, relaySawDelivered: 1, attemptsWithoutAnswer: 1 });
+    expect(
+      classifyTwice(
+        K,
+        calls,
+        lines.map((l) => JSON.parse(l) as LogLine),
+      ),
+    ).toEqual({ key: K, verdict: 'answer-lost', targetAnswered200: 2, relaySawDelivered: 1, attemptsWithoutAnswer: 1 });
   });
 });

@@ -20,7 +20,8 @@ describe('run-relay --help', () => {
   it('lists every command with its one-line description, and says how to install', async () => {
     const { code, out } = await cli(['--help']);
     expect(code).toBe(0);
-    for (const [name, entry] of Object.entries(COMMANDS)) expect(out).toMatch(new RegExp(`^  ${name} +${entry.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    for (const [name, entry] of Object.entries(COMMANDS))
+      expect(out).toMatch(new RegExp(`^  ${name} +${entry.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
     expect(out).toContain('npm install -g ./run-relay-<version>.tgz');
     expect(out).toContain('npm run relay -- <command>');
   });
@@ -37,10 +38,27 @@ describe('run-relay validate', () => {
   const file = join(dir, 'relay.config.json');
 
   it('lists every problem of the file with its key path and exits 2', async () => {
-    writeFileSync(file, JSON.stringify({ targets: {}, routes: { a: { forward: [{ target: 'x' }] }, b: { verify: { scheme: 'github', secretEnv: 'B_SECRET' }, forward: [{ target: 'y' }] } }, schedules: { s: { cron: 'x', route: 'a' } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        targets: {},
+        routes: {
+          a: { forward: [{ target: 'x' }] },
+          b: { verify: { scheme: 'github', secretEnv: 'B_SECRET' }, forward: [{ target: 'y' }] },
+        },
+        schedules: { s: { cron: 'x', route: 'a' } },
+      }),
+    );
     const { code, err } = await cli(['validate', '--config', file]);
     expect(code).toBe(2);
-    for (const path of ['routes.a.verify', 'routes.a.forward[0].target', 'routes.b.forward[0].target', 'schedules.s.cron', 'routes.b.verify.secretEnv']) expect(err).toContain(`  - ${path}: `);
+    for (const path of [
+      'routes.a.verify',
+      'routes.a.forward[0].target',
+      'routes.b.forward[0].target',
+      'schedules.s.cron',
+      'routes.b.verify.secretEnv',
+    ])
+      expect(err).toContain(`  - ${path}: `);
     expect(err).toContain('5 problems.');
   });
 
@@ -53,7 +71,13 @@ describe('run-relay validate', () => {
   });
 
   it('prints one OK line for a sound config, with --no-secrets for secrets set elsewhere', async () => {
-    writeFileSync(file, JSON.stringify({ targets: { t: { url: 'https://t.example.com' } }, routes: { b: { verify: { scheme: 'github', secretEnv: 'B_SECRET' }, forward: [{ target: 't' }] } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        targets: { t: { url: 'https://t.example.com' } },
+        routes: { b: { verify: { scheme: 'github', secretEnv: 'B_SECRET' }, forward: [{ target: 't' }] } },
+      }),
+    );
     expect((await cli(['validate', '--config', file])).code).toBe(2);
     const ok = await cli(['validate', '--config', file, '--no-secrets']);
     expect(ok.code).toBe(0);

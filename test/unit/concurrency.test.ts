@@ -24,7 +24,7 @@ describe('concurrency limit', () => {
     expect(limit.inFlight).toBe(0);
   });
 
-  it('gives up waiting when the caller\'s signal aborts, with its reason', async () => {
+  it("gives up waiting when the caller's signal aborts, with its reason", async () => {
     const limit = new ConcurrencyLimit(1);
     const release = await limit.acquire({ wait: false });
     const controller = new AbortController();

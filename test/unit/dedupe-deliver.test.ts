@@ -40,7 +40,9 @@ function setup(url: string) {
   const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
   const store = new MemoryDedupeStore(() => clock.now);
   const { publisher, published } = recordingPublisher();
-  const loaded = parseConfig({ targets: { t: { url, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 1 }, dedupe: { store: 'firestore', window: '1h' } } } });
+  const loaded = parseConfig({
+    targets: { t: { url, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 1 }, dedupe: { store: 'firestore', window: '1h' } } },
+  });
   const deliverer = createDeliverer(loaded, { tokens, publisher, fetch: createHttpFetch(), dedupeStore: store });
   return { clock, deliverer, published };
 }
@@ -89,7 +91,12 @@ describe('the lease of a reservation', () => {
     const reserve = store.reserve.bind(store);
     store.reserve = (key, options) => (leases.push(options.leaseMs), reserve(key, options));
     const loaded = parseConfig({ targets: { t: { url: t.url, dedupe: { store: 'firestore' } } }, pubsub: { deliveryDeadlineMs: 30_000 } });
-    const deliverer = createDeliverer(loaded, { tokens, publisher: recordingPublisher().publisher, fetch: createHttpFetch(), dedupeStore: store });
+    const deliverer = createDeliverer(loaded, {
+      tokens,
+      publisher: recordingPublisher().publisher,
+      fetch: createHttpFetch(),
+      dedupeStore: store,
+    });
     expect(await deliverer.handle(message('m-1'))).toMatchObject({ kind: 'delivered' });
     expect(leases[0]).toBeGreaterThanOrEqual(STORE_CALL_MS + 30_000 + STORE_CALL_MS + 5_000);
   });

@@ -71,7 +71,9 @@ describe('deliver once', () => {
     const other = await store.reserve(options().key, { leaseMs: 30_000, windowMs: 3_600_000 });
     if (other.state !== 'reserved') throw new Error('unreachable');
     setTimeout(() => void other.settle('delivered'), 30);
-    expect(await deliverOnce(options({ waitSignal: AbortSignal.timeout(2_000), pollMs: 10 }), async () => 200)).toEqual({ kind: 'duplicate' });
+    expect(await deliverOnce(options({ waitSignal: AbortSignal.timeout(2_000), pollMs: 10 }), async () => 200)).toEqual({
+      kind: 'duplicate',
+    });
   });
 
   it('takes over a reservation whose lease lapsed (its instance died)', async () => {
@@ -111,7 +113,12 @@ describe('deliver once', () => {
     let calls = 0;
     const error = await deliverOnce(options(), async () => (calls++, 200)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RelayError);
-    expect([(error as RelayError).code, (error as RelayError).status, (error as RelayError).retryable, calls]).toEqual(['unavailable', 503, true, 0]);
+    expect([(error as RelayError).code, (error as RelayError).status, (error as RelayError).retryable, calls]).toEqual([
+      'unavailable',
+      503,
+      true,
+      0,
+    ]);
   });
 
   it.each([
@@ -124,6 +131,10 @@ describe('deliver once', () => {
   });
 
   it('reads `window: 24h` as 86 400 000 ms and defaults to delivering when the store is down', () => {
-    expect(dedupeSchema.parse({ store: 'firestore', window: '24h' })).toEqual({ store: 'firestore', windowMs: 86_400_000, onStoreError: 'deliver' });
+    expect(dedupeSchema.parse({ store: 'firestore', window: '24h' })).toEqual({
+      store: 'firestore',
+      windowMs: 86_400_000,
+      onStoreError: 'deliver',
+    });
   });
 });

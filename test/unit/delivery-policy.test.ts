@@ -63,16 +63,34 @@ describe('outbound requests', () => {
   });
 
   it('adds the idempotency key and consumer once, over whatever the event claimed', () => {
-    const event = { headers: { 'content-type': 'text/plain', [IDEMPOTENCY_KEY_HEADER]: 'forged', [CONSUMER_HEADER]: 'admin', authorization: 'Bearer x', expect: '100-continue' }, eventKey: 'e-1', query: '?q=1' };
+    const event = {
+      headers: {
+        'content-type': 'text/plain',
+        [IDEMPOTENCY_KEY_HEADER]: 'forged',
+        [CONSUMER_HEADER]: 'admin',
+        authorization: 'Bearer x',
+        expect: '100-continue',
+      },
+      eventKey: 'e-1',
+      query: '?q=1',
+    };
     const destinations = [
       { target: 'a', path: '/a?x=1', method: 'POST' as const },
       { target: 'b', path: '/b', method: 'PUT' as const },
     ];
-    expect(outboundRequests({ ...event, keys: 'event', consumer: 'acme' }, destinations).map((r) => [r.target, r.method, r.path, r.headers])).toEqual([
+    expect(
+      outboundRequests({ ...event, keys: 'event', consumer: 'acme' }, destinations).map((r) => [r.target, r.method, r.path, r.headers]),
+    ).toEqual([
       ['a', 'POST', '/a?x=1&q=1', { 'content-type': 'text/plain', [CONSUMER_HEADER]: 'acme', [IDEMPOTENCY_KEY_HEADER]: 'e-1' }],
       ['b', 'PUT', '/b?q=1', { 'content-type': 'text/plain', [CONSUMER_HEADER]: 'acme', [IDEMPOTENCY_KEY_HEADER]: 'e-1' }],
     ]);
-    expect(outboundRequests({ ...event, keys: 'per-target' }, destinations).map((r) => [r.idempotencyKey, r.headers[IDEMPOTENCY_KEY_HEADER], r.headers[CONSUMER_HEADER]])).toEqual([
+    expect(
+      outboundRequests({ ...event, keys: 'per-target' }, destinations).map((r) => [
+        r.idempotencyKey,
+        r.headers[IDEMPOTENCY_KEY_HEADER],
+        r.headers[CONSUMER_HEADER],
+      ]),
+    ).toEqual([
       ['e-1:a', 'e-1:a', undefined],
       ['e-1:b', 'e-1:b', undefined],
     ]);
@@ -88,7 +106,12 @@ describe('outbound requests', () => {
     ['a longer path', '/' + 'p'.repeat(MAX_PATH_BYTES), {}, /path is 8193 bytes, over the 8192-byte limit/],
     ['a header value at the limit', '/', { 'x-a': 'v'.repeat(MAX_HEADER_VALUE_BYTES) }, undefined],
     ['a longer header value', '/', { 'x-a': 'v'.repeat(MAX_HEADER_VALUE_BYTES + 1) }, /header x-a is 16385 bytes/],
-    ['too many header bytes in all', '/', Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`x-${i}`, 'v'.repeat(MAX_HEADER_VALUE_BYTES)])), /headers are \d+ bytes, over the 65536-byte limit/],
+    [
+      'too many header bytes in all',
+      '/',
+      Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`x-${i}`, 'v'.repeat(MAX_HEADER_VALUE_BYTES)])),
+      /headers are \d+ bytes, over the 65536-byte limit/,
+    ],
   ])('bounds what can be sent: %s', (_name, path, headers, reason) => {
     const got = unsendableReason(path, headers as Record<string, string>);
     if (reason === undefined) expect(got).toBeUndefined();

@@ -40,7 +40,16 @@ describe('target URLs and audiences', () => {
 describe('headers', () => {
   it('forwards only allowlisted sender headers, never credentials or hop-by-hop ones, and adds X-Forwarded-*', () => {
     const headers = senderHeaders(
-      { 'content-type': 'application/json', authorization: 'Bearer x', cookie: 'a=b', connection: 'close', 'x-other': '1', 'x-github-event': 'push', host: 'relay.example', 'x-forwarded-for': '203.0.113.9' },
+      {
+        'content-type': 'application/json',
+        authorization: 'Bearer x',
+        cookie: 'a=b',
+        connection: 'close',
+        'x-other': '1',
+        'x-github-event': 'push',
+        host: 'relay.example',
+        'x-forwarded-for': '203.0.113.9',
+      },
       ['content-type', 'x-github-event', 'authorization', 'cookie', 'connection'],
       { remoteAddress: '10.0.0.2', protocol: 'https' },
     );
@@ -56,7 +65,15 @@ describe('headers', () => {
   });
 
   it('strips Google, auth and hop-by-hop headers from the answer', () => {
-    const headers = new Headers({ 'content-type': 'text/plain', 'x-goog-x': '1', 'x-google-y': '1', 'www-authenticate': 'Bearer', 'transfer-encoding': 'chunked', 'x-app': 'yes', 'set-cookie': 'a=b' });
+    const headers = new Headers({
+      'content-type': 'text/plain',
+      'x-goog-x': '1',
+      'x-google-y': '1',
+      'www-authenticate': 'Bearer',
+      'transfer-encoding': 'chunked',
+      'x-app': 'yes',
+      'set-cookie': 'a=b',
+    });
     expect(responseHeaders(headers)).toEqual({ 'content-type': 'text/plain', 'x-app': 'yes' });
   });
 });
@@ -65,7 +82,9 @@ describe('logs', () => {
   it('writes one JSON object per line and masks tokens and configured secrets', () => {
     const lines: string[] = [];
     const log = createLogger({ write: (l) => lines.push(l), secrets: ['hunter2-secret'] });
-    log.child({ route: 'r' }).error('failed', { detail: 'used hunter2-secret with eyJhbGciOi.eyJzdWIiOiIxIn0.c2lnbmF0dXJl', error: new Error('boom') });
+    log
+      .child({ route: 'r' })
+      .error('failed', { detail: 'used hunter2-secret with eyJhbGciOi.eyJzdWIiOiIxIn0.c2lnbmF0dXJl', error: new Error('boom') });
     expect(lines).toHaveLength(1);
     const entry = JSON.parse(lines[0]!);
     expect(entry).toMatchObject({ severity: 'ERROR', message: 'failed', route: 'r', error: { name: 'Error', message: 'boom' } });
@@ -90,9 +109,16 @@ describe('verification schemes', () => {
   const secretCtx = (values: Record<string, string>) => ({ secret: (name: string) => values[name]! });
 
   it("accepts GitHub's published test vector and any of several rotated secrets", () => {
-    const verifier = github.create({ scheme: 'github', secretEnv: ['NEW', 'OLD'] }, secretCtx({ NEW: 'new-secret', OLD: "It's a Secret to Everybody" }));
+    const verifier = github.create(
+      { scheme: 'github', secretEnv: ['NEW', 'OLD'] },
+      secretCtx({ NEW: 'new-secret', OLD: "It's a Secret to Everybody" }),
+    );
     const result = verifier.verify({
-      headers: { 'x-hub-signature-256': 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17', 'x-github-delivery': 'd1', 'x-github-event': 'ping' },
+      headers: {
+        'x-hub-signature-256': 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17',
+        'x-github-delivery': 'd1',
+        'x-github-event': 'ping',
+      },
       rawBody: Buffer.from('Hello, World!'),
       now: 0,
     });
@@ -103,7 +129,11 @@ describe('verification schemes', () => {
     ['no header', {}, 'Missing X-Hub-Signature-256 header'],
     ['sha1 prefix', { 'x-hub-signature-256': 'sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17' }, 'Malformed'],
     ['short hex', { 'x-hub-signature-256': 'sha256=7571' }, 'Malformed'],
-    ['tampered', { 'x-hub-signature-256': 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18' }, 'Signature does not match'],
+    [
+      'tampered',
+      { 'x-hub-signature-256': 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18' },
+      'Signature does not match',
+    ],
   ])('refuses a GitHub delivery with %s', (_name, headers, message) => {
     const verifier = github.create({ scheme: 'github', secretEnv: ['S'] }, secretCtx({ S: "It's a Secret to Everybody" }));
     expect(() => verifier.verify({ headers, rawBody: Buffer.from('Hello, World!'), now: 0 })).toThrow(message);

@@ -3,9 +3,19 @@ import { generateIdToken } from '../../shared/identity/generate-id-token.js';
 import { IdentityError } from '../../shared/identity/identity-error.js';
 
 const SA = 'relay@p.iam.gserviceaccount.com';
-const answer = (status: number, body: unknown): typeof fetch => async () => new Response(JSON.stringify(body), { status });
+const answer =
+  (status: number, body: unknown): typeof fetch =>
+  async () =>
+    new Response(JSON.stringify(body), { status });
 const call = (fetchImpl: typeof fetch) =>
-  generateIdToken({ endpoint: 'http://iam.test', serviceAccount: SA, audience: 'https://svc', accessToken: 'ya29.secret-access-token', caller: 'the caller', fetch: fetchImpl });
+  generateIdToken({
+    endpoint: 'http://iam.test',
+    serviceAccount: SA,
+    audience: 'https://svc',
+    accessToken: 'ya29.secret-access-token',
+    caller: 'the caller',
+    fetch: fetchImpl,
+  });
 
 describe('generateIdToken', () => {
   it('posts the audience and delegates with the access token and returns the token', async () => {
@@ -25,11 +35,20 @@ describe('generateIdToken', () => {
     expect(token).toBe('eyJ.id.token');
     expect(seen!.url).toBe(`http://iam.test/v1/projects/-/serviceAccounts/${encodeURIComponent(SA)}:generateIdToken`);
     expect((seen!.init.headers as Record<string, string>).authorization).toBe('Bearer ya29.a');
-    expect(JSON.parse(String(seen!.init.body))).toEqual({ audience: 'https://svc', delegates: ['projects/-/serviceAccounts/mid@p.iam.gserviceaccount.com'], includeEmail: true });
+    expect(JSON.parse(String(seen!.init.body))).toEqual({
+      audience: 'https://svc',
+      delegates: ['projects/-/serviceAccounts/mid@p.iam.gserviceaccount.com'],
+      includeEmail: true,
+    });
   });
 
   it.each([
-    [403, { error: { message: 'Permission denied' } }, false, /the caller may not mint ID tokens for relay@.*lacks iam\.serviceAccounts\.getOpenIdToken .*roles\/iam\.serviceAccountOpenIdTokenCreator.*Permission denied/],
+    [
+      403,
+      { error: { message: 'Permission denied' } },
+      false,
+      /the caller may not mint ID tokens for relay@.*lacks iam\.serviceAccounts\.getOpenIdToken .*roles\/iam\.serviceAccountOpenIdTokenCreator.*Permission denied/,
+    ],
     [401, { error: { message: 'bad creds' } }, false, /refused the access token of the caller \(401\)/],
     [404, {}, false, /does not know the service account relay@/],
     [503, { error: { message: 'backend' } }, true, /answered 503 to generateIdToken/],

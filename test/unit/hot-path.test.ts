@@ -33,7 +33,10 @@ describe('the relayed request hot path', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const loaded = parseConfig({ targets: { t: { url } }, routes: { gh: { verify: { scheme: 'github', secretEnv: 'GH_SECRET' }, forward: [{ target: 't' }] } } }, { GH_SECRET: SECRET });
+    const loaded = parseConfig(
+      { targets: { t: { url } }, routes: { gh: { verify: { scheme: 'github', secretEnv: 'GH_SECRET' }, forward: [{ target: 't' }] } } },
+      { GH_SECRET: SECRET },
+    );
     const tokens = createTokenCache({ source: { fetchIdToken: async () => 'token' } });
     relay = createRelay(loaded, { tokens, client: createHttpClient() });
   });
@@ -42,7 +45,12 @@ describe('the relayed request hot path', () => {
 
   const request = () => {
     const rawBody = Buffer.from('{"zen":"hot"}');
-    const headers = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': githubSignature(SECRET, rawBody) };
+    const headers = {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': randomUUID(),
+      'x-hub-signature-256': githubSignature(SECRET, rawBody),
+    };
     return { method: 'POST', path: '/gh', query: '', headers, rawBody };
   };
 

@@ -44,11 +44,21 @@ const httpFetch = createHttpFetch();
 
 describe('node:http fetch for forwarding', () => {
   it('sends the method, path, query, headers and body byte for byte, and returns status, headers and body', async () => {
-    const { url, seen } = await serve((_req, res) => res.writeHead(201, { 'content-type': 'application/json', 'x-answer': 'yes' }).end('{"ok":true}'));
+    const { url, seen } = await serve((_req, res) =>
+      res.writeHead(201, { 'content-type': 'application/json', 'x-answer': 'yes' }).end('{"ok":true}'),
+    );
     const body = Buffer.from('{"emoji":"\u2603"}');
-    const res = await httpFetch(`${url}/hooks/a?x=1`, { method: 'PUT', headers: { 'content-type': 'application/json', 'idempotency-key': 'k1' }, body });
+    const res = await httpFetch(`${url}/hooks/a?x=1`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'k1' },
+      body,
+    });
     expect(seen).toMatchObject({ method: 'PUT', url: '/hooks/a?x=1' });
-    expect(seen.headers).toMatchObject({ 'content-type': 'application/json', 'idempotency-key': 'k1', 'content-length': String(body.length) });
+    expect(seen.headers).toMatchObject({
+      'content-type': 'application/json',
+      'idempotency-key': 'k1',
+      'content-length': String(body.length),
+    });
     expect(seen.body!.equals(body)).toBe(true);
     expect(res.status).toBe(201);
     expect(res.headers.get('x-answer')).toBe('yes');
@@ -121,7 +131,27 @@ describe('node:http fetch for forwarding', () => {
 describe('node:http fetch over https', () => {
   // A self-signed certificate for 127.0.0.1, made with the openssl CLI.
   const dir = mkdtempSync(join(tmpdir(), 'http-fetch-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   const cert = readFileSync(join(dir, 'cert.pem'));
   const key = readFileSync(join(dir, 'key.pem'));
 
@@ -149,7 +179,9 @@ describe('node:http fetch over https', () => {
 
   it('refuses to send a header value HTTP does not allow, without touching the network', async () => {
     const { url, seen } = await serve((_req, res) => res.end('ok'));
-    await expect(httpFetch(url, { method: 'POST', headers: { 'x-order': '\u6ce8\u6587-1' }, body: 'x' })).rejects.toBeInstanceOf(RequestNotSendableError);
+    await expect(httpFetch(url, { method: 'POST', headers: { 'x-order': '\u6ce8\u6587-1' }, body: 'x' })).rejects.toBeInstanceOf(
+      RequestNotSendableError,
+    );
     expect(seen.connections).toBe(0);
   });
 
@@ -173,7 +205,9 @@ describe('node:http fetch over https', () => {
   });
 
   it('undoes several content codings in reverse order', async () => {
-    const { url } = await serve((_req, res) => res.writeHead(200, { 'content-encoding': 'gzip, br' }).end(brotliCompressSync(gzipSync('layered'))));
+    const { url } = await serve((_req, res) =>
+      res.writeHead(200, { 'content-encoding': 'gzip, br' }).end(brotliCompressSync(gzipSync('layered'))),
+    );
     expect(await (await httpFetch(url)).text()).toBe('layered');
   });
 });

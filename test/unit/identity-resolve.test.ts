@@ -37,14 +37,27 @@ const readFile = (path: string) => {
   if (!(path in files)) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
   return JSON.stringify(files[path]);
 };
-const resolve = (credentialsFile: string, impersonate?: string) => resolveTokenSource({ credentialsFile, impersonate }, { env: {}, readFile });
+const resolve = (credentialsFile: string, impersonate?: string) =>
+  resolveTokenSource({ credentialsFile, impersonate }, { env: {}, readFile });
 
 describe('resolveTokenSource', () => {
   it.each([
     ['/k/key.json', undefined, `service account key /k/key.json (${SA})`],
-    ['/k/key.json', 'other@p.iam.gserviceaccount.com', 'service_account credential file /k/key.json (from identity.credentialsFile) impersonating other@p.iam.gserviceaccount.com'],
-    ['/k/user.json', 'other@p.iam.gserviceaccount.com', 'authorized_user credential file /k/user.json (from identity.credentialsFile) impersonating other@'],
-    ['/k/federated.json', undefined, `external_account credential /k/federated.json (federated principal of //iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x) -> ${SA}`],
+    [
+      '/k/key.json',
+      'other@p.iam.gserviceaccount.com',
+      'service_account credential file /k/key.json (from identity.credentialsFile) impersonating other@p.iam.gserviceaccount.com',
+    ],
+    [
+      '/k/user.json',
+      'other@p.iam.gserviceaccount.com',
+      'authorized_user credential file /k/user.json (from identity.credentialsFile) impersonating other@',
+    ],
+    [
+      '/k/federated.json',
+      undefined,
+      `external_account credential /k/federated.json (federated principal of //iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x) -> ${SA}`,
+    ],
     ['/k/federated-no-sa.json', 'chosen@p.iam.gserviceaccount.com', '-> chosen@p.iam.gserviceaccount.com'],
     ['/k/impersonated.json', undefined, `authorized_user source credentials of /k/impersonated.json impersonating ${SA}`],
   ])('describes %s (impersonate %s) as "%s"', (file, impersonate, description) => {
@@ -55,10 +68,16 @@ describe('resolveTokenSource', () => {
     ['/k/missing.json', /Cannot read the credential file \/k\/missing\.json \(from identity\.credentialsFile\): file not found/],
     ['/k/not-json.json', /\/k\/not-json\.json .* is not JSON/],
     ['/k/untyped.json', /has no "type"/],
-    ['/k/gdch.json', /type "gdch_service_account" is not supported; expected service_account, external_account, impersonated_service_account or authorized_user/],
+    [
+      '/k/gdch.json',
+      /type "gdch_service_account" is not supported; expected service_account, external_account, impersonated_service_account or authorized_user/,
+    ],
     ['/k/no-key.json', /service_account credential file \/k\/no-key\.json .* lacks private_key/],
     ['/k/user.json', /is a person's gcloud login, which cannot mint ID tokens for an audience of your choosing; set identity\.impersonate/],
-    ['/k/federated-no-sa.json', /names no service account: a federated identity cannot hold ID tokens itself; add service_account_impersonation_url .* or set identity\.impersonate/],
+    [
+      '/k/federated-no-sa.json',
+      /names no service account: a federated identity cannot hold ID tokens itself; add service_account_impersonation_url .* or set identity\.impersonate/,
+    ],
   ])('refuses %s with a permanent error saying what it lacks', (file, message) => {
     let caught: unknown;
     try {
@@ -80,9 +99,17 @@ describe('resolveTokenSource', () => {
 describe('findCredentialsFile', () => {
   const env = { GOOGLE_APPLICATION_CREDENTIALS: '/env.json', HOME: '/home/u' };
   it('prefers the identity setting, then GOOGLE_APPLICATION_CREDENTIALS, then gcloud ADC, then nothing', () => {
-    expect(findCredentialsFile({ credentialsFile: '/set.json' }, { env, exists: () => true })).toEqual({ path: '/set.json', via: 'identity.credentialsFile' });
-    expect(findCredentialsFile(undefined, { env, exists: () => true })).toEqual({ path: '/env.json', via: 'GOOGLE_APPLICATION_CREDENTIALS' });
-    expect(findCredentialsFile(undefined, { env: { HOME: '/home/u' }, exists: () => true })?.path).toBe('/home/u/.config/gcloud/application_default_credentials.json');
+    expect(findCredentialsFile({ credentialsFile: '/set.json' }, { env, exists: () => true })).toEqual({
+      path: '/set.json',
+      via: 'identity.credentialsFile',
+    });
+    expect(findCredentialsFile(undefined, { env, exists: () => true })).toEqual({
+      path: '/env.json',
+      via: 'GOOGLE_APPLICATION_CREDENTIALS',
+    });
+    expect(findCredentialsFile(undefined, { env: { HOME: '/home/u' }, exists: () => true })?.path).toBe(
+      '/home/u/.config/gcloud/application_default_credentials.json',
+    );
     expect(findCredentialsFile(undefined, { env: { HOME: '/home/u' }, exists: () => false })).toBeUndefined();
   });
 
@@ -93,8 +120,14 @@ describe('findCredentialsFile', () => {
 
 describe('parseImpersonationUrl', () => {
   it.each([
-    [`https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`, { serviceAccount: SA, endpoint: 'https://iamcredentials.googleapis.com' }],
-    [`http://127.0.0.1:9/v1/projects/-/serviceAccounts/${encodeURIComponent(SA)}:generateAccessToken`, { serviceAccount: SA, endpoint: 'http://127.0.0.1:9' }],
+    [
+      `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`,
+      { serviceAccount: SA, endpoint: 'https://iamcredentials.googleapis.com' },
+    ],
+    [
+      `http://127.0.0.1:9/v1/projects/-/serviceAccounts/${encodeURIComponent(SA)}:generateAccessToken`,
+      { serviceAccount: SA, endpoint: 'http://127.0.0.1:9' },
+    ],
     ['https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/x:signJwt', undefined],
     ['not a url', undefined],
     [undefined, undefined],
@@ -107,7 +140,11 @@ describe('the identity config key', () => {
   const base = (identity: unknown) => ({ targets: { svc: { url: 'https://svc.example.com', identity } } });
   it('accepts a credential file with impersonation and delegates', () => {
     const { config } = parseConfig(base({ credentialsFile: '/k.json', impersonate: SA, delegates: ['mid@p.iam.gserviceaccount.com'] }), {});
-    expect(config.targets.svc!.identity).toEqual({ credentialsFile: '/k.json', impersonate: SA, delegates: ['mid@p.iam.gserviceaccount.com'] });
+    expect(config.targets.svc!.identity).toEqual({
+      credentialsFile: '/k.json',
+      impersonate: SA,
+      delegates: ['mid@p.iam.gserviceaccount.com'],
+    });
   });
 
   it.each([

@@ -8,7 +8,10 @@ const pubsubLoaded = () => Object.keys(createRequire(import.meta.url).cache).som
 
 describe('lazy loading of the Pub/Sub client', () => {
   it('builds the runtime and answers webhook requests without loading @google-cloud/pubsub, which loads on first use', async () => {
-    const loaded = parseConfig({ targets: { svc: { url: 'http://127.0.0.1:9' } }, routes: { hook: { verify: { scheme: 'none' }, mode: 'async', forward: [{ target: 'svc' }] } } });
+    const loaded = parseConfig({
+      targets: { svc: { url: 'http://127.0.0.1:9' } },
+      routes: { hook: { verify: { scheme: 'none' }, mode: 'async', forward: [{ target: 'svc' }] } },
+    });
     const runtime = createRuntime({ loaded, write: () => {}, source: { fetchIdToken: async () => 'token' } });
     const res = await runtime.relay.handle({ method: 'GET', path: '/healthz', query: '', headers: {}, rawBody: Buffer.alloc(0) });
     expect(res.status).toBe(200);
@@ -23,7 +26,10 @@ const firestoreLoaded = () => Object.keys(createRequire(import.meta.url).cache).
 
 describe('lazy loading of the Firestore client', () => {
   it('builds a runtime whose routes use `dedupe` without loading @google-cloud/firestore until the first reservation', async () => {
-    const loaded = parseConfig({ targets: { svc: { url: 'http://127.0.0.1:9' } }, routes: { hook: { verify: { scheme: 'none' }, dedupe: { store: 'firestore' }, forward: [{ target: 'svc' }] } } });
+    const loaded = parseConfig({
+      targets: { svc: { url: 'http://127.0.0.1:9' } },
+      routes: { hook: { verify: { scheme: 'none' }, dedupe: { store: 'firestore' }, forward: [{ target: 'svc' }] } },
+    });
     const runtime = createRuntime({ loaded, write: () => {}, source: { fetchIdToken: async () => 'token' } });
     const res = await runtime.relay.handle({ method: 'GET', path: '/healthz', query: '', headers: {}, rawBody: Buffer.alloc(0) });
     expect(res.status).toBe(200);

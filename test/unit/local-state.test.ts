@@ -2,7 +2,14 @@ import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LOCAL_STATE_FILE, readLocalState, removeLocalState, withLocalState, writeLocalState, type LocalState } from '../../shared/cli/local-state.js';
+import {
+  LOCAL_STATE_FILE,
+  readLocalState,
+  removeLocalState,
+  withLocalState,
+  writeLocalState,
+  type LocalState,
+} from '../../shared/cli/local-state.js';
 
 const state = (pid = process.pid): LocalState => ({
   version: 1,
@@ -36,7 +43,12 @@ describe('the local state file', () => {
 
   it('adds only what the environment leaves unset (an empty value counts as unset)', () => {
     const env = withLocalState({ RELAY_URL: 'https://relay.example.com', GITHUB_WEBHOOK_SECRET: '', HOME: '/h' }, state());
-    expect(env).toEqual({ RELAY_URL: 'https://relay.example.com', GITHUB_WEBHOOK_SECRET: 'local', PUBSUB_EMULATOR_HOST: '127.0.0.1:1', HOME: '/h' });
+    expect(env).toEqual({
+      RELAY_URL: 'https://relay.example.com',
+      GITHUB_WEBHOOK_SECRET: 'local',
+      PUBSUB_EMULATOR_HOST: '127.0.0.1:1',
+      HOME: '/h',
+    });
     expect(withLocalState({ A: '1' }, undefined)).toEqual({ A: '1' });
   });
 

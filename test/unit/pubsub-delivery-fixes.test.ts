@@ -25,8 +25,16 @@ describe('answers that cannot be used', () => {
     });
     try {
       const { publisher, published } = recordingPublisher();
-      const deliverer = createDeliverer(parseConfig({ targets: { t: { url: target.url, retry: { retries: 3, minDelayMs: 1, maxDelayMs: 1 } } } }), { tokens, publisher, fetch: createHttpFetch() });
-      const outcome = await deliverer.handle({ data: Buffer.from(JSON.stringify({ v: 1, target: 't', body: 'x' })), attributes: {}, messageId: 'm-2', topic: 'relay-deliveries' });
+      const deliverer = createDeliverer(
+        parseConfig({ targets: { t: { url: target.url, retry: { retries: 3, minDelayMs: 1, maxDelayMs: 1 } } } }),
+        { tokens, publisher, fetch: createHttpFetch() },
+      );
+      const outcome = await deliverer.handle({
+        data: Buffer.from(JSON.stringify({ v: 1, target: 't', body: 'x' })),
+        attributes: {},
+        messageId: 'm-2',
+        topic: 'relay-deliveries',
+      });
       expect(outcome).toEqual({ kind: 'dead_lettered', reason: 'target_invalid_response', target: 't' });
       expect(hits).toBe(1);
       expect(published).toHaveLength(1);
@@ -47,7 +55,12 @@ describe('header values a target can be sent', () => {
         { v: 1, target: 't', headers: { 'x-order': '\u6ce8\u6587-1' } },
         { v: 1, target: 't', idempotencyKey: '\u00e9\u2603' },
       ]) {
-        const outcome = await deliverer.handle({ data: Buffer.from(JSON.stringify(envelope)), attributes: {}, messageId: 'm-1', topic: 'relay-deliveries' });
+        const outcome = await deliverer.handle({
+          data: Buffer.from(JSON.stringify(envelope)),
+          attributes: {},
+          messageId: 'm-1',
+          topic: 'relay-deliveries',
+        });
         expect(outcome).toEqual({ kind: 'dead_lettered', reason: 'invalid_envelope' });
       }
       expect(published.map((p) => p.message.attributes?.['relay-dl-detail'])).toEqual([
@@ -73,7 +86,12 @@ describe('header values a target can be sent', () => {
         topics: { orders: { forward: [{ target: 't' }], attributeHeaders: ['x-kind', 'x-note'], subscriptions: ['orders-push'] } },
       });
       const deliverer = createDeliverer(loaded, { tokens, publisher, logger: createLogger({ write: (l) => lines.push(l) }) });
-      const outcome = await deliverer.handle({ data: Buffer.from('{}'), attributes: { 'x-kind': 'new', 'x-note': '\u6ce8\u6587-1' }, messageId: 'm-2', topic: 'orders' });
+      const outcome = await deliverer.handle({
+        data: Buffer.from('{}'),
+        attributes: { 'x-kind': 'new', 'x-note': '\u6ce8\u6587-1' },
+        messageId: 'm-2',
+        topic: 'orders',
+      });
       expect(outcome).toMatchObject({ kind: 'delivered', status: 200 });
       expect(received[0]!['x-kind']).toBe('new');
       expect(received[0]!['x-note']).toBeUndefined();
@@ -87,7 +105,13 @@ describe('header values a target can be sent', () => {
 });
 
 describe('dead-letter attributes within Pub/Sub limits', () => {
-  const why = { reason: 'target_rejected' as const, detail: '\u2603'.repeat(2000), replayTopic: 'relay-deliveries', messageId: 'm-1', target: 't' };
+  const why = {
+    reason: 'target_rejected' as const,
+    detail: '\u2603'.repeat(2000),
+    replayTopic: 'relay-deliveries',
+    messageId: 'm-1',
+    target: 't',
+  };
   const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
   it('truncates values to 1024 UTF-8 bytes without cutting a character in half', () => {
@@ -104,7 +128,12 @@ describe('dead-letter attributes within Pub/Sub limits', () => {
     const original = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`a${i}`, String(i)]));
     const attributes = deadLetterAttributes({ ...original, [`${DL_PREFIX}reason`]: 'old' }, why, new Date(0));
     expect(Object.keys(attributes)).toHaveLength(100);
-    expect(attributes).toMatchObject({ [`${DL_PREFIX}reason`]: 'target_rejected', [`${DL_PREFIX}target`]: 't', [`${DL_PREFIX}message-id`]: 'm-1', a0: '0' });
+    expect(attributes).toMatchObject({
+      [`${DL_PREFIX}reason`]: 'target_rejected',
+      [`${DL_PREFIX}target`]: 't',
+      [`${DL_PREFIX}message-id`]: 'm-1',
+      a0: '0',
+    });
     const kept = Object.keys(attributes).filter((k) => !k.startsWith(DL_PREFIX)).length;
     expect(Number(attributes[`${DL_PREFIX}dropped-attributes`])).toBe(100 - kept);
     // Few originals: all kept, no dropped count.
@@ -128,7 +157,10 @@ describe('the Pub/Sub publisher', () => {
     const publisher = pubSubPublisher({ projectId: 'relay-test', timeoutMs: 1500 });
     const started = Date.now();
     try {
-      const error = await publisher.publish('anything', { data: Buffer.from('x') }).then(() => undefined, (e: unknown) => e);
+      const error = await publisher.publish('anything', { data: Buffer.from('x') }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(Error);
       expect(Date.now() - started).toBeLessThan(5000);
     } finally {
@@ -139,7 +171,10 @@ describe('the Pub/Sub publisher', () => {
   }, 20_000);
 
   it('takes a tighter per-publish bound (a route deadline) than its own', async () => {
-    const fake = { topic: () => ({ publishMessage: () => new Promise(() => {}), flush: async () => {} }), close: async () => {} } as unknown as PubSub;
+    const fake = {
+      topic: () => ({ publishMessage: () => new Promise(() => {}), flush: async () => {} }),
+      close: async () => {},
+    } as unknown as PubSub;
     const publisher = pubSubPublisher({ open: async () => fake });
     const started = Date.now();
     await expect(publisher.publish('t', { data: Buffer.from('x') }, { timeoutMs: 300 })).rejects.toThrow('within 300 ms');
@@ -148,11 +183,25 @@ describe('the Pub/Sub publisher', () => {
   });
 
   it('an async acceptance passes its bound to the publisher and fails (503) when the publish runs out of time', async () => {
-    const fake = { topic: () => ({ publishMessage: () => new Promise(() => {}), flush: async () => {} }), close: async () => {} } as unknown as PubSub;
+    const fake = {
+      topic: () => ({ publishMessage: () => new Promise(() => {}), flush: async () => {} }),
+      close: async () => {},
+    } as unknown as PubSub;
     const publisher = pubSubPublisher({ open: async () => fake });
     const started = Date.now();
     const accepting = acceptAsync(
-      { publisher, topic: 'relay-deliveries', route: 'r', destinations: [{ target: 't', path: '/', method: 'POST' }], headers: {}, body: Buffer.from('{}'), query: '', eventKey: 'k', acceptedAt: new Date(), timeoutMs: 300 },
+      {
+        publisher,
+        topic: 'relay-deliveries',
+        route: 'r',
+        destinations: [{ target: 't', path: '/', method: 'POST' }],
+        headers: {},
+        body: Buffer.from('{}'),
+        query: '',
+        eventKey: 'k',
+        acceptedAt: new Date(),
+        timeoutMs: 300,
+      },
       createLogger({ write: () => {} }),
     );
     await expect(accepting).rejects.toMatchObject({ code: 'unavailable' });
@@ -162,7 +211,10 @@ describe('the Pub/Sub publisher', () => {
 
   it('does not remember a failed client open: the next publish opens again', async () => {
     let opens = 0;
-    const fake = { topic: () => ({ publishMessage: async () => 'id-1', flush: async () => {} }), close: async () => {} } as unknown as PubSub;
+    const fake = {
+      topic: () => ({ publishMessage: async () => 'id-1', flush: async () => {} }),
+      close: async () => {},
+    } as unknown as PubSub;
     const publisher = pubSubPublisher({
       open: async () => {
         if (++opens === 1) throw new Error('cannot load @google-cloud/pubsub');
@@ -178,7 +230,12 @@ describe('the Pub/Sub publisher', () => {
 
 describe('dlq replay', () => {
   function parked(n: number): PulledMessage[] {
-    return Array.from({ length: n }, (_, i) => ({ ackId: `ack-${i}`, messageId: `m-${i}`, data: Buffer.from(`{"n":${i}}`), attributes: { [`${DL_PREFIX}replay-topic`]: 'relay-deliveries' } }));
+    return Array.from({ length: n }, (_, i) => ({
+      ackId: `ack-${i}`,
+      messageId: `m-${i}`,
+      data: Buffer.from(`{"n":${i}}`),
+      attributes: { [`${DL_PREFIX}replay-topic`]: 'relay-deliveries' },
+    }));
   }
   function fakePuller(messages: PulledMessage[], ackFails = false) {
     const queue = [...messages];

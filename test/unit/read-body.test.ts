@@ -73,7 +73,8 @@ describe('readBody', () => {
     ['br', brotliCompressSync],
   ] as const)('decodes %s when the route opts in', async (coding, encode) => {
     const plain = Buffer.from('{"hello":"world"}'.repeat(20));
-    const { error, body } = await read([encode(plain)], { 'content-encoding': coding.toUpperCase() }, policy({ encodings: [coding] })).result;
+    const { error, body } = await read([encode(plain)], { 'content-encoding': coding.toUpperCase() }, policy({ encodings: [coding] }))
+      .result;
     expect(error).toBeUndefined();
     expect(body.equals(plain)).toBe(true);
   });
@@ -112,11 +113,12 @@ describe('door policies', () => {
     pubsub: { deliveryDeadlineMs: 60_000 },
   } as never;
 
-  it("gives a route its own limit, deadline and encodings, and every other path a small allowance", () => {
+  it('gives a route its own limit, deadline and encodings, and every other path a small allowance', () => {
     const door = webhookDoorPolicy(config);
     expect(door.bodyFor('/github')).toMatchObject({ maxBytes: 1_000_000, timeoutMs: 30_000, encodings: ['gzip'] });
     expect(door.bodyFor('//github/')).toMatchObject({ maxBytes: 1_000_000 });
-    for (const path of ['/healthz', '/nope', '/__proto__', '/constructor', '/']) expect(door.bodyFor(path)).toMatchObject({ maxBytes: SMALL_BODY_BYTES, encodings: [] });
+    for (const path of ['/healthz', '/nope', '/__proto__', '/constructor', '/'])
+      expect(door.bodyFor(path)).toMatchObject({ maxBytes: SMALL_BODY_BYTES, encodings: [] });
     expect(door.requestTimeoutMs).toBeGreaterThan(30_000);
   });
 

@@ -21,6 +21,8 @@ describe('run-relay send arguments', () => {
   });
 
   it('names --url when it is not a URL', () => {
-    expect(() => routeUrl('relay.example.com', 'github')).toThrow('expected --url to be a URL such as http://127.0.0.1:8080, got "relay.example.com"');
+    expect(() => routeUrl('relay.example.com', 'github')).toThrow(
+      'expected --url to be a URL such as http://127.0.0.1:8080, got "relay.example.com"',
+    );
   });
 });

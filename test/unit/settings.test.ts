@@ -36,13 +36,17 @@ function environmentReads(text: string, file = 'input.ts'): string[] {
   const found: string[] = [];
   const isProcess = (node: ts.Node): boolean =>
     (ts.isIdentifier(node) && node.text === 'process') ||
-    (ts.isPropertyAccessExpression(node) && node.name.text === 'process' && ts.isIdentifier(node.expression) && node.expression.text === 'globalThis');
+    (ts.isPropertyAccessExpression(node) &&
+      node.name.text === 'process' &&
+      ts.isIdentifier(node.expression) &&
+      node.expression.text === 'globalThis');
   const report = (node: ts.Node) => found.push(`${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}: ${node.getText()}`);
   const visit = (node: ts.Node): void => {
     if (ts.isPropertyAccessExpression(node) && node.name.text === 'env' && isProcess(node.expression)) report(node);
     else if (ts.isElementAccessExpression(node) && isProcess(node.expression)) report(node);
     // const { env } = process
-    else if (ts.isVariableDeclaration(node) && node.initializer && isProcess(node.initializer) && ts.isObjectBindingPattern(node.name)) report(node);
+    else if (ts.isVariableDeclaration(node) && node.initializer && isProcess(node.initializer) && ts.isObjectBindingPattern(node.name))
+      report(node);
     ts.forEachChild(node, visit);
   };
   visit(source);
@@ -95,17 +99,31 @@ describe('parseSettings', () => {
   });
 
   it('treats empty variables as unset and falls back to GCLOUD_PROJECT', () => {
-    const settings = parseSettings({ GOOGLE_CLOUD_PROJECT: '', GCLOUD_PROJECT: 'p2', RELAY_GOOGLE_CERTS_URL: '', RELAY_LOG_LEVEL: 'warning' });
+    const settings = parseSettings({
+      GOOGLE_CLOUD_PROJECT: '',
+      GCLOUD_PROJECT: 'p2',
+      RELAY_GOOGLE_CERTS_URL: '',
+      RELAY_LOG_LEVEL: 'warning',
+    });
     expect(settings).toEqual({ projectId: 'p2', logLevel: 'INFO', googleCertsUrl: GOOGLE_CERTS_URL, credentials: {}, logTraffic: false });
   });
 });
 
 describe('plain settings objects reach the core', () => {
-  const loaded = () => parseConfig({ targets: { t: { url: 'http://127.0.0.1:9' } }, routes: { open: { verify: { scheme: 'none' }, forward: [{ target: 't' }] } } });
+  const loaded = () =>
+    parseConfig({
+      targets: { t: { url: 'http://127.0.0.1:9' } },
+      routes: { open: { verify: { scheme: 'none' }, forward: [{ target: 't' }] } },
+    });
 
   it('the runtime parses the environment it is given once, and its settings reach the logger', () => {
     const lines: string[] = [];
-    const runtime = createRuntime({ env: { RELAY_LOG_LEVEL: 'debug', GOOGLE_CLOUD_PROJECT: 'from-env' }, loaded: loaded(), write: (l) => lines.push(l), publisher: { publish: async () => 'id', close: async () => {} } });
+    const runtime = createRuntime({
+      env: { RELAY_LOG_LEVEL: 'debug', GOOGLE_CLOUD_PROJECT: 'from-env' },
+      loaded: loaded(),
+      write: (l) => lines.push(l),
+      publisher: { publish: async () => 'id', close: async () => {} },
+    });
     expect(runtime.settings).toMatchObject({ projectId: 'from-env', logLevel: 'DEBUG' });
     runtime.logger.log('DEBUG', 'a debug line');
     expect(lines).toHaveLength(1);
@@ -117,20 +135,36 @@ describe('plain settings objects reach the core', () => {
   it('the relay names the trace with the project from its settings, not from the process', async () => {
     const lines: string[] = [];
     const tokens = createTokenCache({ source: { fetchIdToken: async () => 'x.y.z' } });
-    const relay = createRelay(loaded(), { tokens, logger: createLogger({ write: (l) => lines.push(l) }), settings: { projectId: 'settings-project' } });
-    await relay.handle({ method: 'POST', path: '/nope', query: '', headers: { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` }, rawBody: Buffer.alloc(0) });
+    const relay = createRelay(loaded(), {
+      tokens,
+      logger: createLogger({ write: (l) => lines.push(l) }),
+      settings: { projectId: 'settings-project' },
+    });
+    await relay.handle({
+      method: 'POST',
+      path: '/nope',
+      query: '',
+      headers: { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` },
+      rawBody: Buffer.alloc(0),
+    });
     expect(JSON.parse(lines.at(-1)!)['logging.googleapis.com/trace']).toBe(`projects/settings-project/traces/${'a'.repeat(32)}`);
   });
 
   it('Pub/Sub options come from the config first, then the settings', () => {
-    expect(pubSubOptionsOf(undefined, parseSettings({ GOOGLE_CLOUD_PROJECT: 'p', PUBSUB_EMULATOR_HOST: 'h:1' }))).toEqual({ projectId: 'p', emulatorHost: 'h:1' });
+    expect(pubSubOptionsOf(undefined, parseSettings({ GOOGLE_CLOUD_PROJECT: 'p', PUBSUB_EMULATOR_HOST: 'h:1' }))).toEqual({
+      projectId: 'p',
+      emulatorHost: 'h:1',
+    });
     expect(pubSubOptionsOf('cfg', parseSettings({ GOOGLE_CLOUD_PROJECT: 'p' }))).toEqual({ projectId: 'cfg' });
     expect(pubSubOptionsOf(undefined, parseSettings({}))).toEqual({});
   });
 
   it('ADC looks only at the credential settings it is handed', () => {
     const settings = parseSettings({ GOOGLE_APPLICATION_CREDENTIALS: '/from-settings.json' });
-    expect(findCredentialsFile(undefined, { env: settings.credentials, exists: () => false })).toEqual({ path: '/from-settings.json', via: 'GOOGLE_APPLICATION_CREDENTIALS' });
+    expect(findCredentialsFile(undefined, { env: settings.credentials, exists: () => false })).toEqual({
+      path: '/from-settings.json',
+      via: 'GOOGLE_APPLICATION_CREDENTIALS',
+    });
     expect(findCredentialsFile(undefined, { exists: () => false })).toBeUndefined();
   });
 });

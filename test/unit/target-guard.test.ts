@@ -49,7 +49,12 @@ describe('target guards', () => {
     expect(response.status).toBe(503);
     expect(response.headers['retry-after']).toBe('10');
     expect(JSON.parse(String(response.body)).error.code).toBe('target_unavailable');
-    expect(lines).toEqual([['Circuit opened: calls to the target are refused until it recovers', { target: 't', route: 'r', failures: 2, calls: 2, coolDownMs: 10_000 }]]);
+    expect(lines).toEqual([
+      [
+        'Circuit opened: calls to the target are refused until it recovers',
+        { target: 't', route: 'r', failures: 2, calls: 2, coolDownMs: 10_000 },
+      ],
+    ]);
   });
 
   it('nacks a delivery past maxConcurrency at once but lets a sync request wait for the slot', async () => {
@@ -73,14 +78,23 @@ describe('target guards', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     // A slow call with retries of its own: its first attempt goes out, then it waits before retrying.
-    const slow = guards.run('t', async (g) => {
-      await g.client.send('https://t.example/', { method: 'GET', headers: {} });
-      await gate;
-      const second = await g.client.send('https://t.example/', { method: 'GET', headers: {} }).catch((e: unknown) => e);
-      if (g.deadline.expired) throw g.deadline.reason;
-      return answer((second as { status: number }).status);
-    }, { wait: false, deadline, client: clientOverFetch(fetchStub) });
-    for (let i = 0; i < 2; i++) await guards.run('t', async (g) => answer((await g.client.send('https://t.example/', { method: 'GET', headers: {} })).status), { wait: false, deadline, client: clientOverFetch(fetchStub) });
+    const slow = guards.run(
+      't',
+      async (g) => {
+        await g.client.send('https://t.example/', { method: 'GET', headers: {} });
+        await gate;
+        const second = await g.client.send('https://t.example/', { method: 'GET', headers: {} }).catch((e: unknown) => e);
+        if (g.deadline.expired) throw g.deadline.reason;
+        return answer((second as { status: number }).status);
+      },
+      { wait: false, deadline, client: clientOverFetch(fetchStub) },
+    );
+    for (let i = 0; i < 2; i++)
+      await guards.run('t', async (g) => answer((await g.client.send('https://t.example/', { method: 'GET', headers: {} })).status), {
+        wait: false,
+        deadline,
+        client: clientOverFetch(fetchStub),
+      });
     expect(guards.circuit('t')!.state).toBe('open');
     release();
     const error = await slow.catch((e: unknown) => e);

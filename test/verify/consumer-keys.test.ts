@@ -50,8 +50,15 @@ describe('consumer keys on the bearer scheme', () => {
   });
 
   it('refuses an expired key with credential_expired, and the same key before its expiry is fine', async () => {
-    expect(await outcome(verifier, { headers: auth('key-old'), rawBody: '', now: NOW })).toMatchObject({ ok: false, status: 401, code: 'credential_expired' });
-    expect(await outcome(verifier, { headers: auth('key-old'), rawBody: '', now: NOW - 86_400_001 })).toMatchObject({ ok: true, consumer: 'old-partner' });
+    expect(await outcome(verifier, { headers: auth('key-old'), rawBody: '', now: NOW })).toMatchObject({
+      ok: false,
+      status: 401,
+      code: 'credential_expired',
+    });
+    expect(await outcome(verifier, { headers: auth('key-old'), rawBody: '', now: NOW - 86_400_001 })).toMatchObject({
+      ok: true,
+      consumer: 'old-partner',
+    });
   });
 
   it('still accepts shared secrets from the environment next to consumer keys, without naming a consumer', async () => {

@@ -5,7 +5,13 @@ import { RelayError } from '../../shared/errors.js';
 const contract = compileContract(
   contractSchema.parse({
     schema: { type: 'object', required: ['action'], properties: { action: { type: 'string' } } },
-    events: { push: { type: 'object', required: ['ref', 'commits'], properties: { ref: { type: 'string', pattern: '^refs/' }, commits: { type: 'array', items: { type: 'object', required: ['id'] } } } } },
+    events: {
+      push: {
+        type: 'object',
+        required: ['ref', 'commits'],
+        properties: { ref: { type: 'string', pattern: '^refs/' }, commits: { type: 'array', items: { type: 'object', required: ['id'] } } },
+      },
+    },
   }),
 );
 
@@ -34,7 +40,9 @@ describe('payload contracts', () => {
   });
 
   it('holds a required name to JSON Schema meaning even without a properties entry', () => {
-    expect(issuesOf({ ref: 'refs/x', commits: [{ message: 'no id' }] }, 'push')).toEqual([{ path: '$.commits[0].id', message: expect.any(String) }]);
+    expect(issuesOf({ ref: 'refs/x', commits: [{ message: 'no id' }] }, 'push')).toEqual([
+      { path: '$.commits[0].id', message: expect.any(String) },
+    ]);
   });
 
   it('uses the per-event schema instead of the route schema for that event, and the route schema otherwise', () => {
@@ -43,7 +51,10 @@ describe('payload contracts', () => {
   });
 
   it('refuses a JSON Schema zod cannot use at start-up, naming where', () => {
-    const result = contractSchema.safeParse({ events: { push: { type: 'bogus' } }, schema: { $ref: 'https://elsewhere.example/schema.json' } });
+    const result = contractSchema.safeParse({
+      events: { push: { type: 'bogus' } },
+      schema: { $ref: 'https://elsewhere.example/schema.json' },
+    });
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['events.push', 'schema']);
   });

@@ -11,7 +11,7 @@ describe('ReplayStore', () => {
     expect(store.claim('a', 1000 + 300_000, 300_000).state).toBe('new');
   });
 
-  it('forgets an id whose delivery failed, so the sender\'s retry goes through', () => {
+  it("forgets an id whose delivery failed, so the sender's retry goes through", () => {
     const store = new ReplayStore();
     const first = store.claim('a', 0, 1000);
     if (first.state === 'new') first.settle(false);

@@ -40,7 +40,9 @@ const cases: Case[] = [
     options: { scheme: 'github', secretEnv: ['NEW', 'OLD'] },
     contentType: 'application/json',
     body: '{"action":"opened"}',
-    sign: async (secret, body) => ({ headers: { 'x-hub-signature-256': await octokitSign(secret, body), 'x-github-delivery': 'gh-1', 'x-github-event': 'issues' } }),
+    sign: async (secret, body) => ({
+      headers: { 'x-hub-signature-256': await octokitSign(secret, body), 'x-github-delivery': 'gh-1', 'x-github-event': 'issues' },
+    }),
     deliveryId: 'gh-1',
     eventType: 'issues',
   },
@@ -49,7 +51,9 @@ const cases: Case[] = [
     options: { scheme: 'stripe', secretEnv: ['NEW', 'OLD'] },
     contentType: 'application/json',
     body: '{"id":"evt_1","type":"invoice.paid","data":{}}',
-    sign: async (secret, body, ts) => ({ headers: { 'stripe-signature': stripeClient.webhooks.generateTestHeaderString({ payload: body, secret, timestamp: ts }) } }),
+    sign: async (secret, body, ts) => ({
+      headers: { 'stripe-signature': stripeClient.webhooks.generateTestHeaderString({ payload: body, secret, timestamp: ts }) },
+    }),
     timestampHeader: 'stripe-signature',
     deliveryId: 'evt_1',
     eventType: 'invoice.paid',
@@ -60,7 +64,12 @@ const cases: Case[] = [
     contentType: 'application/json',
     body: '{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}',
     // Slack publishes no signing library; this is its documented algorithm.
-    sign: async (secret, body, ts) => ({ headers: { 'x-slack-signature': 'v0=' + createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex'), 'x-slack-request-timestamp': String(ts) } }),
+    sign: async (secret, body, ts) => ({
+      headers: {
+        'x-slack-signature': 'v0=' + createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex'),
+        'x-slack-request-timestamp': String(ts),
+      },
+    }),
     timestampHeader: 'x-slack-request-timestamp',
     deliveryId: 'Ev1',
     eventType: 'app_mention',
@@ -70,7 +79,13 @@ const cases: Case[] = [
     options: { scheme: 'shopify', secretEnv: ['NEW', 'OLD'] },
     contentType: 'application/json',
     body: '{"id":1,"total":"9.99"}',
-    sign: async (secret, body) => ({ headers: { 'x-shopify-hmac-sha256': createHmac('sha256', secret).update(body).digest('base64'), 'x-shopify-event-id': 'shop-ev-1', 'x-shopify-topic': 'orders/create' } }),
+    sign: async (secret, body) => ({
+      headers: {
+        'x-shopify-hmac-sha256': createHmac('sha256', secret).update(body).digest('base64'),
+        'x-shopify-event-id': 'shop-ev-1',
+        'x-shopify-topic': 'orders/create',
+      },
+    }),
     deliveryId: 'shop-ev-1',
     eventType: 'orders/create',
   },
@@ -80,7 +95,11 @@ const cases: Case[] = [
     contentType: 'application/json',
     body: '{"type":"user.created","data":{"id":"u1"}}',
     sign: async (secret, body, ts) => ({
-      headers: { 'webhook-id': 'msg_1', 'webhook-timestamp': String(ts), 'webhook-signature': new StandardWebhook(b64secret(secret)).sign('msg_1', new Date(ts * 1000), body) },
+      headers: {
+        'webhook-id': 'msg_1',
+        'webhook-timestamp': String(ts),
+        'webhook-signature': new StandardWebhook(b64secret(secret)).sign('msg_1', new Date(ts * 1000), body),
+      },
     }),
     timestampHeader: 'webhook-timestamp',
     deliveryId: 'msg_1',
@@ -92,7 +111,11 @@ const cases: Case[] = [
     contentType: 'application/json',
     body: '{"type":"invoice.created"}',
     sign: async (secret, body, ts) => ({
-      headers: { 'svix-id': 'msg_2', 'svix-timestamp': String(ts), 'svix-signature': new SvixWebhook('whsec_' + b64secret(secret)).sign('msg_2', new Date(ts * 1000), body) },
+      headers: {
+        'svix-id': 'msg_2',
+        'svix-timestamp': String(ts),
+        'svix-signature': new SvixWebhook('whsec_' + b64secret(secret)).sign('msg_2', new Date(ts * 1000), body),
+      },
     }),
     timestampHeader: 'svix-timestamp',
     deliveryId: 'msg_2',
@@ -104,7 +127,14 @@ const cases: Case[] = [
     contentType: 'application/x-www-form-urlencoded',
     body: 'To=%2B15551230000&From=%2B15559870000&Body=hello+world&MessageSid=SM1',
     sign: async (secret, body) => ({
-      headers: { 'x-twilio-signature': twilioLib.getExpectedTwilioSignature(secret, 'https://relay.example.com/twilio?tenant=a', Object.fromEntries(new URLSearchParams(body))), 'i-twilio-idempotency-token': 'tw-1' },
+      headers: {
+        'x-twilio-signature': twilioLib.getExpectedTwilioSignature(
+          secret,
+          'https://relay.example.com/twilio?tenant=a',
+          Object.fromEntries(new URLSearchParams(body)),
+        ),
+        'i-twilio-idempotency-token': 'tw-1',
+      },
       query: '?tenant=a',
     }),
     deliveryId: 'tw-1',
@@ -114,17 +144,38 @@ const cases: Case[] = [
     options: { scheme: 'zoom', secretEnv: ['NEW', 'OLD'] },
     contentType: 'application/json',
     body: '{"event":"meeting.started","payload":{"object":{"id":"1"}}}',
-    sign: async (secret, body, ts) => ({ headers: { 'x-zm-signature': 'v0=' + createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex'), 'x-zm-request-timestamp': String(ts) } }),
+    sign: async (secret, body, ts) => ({
+      headers: {
+        'x-zm-signature': 'v0=' + createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex'),
+        'x-zm-request-timestamp': String(ts),
+      },
+    }),
     timestampHeader: 'x-zm-request-timestamp',
     eventType: 'meeting.started',
   },
   {
     scheme: 'hmac (sha512, base64, prefix, timestamp template)',
-    options: { scheme: 'hmac', secretEnv: ['NEW', 'OLD'], header: 'X-Acme-Signature', algorithm: 'sha512', encoding: 'base64', prefix: 'v1=', timestampHeader: 'X-Acme-Time', template: '{id}:{timestamp}:{body}', deliveryIdHeader: 'x-acme-id', eventTypeHeader: 'x-acme-event' },
+    options: {
+      scheme: 'hmac',
+      secretEnv: ['NEW', 'OLD'],
+      header: 'X-Acme-Signature',
+      algorithm: 'sha512',
+      encoding: 'base64',
+      prefix: 'v1=',
+      timestampHeader: 'X-Acme-Time',
+      template: '{id}:{timestamp}:{body}',
+      deliveryIdHeader: 'x-acme-id',
+      eventTypeHeader: 'x-acme-event',
+    },
     contentType: 'application/json',
     body: '{"ok":true}',
     sign: async (secret, body, ts) => ({
-      headers: { 'x-acme-signature': 'v1=' + createHmac('sha512', secret).update(`a-1:${ts}:${body}`).digest('base64'), 'x-acme-time': String(ts), 'x-acme-id': 'a-1', 'x-acme-event': 'thing.done' },
+      headers: {
+        'x-acme-signature': 'v1=' + createHmac('sha512', secret).update(`a-1:${ts}:${body}`).digest('base64'),
+        'x-acme-time': String(ts),
+        'x-acme-id': 'a-1',
+        'x-acme-event': 'thing.done',
+      },
     }),
     timestampHeader: 'x-acme-time',
     deliveryId: 'a-1',
@@ -136,7 +187,17 @@ const secretsFor = { NEW, OLD, NEW_WHSEC: 'whsec_' + b64secret(NEW), OLD_WHSEC: 
 
 describe.each(cases)('$scheme', (c) => {
   const verifier = verifierFor(c.options, secretsFor);
-  const run = async (secret: string, opts: { body?: string; signedBody?: string; ts?: number; signedTs?: number; now?: number; mutate?: (h: Record<string, string>) => void } = {}) => {
+  const run = async (
+    secret: string,
+    opts: {
+      body?: string;
+      signedBody?: string;
+      ts?: number;
+      signedTs?: number;
+      now?: number;
+      mutate?: (h: Record<string, string>) => void;
+    } = {},
+  ) => {
     const signed = await c.sign(secret, opts.signedBody ?? c.body, opts.signedTs ?? opts.ts ?? nowS);
     const headers: Record<string, string> = { 'content-type': c.contentType, ...signed.headers };
     if (opts.ts !== undefined && opts.signedTs !== undefined && c.timestampHeader) {
@@ -166,7 +227,17 @@ describe.each(cases)('$scheme', (c) => {
   });
 
   it('refuses a request without its signature header', async () => {
-    const signatureHeaders = ['x-hub-signature-256', 'stripe-signature', 'x-slack-signature', 'x-shopify-hmac-sha256', 'webhook-signature', 'svix-signature', 'x-twilio-signature', 'x-zm-signature', 'x-acme-signature'];
+    const signatureHeaders = [
+      'x-hub-signature-256',
+      'stripe-signature',
+      'x-slack-signature',
+      'x-shopify-hmac-sha256',
+      'webhook-signature',
+      'svix-signature',
+      'x-twilio-signature',
+      'x-zm-signature',
+      'x-acme-signature',
+    ];
     const result = await run(NEW, { mutate: (h) => signatureHeaders.forEach((n) => delete h[n]) });
     expect(result).toMatchObject({ ok: false, status: 401, code: 'unauthorized', message: expect.stringMatching(/^Missing/) });
   });
@@ -215,16 +286,23 @@ describe('stripe specifics', () => {
 
   it('accepts a header carrying several v1 signatures when any one matches', async () => {
     const header = `t=${nowS},v1=${v1('whsec_other', nowS)},v1=${v1('whsec_test', nowS)},v0=deadbeef`;
-    expect(await outcome(verifier, { headers: { 'stripe-signature': header, 'content-type': 'application/json' }, rawBody: body, now: NOW })).toMatchObject({ ok: true, deliveryId: 'evt_9' });
+    expect(
+      await outcome(verifier, { headers: { 'stripe-signature': header, 'content-type': 'application/json' }, rawBody: body, now: NOW }),
+    ).toMatchObject({ ok: true, deliveryId: 'evt_9' });
   });
 
   it('honours a route tolerance other than the default', async () => {
     const header = `t=${nowS - 61},v1=${v1('whsec_test', nowS - 61)}`;
-    expect(await outcome(verifier, { headers: { 'stripe-signature': header, 'content-type': 'application/json' }, rawBody: body, now: NOW })).toMatchObject({ code: 'timestamp_out_of_tolerance' });
+    expect(
+      await outcome(verifier, { headers: { 'stripe-signature': header, 'content-type': 'application/json' }, rawBody: body, now: NOW }),
+    ).toMatchObject({ code: 'timestamp_out_of_tolerance' });
   });
 
   it.each(['t=1', 'v1=abc', 'garbage', `t=${nowS},v1=zz`])('calls the header %j malformed', async (header) => {
-    expect(await outcome(verifier, { headers: { 'stripe-signature': header }, rawBody: body, now: NOW })).toMatchObject({ code: 'unauthorized', message: 'Malformed Stripe-Signature header' });
+    expect(await outcome(verifier, { headers: { 'stripe-signature': header }, rawBody: body, now: NOW })).toMatchObject({
+      code: 'unauthorized',
+      message: 'Malformed Stripe-Signature header',
+    });
   });
 });
 
@@ -233,47 +311,84 @@ describe('challenges the relay answers itself', () => {
     const verifier = verifierFor({ scheme: 'slack', secretEnv: 'S' }, { S: 'slack-secret' });
     const body = '{"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}';
     const ts = String(nowS);
-    const headers = { 'content-type': 'application/json', 'x-slack-request-timestamp': ts, 'x-slack-signature': 'v0=' + createHmac('sha256', 'slack-secret').update(`v0:${ts}:${body}`).digest('hex') };
-    expect(await outcome(verifier, { headers, rawBody: body, now: NOW })).toMatchObject({ ok: true, reply: { status: 200, body: { challenge: '3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P' } } });
+    const headers = {
+      'content-type': 'application/json',
+      'x-slack-request-timestamp': ts,
+      'x-slack-signature': 'v0=' + createHmac('sha256', 'slack-secret').update(`v0:${ts}:${body}`).digest('hex'),
+    };
+    expect(await outcome(verifier, { headers, rawBody: body, now: NOW })).toMatchObject({
+      ok: true,
+      reply: { status: 200, body: { challenge: '3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P' } },
+    });
   });
 
   it("answers Zoom's endpoint.url_validation with the HMAC of the plain token", async () => {
     const verifier = verifierFor({ scheme: 'zoom', secretEnv: 'S' }, { S: 'zoom-secret-token' });
     const body = '{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}';
     const ts = String(nowS);
-    const headers = { 'content-type': 'application/json', 'x-zm-request-timestamp': ts, 'x-zm-signature': 'v0=' + createHmac('sha256', 'zoom-secret-token').update(`v0:${ts}:${body}`).digest('hex') };
+    const headers = {
+      'content-type': 'application/json',
+      'x-zm-request-timestamp': ts,
+      'x-zm-signature': 'v0=' + createHmac('sha256', 'zoom-secret-token').update(`v0:${ts}:${body}`).digest('hex'),
+    };
     const expected = createHmac('sha256', 'zoom-secret-token').update('qgg8vlvZRS6UYooatFL8Aw').digest('hex');
-    expect(await outcome(verifier, { headers, rawBody: body, now: NOW })).toMatchObject({ ok: true, reply: { status: 200, body: { plainToken: 'qgg8vlvZRS6UYooatFL8Aw', encryptedToken: expected } } });
+    expect(await outcome(verifier, { headers, rawBody: body, now: NOW })).toMatchObject({
+      ok: true,
+      reply: { status: 200, body: { plainToken: 'qgg8vlvZRS6UYooatFL8Aw', encryptedToken: expected } },
+    });
   });
 
   it('does not answer a challenge whose signature is wrong', async () => {
     const verifier = verifierFor({ scheme: 'slack', secretEnv: 'S' }, { S: 'slack-secret' });
     const body = '{"challenge":"c","type":"url_verification"}';
-    const headers = { 'content-type': 'application/json', 'x-slack-request-timestamp': String(nowS), 'x-slack-signature': 'v0=' + '0'.repeat(64) };
+    const headers = {
+      'content-type': 'application/json',
+      'x-slack-request-timestamp': String(nowS),
+      'x-slack-signature': 'v0=' + '0'.repeat(64),
+    };
     expect(await outcome(verifier, { headers, rawBody: body, now: NOW })).toMatchObject({ ok: false, code: 'unauthorized' });
   });
 });
 
 describe('twilio specifics', () => {
-  const verifier = verifierFor({ scheme: 'twilio', secretEnv: 'T', publicUrl: 'https://relay.example.com/twilio' }, { T: 'twilio-auth-token' });
+  const verifier = verifierFor(
+    { scheme: 'twilio', secretEnv: 'T', publicUrl: 'https://relay.example.com/twilio' },
+    { T: 'twilio-auth-token' },
+  );
 
   it('accepts a JSON body signed through the bodySHA256 query parameter', async () => {
     const body = '{"event":"call.completed"}';
     const query = `?bodySHA256=${twilioLib.getExpectedBodyHash(body)}`;
     const signature = twilioLib.getExpectedTwilioSignature('twilio-auth-token', `https://relay.example.com/twilio${query}`, {});
-    expect((await outcome(verifier, { headers: { 'content-type': 'application/json', 'x-twilio-signature': signature }, rawBody: body, query })).ok).toBe(true);
-    expect(await outcome(verifier, { headers: { 'content-type': 'application/json', 'x-twilio-signature': signature }, rawBody: body + ' ', query })).toMatchObject({ ok: false, code: 'unauthorized' });
+    expect(
+      (await outcome(verifier, { headers: { 'content-type': 'application/json', 'x-twilio-signature': signature }, rawBody: body, query }))
+        .ok,
+    ).toBe(true);
+    expect(
+      await outcome(verifier, {
+        headers: { 'content-type': 'application/json', 'x-twilio-signature': signature },
+        rawBody: body + ' ',
+        query,
+      }),
+    ).toMatchObject({ ok: false, code: 'unauthorized' });
   });
 
   it('refuses a form signed for another public URL', async () => {
     const body = 'A=1';
     const signature = twilioLib.getExpectedTwilioSignature('twilio-auth-token', 'https://elsewhere.example.com/twilio', { A: '1' });
-    expect(await outcome(verifier, { headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature }, rawBody: body })).toMatchObject({ code: 'unauthorized' });
+    expect(
+      await outcome(verifier, {
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+        rawBody: body,
+      }),
+    ).toMatchObject({ code: 'unauthorized' });
   });
 
   it('answers 415 for a JSON body without bodySHA256, which Twilio cannot have signed', async () => {
     const signature = twilioLib.getExpectedTwilioSignature('twilio-auth-token', 'https://relay.example.com/twilio', {});
-    expect(await outcome(verifier, { headers: { 'content-type': 'application/json', 'x-twilio-signature': signature }, rawBody: '{}' })).toMatchObject({ status: 415, code: 'unsupported_media_type' });
+    expect(
+      await outcome(verifier, { headers: { 'content-type': 'application/json', 'x-twilio-signature': signature }, rawBody: '{}' }),
+    ).toMatchObject({ status: 415, code: 'unsupported_media_type' });
   });
 });
 
@@ -284,14 +399,24 @@ describe('standard-webhooks v1a (Ed25519)', async () => {
   const verifier = verifierFor({ scheme: 'standard-webhooks', publicKeyEnv: 'PK' }, { PK: 'whpk_' + raw.toString('base64') });
   const body = '{"type":"a.b"}';
   const sig = (data: string) => 'v1a,' + sign(null, Buffer.from(data), privateKey).toString('base64');
-  const headers = (signature: string) => ({ 'content-type': 'application/json', 'webhook-id': 'msg_a', 'webhook-timestamp': String(nowS), 'webhook-signature': signature });
+  const headers = (signature: string) => ({
+    'content-type': 'application/json',
+    'webhook-id': 'msg_a',
+    'webhook-timestamp': String(nowS),
+    'webhook-signature': signature,
+  });
 
   it('accepts an Ed25519 signature over id.timestamp.body among other signatures', async () => {
-    expect(await outcome(verifier, { headers: headers(`v1,bm9wZQ== ${sig(`msg_a.${nowS}.${body}`)}`), rawBody: body, now: NOW })).toMatchObject({ ok: true, deliveryId: 'msg_a' });
+    expect(
+      await outcome(verifier, { headers: headers(`v1,bm9wZQ== ${sig(`msg_a.${nowS}.${body}`)}`), rawBody: body, now: NOW }),
+    ).toMatchObject({ ok: true, deliveryId: 'msg_a' });
   });
 
   it('refuses an Ed25519 signature over other bytes', async () => {
-    expect(await outcome(verifier, { headers: headers(sig(`msg_b.${nowS}.${body}`)), rawBody: body, now: NOW })).toMatchObject({ ok: false, code: 'unauthorized' });
+    expect(await outcome(verifier, { headers: headers(sig(`msg_b.${nowS}.${body}`)), rawBody: body, now: NOW })).toMatchObject({
+      ok: false,
+      code: 'unauthorized',
+    });
   });
 });
 

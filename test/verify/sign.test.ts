@@ -20,7 +20,20 @@ const CASES: Record<string, { verify: Record<string, unknown>; contentType?: str
   'standard-webhooks': { verify: { scheme: 'standard-webhooks', secretEnv: 'WH' }, signsBody: true },
   twilio: { verify: { scheme: 'twilio', secretEnv: 'S', publicUrl: PUBLIC_URL }, signsBody: true },
   zoom: { verify: { scheme: 'zoom', secretEnv: 'S' }, signsBody: true },
-  hmac: { verify: { scheme: 'hmac', secretEnv: 'S', header: 'X-Sig', prefix: 'sha512=', algorithm: 'sha512', encoding: 'base64', timestampHeader: 'X-Ts', deliveryIdHeader: 'X-Id', template: '{id}:{timestamp}:{body}' }, signsBody: true },
+  hmac: {
+    verify: {
+      scheme: 'hmac',
+      secretEnv: 'S',
+      header: 'X-Sig',
+      prefix: 'sha512=',
+      algorithm: 'sha512',
+      encoding: 'base64',
+      timestampHeader: 'X-Ts',
+      deliveryIdHeader: 'X-Id',
+      template: '{id}:{timestamp}:{body}',
+    },
+    signsBody: true,
+  },
   bearer: { verify: { scheme: 'bearer', secretEnv: 'S' }, signsBody: false },
   'google-oidc': { verify: { scheme: 'google-oidc', audience: 'https://relay.example.com/oidc', serviceAccounts: SA }, signsBody: false },
   none: { verify: { scheme: 'none' }, signsBody: false },
@@ -33,7 +46,10 @@ beforeAll(async () => {
 afterAll(() => metadata.close());
 
 const idToken = async (audience: string) => {
-  const res = await fetch(`${metadata.url}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(audience)}&format=full`, { headers: { 'metadata-flavor': 'Google' } });
+  const res = await fetch(
+    `${metadata.url}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(audience)}&format=full`,
+    { headers: { 'metadata-flavor': 'Google' } },
+  );
   return res.text();
 };
 
@@ -59,24 +75,53 @@ describe('run-relay send signs for every registered scheme', () => {
     await expect(signAndVerify(name, false)).resolves.toBeDefined();
   });
 
-  it.each(Object.keys(CASES).filter((n) => CASES[n]!.signsBody))('signs over the body, so the %s verifier refuses a changed byte', async (name) => {
-    await expect(signAndVerify(name, true)).rejects.toMatchObject({ code: 'unauthorized' });
-  });
+  it.each(Object.keys(CASES).filter((n) => CASES[n]!.signsBody))(
+    'signs over the body, so the %s verifier refuses a changed byte',
+    async (name) => {
+      await expect(signAndVerify(name, true)).rejects.toMatchObject({ code: 'unauthorized' });
+    },
+  );
 
   it('signs a form body for Twilio over the public URL and sorted parameters, with no query', async () => {
     const verify = verifySchema.parse(CASES.twilio!.verify);
     const body = Buffer.from('To=%2B15550001111&From=%2B15552223333&Body=hello');
-    const signed = await signRequest(verify, { body, contentType: 'application/x-www-form-urlencoded', now: Date.now(), secret: (n) => SECRETS[n]!, idToken });
+    const signed = await signRequest(verify, {
+      body,
+      contentType: 'application/x-www-form-urlencoded',
+      now: Date.now(),
+      secret: (n) => SECRETS[n]!,
+      idToken,
+    });
     expect(signed.query).toBe('');
     const verifier = createVerifier(verify, { secret: (n) => SECRETS[n]! });
-    await expect(Promise.resolve().then(() => verifier.verify({ headers: { ...signed.headers, 'content-type': 'application/x-www-form-urlencoded' }, rawBody: body, now: Date.now(), query: '' }))).resolves.toBeDefined();
+    await expect(
+      Promise.resolve().then(() =>
+        verifier.verify({
+          headers: { ...signed.headers, 'content-type': 'application/x-www-form-urlencoded' },
+          rawBody: body,
+          now: Date.now(),
+          query: '',
+        }),
+      ),
+    ).resolves.toBeDefined();
   });
 
   it('carries --event in the header of schemes that name the event there', async () => {
     const verify = verifySchema.parse({ scheme: 'github', secretEnv: 'S' });
-    const signed = await signRequest(verify, { body: Buffer.from('{}'), contentType: 'application/json', eventType: 'push', now: 0, secret: () => 's', idToken });
+    const signed = await signRequest(verify, {
+      body: Buffer.from('{}'),
+      contentType: 'application/json',
+      eventType: 'push',
+      now: 0,
+      secret: () => 's',
+      idToken,
+    });
     expect(signed.headers['x-github-event']).toBe('push');
-    const verified = await createVerifier(verify, { secret: () => 's' }).verify({ headers: signed.headers, rawBody: Buffer.from('{}'), now: 0 });
+    const verified = await createVerifier(verify, { secret: () => 's' }).verify({
+      headers: signed.headers,
+      rawBody: Buffer.from('{}'),
+      now: 0,
+    });
     expect(verified.eventType).toBe('push');
   });
 
@@ -90,6 +135,8 @@ describe('run-relay send signs for every registered scheme', () => {
 
   it('refuses a Standard Webhooks route that accepts only Ed25519, which needs a private key', async () => {
     const verify = verifySchema.parse({ scheme: 'standard-webhooks', publicKeyEnv: 'PK' });
-    await expect(signRequest(verify, { body: Buffer.from('{}'), contentType: 'application/json', now: 0, secret: () => 's', idToken })).rejects.toThrow(/private key/);
+    await expect(
+      signRequest(verify, { body: Buffer.from('{}'), contentType: 'application/json', now: 0, secret: () => 's', idToken }),
+    ).rejects.toThrow(/private key/);
   });
 });

@@ -119,7 +119,15 @@ export function createTrafficModel(options: TrafficModelOptions = {}) {
     const id = `${key}\u0000${target}`;
     let d = deliveries.get(id);
     if (!d) {
-      d = { idempotencyKey: key, target, via: line.messageId === undefined ? 'relay' : 'pubsub', state: 'retrying', attempts: 0, failures: [], at: str(line.time) ?? new Date().toISOString() };
+      d = {
+        idempotencyKey: key,
+        target,
+        via: line.messageId === undefined ? 'relay' : 'pubsub',
+        state: 'retrying',
+        attempts: 0,
+        failures: [],
+        at: str(line.time) ?? new Date().toISOString(),
+      };
       deliveries.set(id, d);
       if (deliveries.size > limit * 4) deliveries.delete(deliveries.keys().next().value!);
     }
@@ -128,7 +136,8 @@ export function createTrafficModel(options: TrafficModelOptions = {}) {
       d.sentHeaders = headersOf(sent.headers);
       d.bytes = num(sent.bytes);
       const base64 = str(sent.previewBase64);
-      if (base64 !== undefined) d.bodyPreview = preview(Buffer.from(base64, 'base64'), previewBytes) + ((d.bytes ?? 0) > previewBytes ? '…' : '');
+      if (base64 !== undefined)
+        d.bodyPreview = preview(Buffer.from(base64, 'base64'), previewBytes) + ((d.bytes ?? 0) > previewBytes ? '…' : '');
     }
     return d;
   }
@@ -137,7 +146,12 @@ export function createTrafficModel(options: TrafficModelOptions = {}) {
     const status = num(line.status);
     const attempts = num(line.attempts);
     const latencyMs = num(line.latencyMs);
-    if (message === 'Target attempt failed' || message.startsWith('Target refused the ID token') || message === 'Request cannot be sent to the target' || message === 'Target answer could not be read') {
+    if (
+      message === 'Target attempt failed' ||
+      message.startsWith('Target refused the ID token') ||
+      message === 'Request cannot be sent to the target' ||
+      message === 'Target answer could not be read'
+    ) {
       const d = delivery(key, target, line);
       d.failures.push({ attempt: num(line.attempt), status, reason: str(line.reason) ?? errorText(line.error), latencyMs, message });
       if (d.failures.length > 50) d.failures.shift();
@@ -145,7 +159,12 @@ export function createTrafficModel(options: TrafficModelOptions = {}) {
     }
     if (message === 'Delivered to target') {
       const d = delivery(key, target, line);
-      Object.assign(d, { state: status !== undefined && status < 300 ? 'delivered' : 'rejected', status, latencyMs: latencyMs ?? d.latencyMs, detail: undefined });
+      Object.assign(d, {
+        state: status !== undefined && status < 300 ? 'delivered' : 'rejected',
+        status,
+        latencyMs: latencyMs ?? d.latencyMs,
+        detail: undefined,
+      });
       d.attempts += attempts ?? 1;
       return true;
     }
@@ -235,12 +254,15 @@ export function createTrafficModel(options: TrafficModelOptions = {}) {
         return true;
       }
       if (!route) return false;
-      if (message === 'Request refused') verdicts.set(route, { verdict: 'refused', detail: [str(line.reason), errorText(line.error)].filter(Boolean).join(' · ') });
+      if (message === 'Request refused')
+        verdicts.set(route, { verdict: 'refused', detail: [str(line.reason), errorText(line.error)].filter(Boolean).join(' · ') });
       else if (message.startsWith('Event dropped')) verdicts.set(route, { verdict: 'dropped', detail: str(line.eventType) });
       else if (message.startsWith('Duplicate delivery')) verdicts.set(route, { verdict: 'duplicate', detail: str(line.deliveryId) });
       else if (message.startsWith("Answered the sender's challenge")) verdicts.set(route, { verdict: 'challenge' });
-      else if (message === 'Accepted for async delivery') verdicts.set(route, { verdict: 'accepted', detail: `${num(line.deliveries) ?? 1} delivery via Pub/Sub` });
-      else if (message.startsWith('Publishing to Pub/Sub failed')) verdicts.set(route, { verdict: 'publish-failed', detail: errorText(line.error) });
+      else if (message === 'Accepted for async delivery')
+        verdicts.set(route, { verdict: 'accepted', detail: `${num(line.deliveries) ?? 1} delivery via Pub/Sub` });
+      else if (message.startsWith('Publishing to Pub/Sub failed'))
+        verdicts.set(route, { verdict: 'publish-failed', detail: errorText(line.error) });
       else return false;
       return false;
     },
@@ -251,13 +273,15 @@ export function createTrafficModel(options: TrafficModelOptions = {}) {
       for (const d of deliveries.values()) {
         // Async deliveries carry the per-target key `<event key>:<target>` (shared/envelope.ts deriveKey).
         const suffix = `:${d.target}`;
-        const eventKey = d.via === 'pubsub' && d.idempotencyKey.endsWith(suffix) ? d.idempotencyKey.slice(0, -suffix.length) : d.idempotencyKey;
+        const eventKey =
+          d.via === 'pubsub' && d.idempotencyKey.endsWith(suffix) ? d.idempotencyKey.slice(0, -suffix.length) : d.idempotencyKey;
         byKey.set(eventKey, [...(byKey.get(eventKey) ?? []), d]);
       }
       const views = requests
         .map((r) => {
           // A duplicate or refused request forwarded nothing: it names no deliveries even if its key matches.
-          const own = r.idempotencyKey && (r.verdict === 'forwarded' || r.verdict === 'accepted') ? (byKey.get(r.idempotencyKey) ?? []) : [];
+          const own =
+            r.idempotencyKey && (r.verdict === 'forwarded' || r.verdict === 'accepted') ? (byKey.get(r.idempotencyKey) ?? []) : [];
           for (const d of own) claimed.add(d);
           return { ...r, deliveries: own };
         })

@@ -11,7 +11,18 @@ import { signRequest, SignError } from '../../../shared/cli/sign.js';
 import type { StoredRequest } from './model.js';
 
 /** Headers never copied from the past request: transport, proxies, and whatever was masked. */
-const DROPPED = new Set(['host', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+const DROPPED = new Set([
+  'host',
+  'content-length',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+]);
 
 export class SendAgainError extends Error {
   override name = 'SendAgainError';
@@ -37,7 +48,10 @@ export interface SendAgainOptions {
 }
 
 /** Headers and query for resending `stored`, signed for its route's scheme; throws SendAgainError when it cannot sign. */
-export async function signAgain(stored: StoredRequest, options: Omit<SendAgainOptions, 'relayUrl' | 'fetch'>): Promise<{ headers: Record<string, string>; query: string }> {
+export async function signAgain(
+  stored: StoredRequest,
+  options: Omit<SendAgainOptions, 'relayUrl' | 'fetch'>,
+): Promise<{ headers: Record<string, string>; query: string }> {
   const route = options.config.routes[stored.route];
   if (!route) throw new SendAgainError(`No route named "${stored.route}" in the config in use`, 404);
   const headers: Record<string, string> = {};
@@ -62,7 +76,8 @@ export async function signAgain(stored: StoredRequest, options: Omit<SendAgainOp
     // The fresh signature (and delivery id, timestamp) replace the past ones of the same names.
     return { headers: { ...headers, ...signed.headers }, query: signed.query || stored.query };
   } catch (error) {
-    if (error instanceof SignError) throw new SendAgainError(`Cannot sign for route "${stored.route}" (scheme ${route.verify.scheme}): ${error.message}`);
+    if (error instanceof SignError)
+      throw new SendAgainError(`Cannot sign for route "${stored.route}" (scheme ${route.verify.scheme}): ${error.message}`);
     throw error;
   }
 }
@@ -70,7 +85,12 @@ export async function signAgain(stored: StoredRequest, options: Omit<SendAgainOp
 /** Posts `stored` to the relay again, freshly signed; resolves with the relay's answer. */
 export async function sendAgain(stored: StoredRequest, options: SendAgainOptions): Promise<{ status: number; body: string }> {
   const { headers, query } = await signAgain(stored, options);
-  const response = await (options.fetch ?? fetch)(`${options.relayUrl}/${stored.route}${query}`, { method: 'POST', headers, body: stored.body, signal: AbortSignal.timeout(30_000) });
+  const response = await (options.fetch ?? fetch)(`${options.relayUrl}/${stored.route}${query}`, {
+    method: 'POST',
+    headers,
+    body: stored.body,
+    signal: AbortSignal.timeout(30_000),
+  });
   return { status: response.status, body: await response.text() };
 }
 

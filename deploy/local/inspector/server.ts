@@ -102,7 +102,8 @@ export async function startInspector(options: InspectorOptions = {}): Promise<In
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.headers.host !== host && req.headers.host !== host.replace('127.0.0.1', 'localhost')) return send(res, 421, { error: `Expected Host ${host}` });
+    if (req.headers.host !== host && req.headers.host !== host.replace('127.0.0.1', 'localhost'))
+      return send(res, 421, { error: `Expected Host ${host}` });
     const url = new URL(req.url ?? '/', `http://${host}`);
     if (req.method === 'GET' && url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
@@ -123,7 +124,10 @@ export async function startInspector(options: InspectorOptions = {}): Promise<In
     if (resend) {
       if (!options.send) return send(res, 501, { error: 'This inspector was started without "send again"' });
       const stored = model.stored(Number(resend[1]));
-      if (!stored) return send(res, 404, { error: `Request ${resend[1]} is not kept whole (unknown, too large, or logged without RELAY_LOG_TRAFFIC=1)` });
+      if (!stored)
+        return send(res, 404, {
+          error: `Request ${resend[1]} is not kept whole (unknown, too large, or logged without RELAY_LOG_TRAFFIC=1)`,
+        });
       try {
         const answer = await options.send(stored);
         return send(res, 200, { status: answer.status, body: answer.body.slice(0, 2000) });

@@ -16,13 +16,10 @@ const server = createServer((req, res) => {
   const headers: Record<string, string> = { [headerName]: headerValue };
   if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
   if (req.headers['content-length']) headers['content-length'] = req.headers['content-length'];
-  const out = request(
-    { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
-    (answer) => {
-      res.writeHead(answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/octet-stream' });
-      answer.pipe(res);
-    },
-  );
+  const out = request({ agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/octet-stream' });
+    answer.pipe(res);
+  });
   out.on('error', () => {
     if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
     res.end('{"error":{"code":"bad_gateway","message":"upstream failed"}}');

@@ -23,7 +23,10 @@ http('passthrough', async (req, res) => {
       body: req.rawBody,
     });
     const body = Buffer.from(await answer.arrayBuffer());
-    res.status(answer.status).set('content-type', answer.headers.get('content-type') ?? 'application/octet-stream').send(body);
+    res
+      .status(answer.status)
+      .set('content-type', answer.headers.get('content-type') ?? 'application/octet-stream')
+      .send(body);
   } catch {
     res.status(502).json(BAD_GATEWAY);
   }
@@ -40,13 +43,20 @@ http('passthrough-http', (req, res) => {
       port: upstream.port,
       method: req.method,
       path: req.originalUrl,
-      headers: { 'content-type': req.get('content-type') ?? 'application/octet-stream', 'content-length': body.length, [headerName]: headerValue },
+      headers: {
+        'content-type': req.get('content-type') ?? 'application/octet-stream',
+        'content-length': body.length,
+        [headerName]: headerValue,
+      },
     },
     (answer) => {
       const chunks: Buffer[] = [];
       answer.on('data', (chunk: Buffer) => chunks.push(chunk));
       answer.on('end', () => {
-        res.status(answer.statusCode ?? 502).set('content-type', answer.headers['content-type'] ?? 'application/octet-stream').send(Buffer.concat(chunks));
+        res
+          .status(answer.statusCode ?? 502)
+          .set('content-type', answer.headers['content-type'] ?? 'application/octet-stream')
+          .send(Buffer.concat(chunks));
       });
     },
   );

@@ -11,7 +11,8 @@ const reply = Buffer.from('{"ok":true}');
 const counter = createCounter();
 
 const server = createServer((req, res) => {
-  if (req.url === COUNTS_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(counter.snapshot()));
+  if (req.url === COUNTS_PATH)
+    return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(counter.snapshot()));
   req.on('data', () => {});
   req.on('end', () => {
     const key = req.headers['idempotency-key'];

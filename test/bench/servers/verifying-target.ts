@@ -42,7 +42,8 @@ function check(header: string | undefined): string | undefined {
 }
 
 const server = createServer((req, res) => {
-  if (req.url === COUNTS_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(counter.snapshot()));
+  if (req.url === COUNTS_PATH)
+    return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(counter.snapshot()));
   if (req.url === KEYS_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(counter.keys()));
   const header = req.headers['x-serverless-authorization'] ?? req.headers['authorization'];
   const problem = check(typeof header === 'string' ? header : undefined);
