@@ -131,6 +131,8 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
       guard.lastRoute = options.route;
       let within: Guarded = { client: options.client, deadline: options.deadline };
       const circuit = guard.circuit;
+      const probe = Boolean(permit?.allowed && permit.probe);
+      let probeFailed = false;
       if (circuit && permit) {
         const stop = new AbortController();
         within = {
@@ -139,7 +141,7 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
             send(url, request, cancellation) {
               // Each attempt asks again: the circuit may have opened since this call was let in.
               const state = circuit.state;
-              if (state === 'open' || (state === 'half-open' && !(permit.allowed && permit.probe))) {
+              if (probeFailed || state === 'open' || (state === 'half-open' && !(permit.allowed && permit.probe))) {
                 const refusal = new RelayError(
                   'target_unavailable',
                   `Target ${name} is failing; its circuit opened during this call, retry later`,
@@ -148,13 +150,26 @@ export function createTargetGuards(targets: Record<string, TargetConfig>, deps: 
                 stop.abort(refusal);
                 return Promise.reject(refusal);
               }
-              return options.client.send(url, request, cancellation);
+              const sent = options.client.send(url, request, cancellation);
+              if (!probe) return sent;
+              // A probe makes one attempt: its answer decides the circuit, and a failed one is not retried against a
+              // target that is still down (the call ends with target_unavailable; the sender or Pub/Sub tries later).
+              return sent.then(
+                (answer) => {
+                  if (isRetryableStatus(answer.status)) probeFailed = true;
+                  return answer;
+                },
+                (error: unknown) => {
+                  probeFailed = true;
+                  throw error;
+                },
+              );
             },
           },
         };
       }
       const [result] = await Promise.allSettled([call(within)]);
-      if (permit) permit.report(outcomeOf(result));
+      if (permit) permit.report(probeFailed ? 'failure' : outcomeOf(result));
       if (result.status === 'rejected') throw result.reason;
       return result.value;
     } finally {

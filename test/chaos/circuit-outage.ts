@@ -13,8 +13,14 @@ export interface OutageCounts {
   requests: number;
   /** HTTP calls the target received while down (attempts, retries included). */
   callsWhileDown: number;
-  /** Of those, calls made while the circuit was open or half-open (the probes). */
+  /** Of those, calls made while the circuit was open or half-open. */
   callsWhileOpen: number;
+  /** Of those, calls that arrived while it was open: attempts already sent when it opened (none is let in while open). */
+  callsArrivingOpen: number;
+  /** Of those, calls made while it was half-open: the probes. */
+  probeCalls: number;
+  /** Times the circuit went from open to half-open (each lets `probes` calls through). */
+  halfOpenings: number;
   answers: Record<string, number>;
   /** Requests answered 2xx after the target came back. */
   deliveredAfter: number;
@@ -28,12 +34,15 @@ export async function runCircuitOutage(options: {
 }): Promise<OutageCounts> {
   const downMs = options.downMs ?? 60_000;
   const rate = options.rate ?? 10;
-  const state = { down: true, callsWhileDown: 0, callsWhileOpen: 0 };
+  const state = { down: true, callsWhileDown: 0, callsWhileOpen: 0, callsArrivingOpen: 0, probeCalls: 0 };
   let circuitState = (): string => 'closed';
   const behaviour = (_req: unknown, res: ServerResponse) => {
     if (state.down) {
       state.callsWhileDown++;
-      if (circuitState() !== 'closed') state.callsWhileOpen++;
+      const now = circuitState();
+      if (now !== 'closed') state.callsWhileOpen++;
+      if (now === 'open') state.callsArrivingOpen++;
+      if (now === 'half-open') state.probeCalls++;
       return sendJson(res, 503, { down: true });
     }
     sendJson(res, 200, { ok: true });
@@ -43,6 +52,14 @@ export async function runCircuitOutage(options: {
     routes: { hook: { verify: { scheme: 'none' }, forward: [{ target: 'svc' }], deadlineMs: 30_000 } },
   });
   circuitState = () => stack.runtime.guards.circuit('svc')?.state ?? 'closed';
+  // Sampled every 20 ms: a half-open phase lasts until its probes answer, much longer than that here.
+  let halfOpenings = 0;
+  let last = 'closed';
+  const watch = setInterval(() => {
+    const now = circuitState();
+    if (now === 'half-open' && last !== 'half-open') halfOpenings++;
+    last = now;
+  }, 20);
   const answers: Record<string, number> = {};
   let requests = 0;
   let deliveredAfter = 0;
@@ -63,6 +80,7 @@ export async function runCircuitOutage(options: {
   options.log?.(`target up after ${Date.now() - started} ms; ${state.callsWhileDown} calls while down`);
   await new Promise((r) => setTimeout(r, 35_000));
   clearInterval(timer);
+  clearInterval(watch);
   await Promise.allSettled(pending);
   await stack.close();
   return {
@@ -70,6 +88,9 @@ export async function runCircuitOutage(options: {
     requests,
     callsWhileDown: state.callsWhileDown,
     callsWhileOpen: state.callsWhileOpen,
+    callsArrivingOpen: state.callsArrivingOpen,
+    probeCalls: state.probeCalls,
+    halfOpenings,
     answers,
     deliveredAfter,
   };

@@ -57,6 +57,34 @@ describe('target guards', () => {
     ]);
   });
 
+  it('lets a probe make one attempt: a failed probe is not retried and opens the circuit again', async () => {
+    const config = validateConfig({
+      targets: { t: { url: 'https://t.example', circuit: { minimumCalls: 2, coolDownMs: 1000, probes: 1 } } },
+    });
+    const clock = { now: 0 };
+    const guards = createTargetGuards(config.targets, { now: () => clock.now });
+    let reached = 0;
+    const down = clientOverFetch((async () => (reached++, new Response('down', { status: 503 }))) as typeof fetch);
+    // A call with retries of its own, as forward makes: up to three attempts while they answer 503.
+    const retrying = async (g: { client: typeof down }) => {
+      let last: { status: number } = { status: 0 };
+      for (let attempt = 0; attempt < 3; attempt++) {
+        last = await g.client.send('https://t.example/', { method: 'GET', headers: {} });
+        if (last.status !== 503) break;
+      }
+      return answer(last.status);
+    };
+    for (let i = 0; i < 2; i++) await guards.run('t', retrying, { wait: false, deadline, client: down });
+    expect(reached).toBe(6);
+    expect(guards.circuit('t')!.state).toBe('open');
+    clock.now = 1000;
+    expect(guards.circuit('t')!.state).toBe('half-open');
+    const probe = await guards.run('t', retrying, { wait: false, deadline, client: down }).catch((e: unknown) => e);
+    expect(reached).toBe(7);
+    expect((probe as RelayError).code).toBe('target_unavailable');
+    expect(guards.circuit('t')!.state).toBe('open');
+  });
+
   it('nacks a delivery past maxConcurrency at once but lets a sync request wait for the slot', async () => {
     const config = validateConfig({ targets: { t: { url: 'https://t.example', maxConcurrency: 1 } } });
     const guards = createTargetGuards(config.targets);
