@@ -133,8 +133,10 @@ export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
       const secure = url.protocol === 'https:';
       if (!secure && url.protocol !== 'http:') return reject(new TypeError(`fetch failed: unsupported protocol ${url.protocol}`));
       const body = init.body === undefined ? undefined : typeof init.body === 'string' ? Buffer.from(init.body) : init.body;
-      const headers: Record<string, string | number> = { ...init.headers };
-      if (body !== undefined) headers['content-length'] = body.length;
+      // Content-Length goes on the request, not on a copy of the caller's headers (node copies them into the request
+      // anyway), except with `Expect`, for which node writes the request's head at once.
+      const copy = body !== undefined && hasHeader(init.headers, 'expect');
+      const headers: Record<string, string | number> = copy ? { ...init.headers, 'content-length': body.length } : init.headers;
       let req: ReturnType<typeof httpRequest>;
       try {
         req = (secure ? httpsRequest : httpRequest)({
@@ -146,6 +148,7 @@ export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
           path: url.pathname + url.search,
           headers,
         });
+        if (body !== undefined && !copy) req.setHeader('content-length', body.length);
       } catch (error) {
         // node:http validates header names and values synchronously (ERR_INVALID_CHAR, ERR_INVALID_HTTP_TOKEN).
         return reject(new RequestNotSendableError(`the request cannot be sent: ${(error as Error).message}`, { cause: error }));
@@ -201,6 +204,12 @@ export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
       req.end(body);
     });
   return { send };
+}
+
+/** Whether `headers` has `name` (lower-case), in any case. */
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  for (const key in headers) if (key.length === name.length && key.toLowerCase() === name) return true;
+  return false;
 }
 
 function plainHeaders(headers: RequestInit['headers']): Record<string, string> {
