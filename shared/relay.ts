@@ -102,14 +102,14 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const headers = senderHeaders(request.headers, route.allowHeaders, request);
     // Joins this request's line to its delivery lines (here and, for async routes, in the pubsub function).
     outcome.idempotencyKey = idempotencyKey;
-    // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
-    // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
-    // A call as it is when the route has no durable de-duplication (the common case: no promise added), else once.
-    const once = (call: () => Promise<Outcome>, signal: () => AbortSignal): Promise<Outcome> =>
-      route.config.dedupe && verified.deliveryId
-        ? onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, call, signal(), log)
-        : call();
     if (route.config.mode === 'async') {
+      // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
+      // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
+      // A call as it is when the route has no durable de-duplication, else once.
+      const once = (call: () => Promise<Outcome>, signal: () => AbortSignal): Promise<Outcome> =>
+        route.config.dedupe && verified.deliveryId
+          ? onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, call, signal(), log)
+          : call();
       // No consumer in the envelope: a topic anyone with publish rights can write to cannot vouch for one.
       let accepted = false;
       try {
@@ -221,7 +221,8 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
           (guarded) =>
             forward(
               { target, method: r.method, path: r.path, headers: r.headers, body: r.body },
-              { ...deps, client: guarded.client, logger },
+              // The deps forward reads, not a spread of every relay dep on each request.
+              { tokens: deps.tokens, now: deps.now, client: guarded.client, logger },
               guarded.deadline,
             ),
           { wait: true, deadline, route: route.name, client },
