@@ -44,7 +44,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const secretPattern = secrets.length > 0 ? new RegExp(secrets.map(escapeRegExp).join('|'), 'g') : undefined;
 
   const scrub = (text: string): string => {
-    let out = text.replace(JWT, '[redacted-token]');
+    // Every token the pattern matches contains "eyJ": a line without it is not run through the regex.
+    let out = text.includes('eyJ') ? text.replace(JWT, '[redacted-token]') : text;
     if (secretPattern) out = out.replace(secretPattern, '[redacted-secret]');
     return out;
   };
