@@ -90,8 +90,19 @@ export function clientOverFetch(doFetch: typeof fetch = fetch): HttpClient {
   };
 }
 
+// The last join: a route forwards to the same base and path request after request, so the URL is parsed and
+// rebuilt once, not per request.
+let lastJoin = { base: '', path: '', url: '' };
+
 /** Joins a target's base URL and a route path without doubling or losing slashes. */
 export function targetUrl(base: string, path: string): string {
+  if (base === lastJoin.base && path === lastJoin.path && lastJoin.url) return lastJoin.url;
+  const url = joinUrl(base, path);
+  lastJoin = { base, path, url };
+  return url;
+}
+
+function joinUrl(base: string, path: string): string {
   const url = new URL(base);
   const basePath = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   const [pathname, query] = path.split(/\?(.*)/s, 2) as [string, string | undefined];
