@@ -7,10 +7,9 @@ import { splitTarget, type RelayRequest, type RelayResponse } from '../shared/ht
 
 /** Lower-cases header names and joins repeated values, as the core expects. */
 export function toRelayRequest(req: Request): RelayRequest {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
+  // Node's parsed headers are already lower-cased, and every value is a string but `set-cookie`'s (an array): they are
+  // used as they are, read-only, unless some value needs joining. Copying them on every request was pure garbage.
+  const headers = allStrings(req.headers) ? (req.headers as Record<string, string>) : joinedHeaders(req.headers);
   // The front door has read the target with the same function (and refused one too long to split).
   const { path, query } = splitTarget(req.originalUrl) ?? { path: '/', query: '' };
   return {
@@ -22,6 +21,19 @@ export function toRelayRequest(req: Request): RelayRequest {
     remoteAddress: req.socket.remoteAddress,
     protocol: req.protocol,
   };
+}
+
+function allStrings(headers: Request['headers']): boolean {
+  for (const name in headers) if (typeof headers[name] !== 'string') return false;
+  return true;
+}
+
+function joinedHeaders(incoming: Request['headers']): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
 }
 
 /** Writes the answer with one `writeHead` (status, headers and the body's length together) and one `end`. */

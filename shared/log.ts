@@ -44,31 +44,74 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const secretPattern = secrets.length > 0 ? new RegExp(secrets.map(escapeRegExp).join('|'), 'g') : undefined;
 
   const scrub = (text: string): string => {
-    let out = text.replace(JWT, '[redacted-token]');
+    // Every token the pattern matches contains "eyJ": a line without it is not run through the regex.
+    let out = text.includes('eyJ') ? text.replace(JWT, '[redacted-token]') : text;
     if (secretPattern) out = out.replace(secretPattern, '[redacted-secret]');
     return out;
   };
 
-  const make = (base: LogFields): Logger => {
-    const log = (severity: Severity, message: string, fields: LogFields = {}) => {
-      if (ORDER.indexOf(severity) < minimum) return;
-      let line: string;
-      try {
-        line = JSON.stringify({ severity, message, ...base, ...fields, time: new Date().toISOString() }, replaceErrors);
-      } catch {
-        line = JSON.stringify({ severity, message, time: new Date().toISOString(), logError: 'fields could not be serialised' });
-      }
-      write(scrub(line));
-    };
-    return {
-      log,
-      info: (message, fields) => log('INFO', message, fields),
-      warn: (message, fields) => log('WARNING', message, fields),
-      error: (message, fields) => log('ERROR', message, fields),
-      child: (fields) => make({ ...base, ...fields }),
-    };
-  };
-  return make({});
+  const sink: Sink = { write, minimum, scrub };
+  return new JsonLogger(sink, undefined, {});
+}
+
+/** What every logger of one {@link createLogger} call shares. */
+interface Sink {
+  write: (line: string) => void;
+  minimum: number;
+  scrub: (text: string) => string;
+}
+
+/**
+ * One logger: its own fields over its parent's. A child is one small object
+ * whose fields are merged with its parent's only when it first writes a line:
+ * the relay makes a child per request and per target, and most never write
+ * (a class, so its methods are shared rather than closures made per child).
+ */
+class JsonLogger implements Logger {
+  private merged: LogFields | undefined;
+
+  constructor(
+    private readonly sink: Sink,
+    private readonly parent: JsonLogger | undefined,
+    private readonly own: LogFields,
+  ) {}
+
+  /** Every field this logger adds, its own over its parent's (as `{ ...parent, ...own }`), worked out once. */
+  private base(): LogFields {
+    if (this.merged) return this.merged;
+    const above = this.parent?.base();
+    this.merged = above && Object.keys(above).length > 0 ? { ...above, ...this.own } : this.own;
+    return this.merged;
+  }
+
+  log(severity: Severity, message: string, fields: LogFields = {}): void {
+    const { sink } = this;
+    if (ORDER.indexOf(severity) < sink.minimum) return;
+    let line: string;
+    try {
+      line = JSON.stringify({ severity, message, ...this.base(), ...fields, time: new Date().toISOString() }, replaceErrors);
+    } catch {
+      line = JSON.stringify({ severity, message, time: new Date().toISOString(), logError: 'fields could not be serialised' });
+    }
+    sink.write(sink.scrub(line));
+  }
+
+  info(message: string, fields?: LogFields): void {
+    this.log('INFO', message, fields);
+  }
+
+  warn(message: string, fields?: LogFields): void {
+    this.log('WARNING', message, fields);
+  }
+
+  error(message: string, fields?: LogFields): void {
+    this.log('ERROR', message, fields);
+  }
+
+  /** A logger adding `fields` (read when it first writes: pass a fresh object, as every caller does). */
+  child(fields: LogFields): Logger {
+    return new JsonLogger(this.sink, this, fields);
+  }
 }
 
 // Errors log as name, code and message: never a stack, which may quote request data.

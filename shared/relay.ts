@@ -102,14 +102,14 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
     const headers = senderHeaders(request.headers, route.allowHeaders, request);
     // Joins this request's line to its delivery lines (here and, for async routes, in the pubsub function).
     outcome.idempotencyKey = idempotencyKey;
-    // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
-    // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
-    // A call as it is when the route has no durable de-duplication (the common case: no promise added), else once.
-    const once = (call: () => Promise<Outcome>, signal: () => AbortSignal): Promise<Outcome> =>
-      route.config.dedupe && verified.deliveryId
-        ? onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, call, signal(), log)
-        : call();
     if (route.config.mode === 'async') {
+      // Durable de-duplication across instances, on the sender's delivery id (after the in-memory first line above).
+      // A duplicate gets the answer the in-memory replay memory gives: 200 `{duplicate: true}`, in either mode.
+      // A call as it is when the route has no durable de-duplication, else once.
+      const once = (call: () => Promise<Outcome>, signal: () => AbortSignal): Promise<Outcome> =>
+        route.config.dedupe && verified.deliveryId
+          ? onceAcrossInstances(route, route.config.dedupe, verified.deliveryId, call, signal(), log)
+          : call();
       // No consumer in the envelope: a topic anyone with publish rights can write to cannot vouch for one.
       let accepted = false;
       try {
@@ -221,7 +221,8 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
           (guarded) =>
             forward(
               { target, method: r.method, path: r.path, headers: r.headers, body: r.body },
-              { ...deps, client: guarded.client, logger },
+              // The deps forward reads, not a spread of every relay dep on each request.
+              { tokens: deps.tokens, now: deps.now, client: guarded.client, logger },
               guarded.deadline,
             ),
           { wait: true, deadline, route: route.name, client },
@@ -243,17 +244,13 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
       const traffic = sent?.(i);
       if (results.length === 1 && result.status === 'fulfilled' && result.value.status < 400) {
         // The common case gets one log line per request: the target's figures ride on "Request answered".
-        Object.assign(
-          outcome,
-          {
-            target,
-            targetStatus: result.value.status,
-            attempts: result.value.attempts,
-            idempotencyKey: fields.idempotencyKey,
-            targetLatencyMs: fields.latencyMs,
-          },
-          traffic,
-        );
+        // Set one by one (as Object.assign would) rather than through an object made for the purpose.
+        outcome.target = target;
+        outcome.targetStatus = result.value.status;
+        outcome.attempts = result.value.attempts;
+        outcome.idempotencyKey = fields.idempotencyKey;
+        outcome.targetLatencyMs = fields.latencyMs;
+        if (traffic) Object.assign(outcome, traffic);
       } else if (result.status === 'fulfilled') {
         const { status, attempts } = result.value;
         log.log(status < 400 ? 'INFO' : 'WARNING', 'Delivered to target', { target, status, attempts, ...fields, ...traffic });
@@ -306,25 +303,26 @@ export function createRelay(loaded: LoadedConfig, deps: RelayDeps): Relay {
         // details are the error's non-secret facts (reason, timestamp, issues) for operators.
         log.log(severity, 'Request refused', { ...(error instanceof RelayError ? error.details : {}), status: response.status, error });
       }
-      log.info('Request answered', {
-        ...outcome,
-        method: request.method,
-        status: response.status,
-        latencyMs: Math.round(performance.now() - started),
-      });
+      // Added to `outcome` (this request's own object) rather than spread into a copy: the same fields, in the same order.
+      outcome.method = request.method;
+      outcome.status = response.status;
+      outcome.latencyMs = Math.round(performance.now() - started);
+      log.info('Request answered', outcome);
       return response;
     },
   };
 }
 
-/** `Promise.allSettled`, with the one-target case (the common one) settled on a single await: fewer promises per request under the framework's domain. */
-async function settleAll<T>(promises: Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
+/**
+ * `Promise.allSettled`, with the one-target case (the common one) settled by a single `then`: fewer promises per
+ * request under the framework's domain (an async function with an await makes two).
+ */
+function settleAll<T>(promises: Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
   if (promises.length !== 1) return Promise.allSettled(promises);
-  try {
-    return [{ status: 'fulfilled', value: await promises[0]! }];
-  } catch (reason) {
-    return [{ status: 'rejected', reason }];
-  }
+  return promises[0]!.then(
+    (value): PromiseSettledResult<T>[] => [{ status: 'fulfilled', value }],
+    (reason: unknown): PromiseSettledResult<T>[] => [{ status: 'rejected', reason }],
+  );
 }
 
 /** A settled forward as the delivery policy reads it. */

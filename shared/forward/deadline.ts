@@ -24,7 +24,10 @@ export interface DeadlineOptions {
 export class Deadline {
   /** When the budget ends, on {@link DeadlineOptions.clock}. */
   readonly at: number;
-  private readonly controller = new AbortController();
+  /** Made when {@link signal} is first read: the common request never reads it (one object fewer per request). */
+  private controller: AbortController | undefined;
+  /** Set once the budget has ended, with why. */
+  private ended: { reason: unknown } | undefined;
   private readonly clock: () => number;
   private readonly bounds = new Set<Bound>();
   private armed = false;
@@ -43,18 +46,22 @@ export class Deadline {
   /** Aborts at the deadline with a RelayError `deadline_exceeded`; reading it {@link arm}s the timer. */
   get signal(): AbortSignal {
     this.arm();
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.ended) this.controller.abort(this.ended.reason);
+    }
     return this.controller.signal;
   }
 
   /** Whether the budget is spent (checked against the clock, so it holds even before any timer fired). */
   get expired(): boolean {
-    if (!this.controller.signal.aborted && !this.cleared && this.clock() >= this.at) this.expire(this.error());
-    return this.controller.signal.aborted;
+    if (!this.ended && !this.cleared && this.clock() >= this.at) this.expire(this.error());
+    return this.ended !== undefined;
   }
 
   /** Why the deadline ended: a RelayError `deadline_exceeded`, or the reason of the signal it follows. */
   get reason(): unknown {
-    return this.controller.signal.aborted ? this.controller.signal.reason : this.error();
+    return this.ended ? this.ended.reason : this.error();
   }
 
   /** A deadline that ends when `signal` aborts, with its reason (for callers holding an AbortSignal). */
@@ -99,12 +106,13 @@ export class Deadline {
   }
 
   private expire(reason: unknown): void {
-    if (this.controller.signal.aborted) return;
+    if (this.ended) return;
+    this.ended = { reason };
     const due = [...this.bounds];
     this.bounds.clear();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.controller.abort(reason);
+    this.controller?.abort(reason);
     for (const b of due) b.fire('deadline');
   }
 

@@ -90,8 +90,19 @@ export function clientOverFetch(doFetch: typeof fetch = fetch): HttpClient {
   };
 }
 
+// The last join: a route forwards to the same base and path request after request, so the URL is parsed and
+// rebuilt once, not per request.
+let lastJoin = { base: '', path: '', url: '' };
+
 /** Joins a target's base URL and a route path without doubling or losing slashes. */
 export function targetUrl(base: string, path: string): string {
+  if (base === lastJoin.base && path === lastJoin.path && lastJoin.url) return lastJoin.url;
+  const url = joinUrl(base, path);
+  lastJoin = { base, path, url };
+  return url;
+}
+
+function joinUrl(base: string, path: string): string {
   const url = new URL(base);
   const basePath = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   const [pathname, query] = path.split(/\?(.*)/s, 2) as [string, string | undefined];
@@ -192,7 +203,7 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: D
     try {
       const answer = await client.send(
         url,
-        { method: delivery.method, headers: { ...delivery.headers, [target.config.tokenHeader]: `Bearer ${bearer}` }, body },
+        { method: delivery.method, headers: { ...delivery.headers, [target.config.tokenHeader]: bearerValue(bearer) }, body },
         cancellation,
       );
       return { status: answer.status, headers: answer.headers, body: answer.body, attempts: attemptNumber };
@@ -287,6 +298,20 @@ export async function forward(delivery: Delivery, deps: ForwardDeps, deadline: D
     if (budget.expired && budget.reason instanceof RelayError) throw budget.reason;
     throw new RelayError('target_unreachable', `Target ${target.name} could not be reached`, { cause: error });
   }
+}
+
+// The last token's header value: a cached ID token (about 1 KB) is the same string request after request, so its
+// `Bearer …` value is made once rather than copied for every attempt.
+let lastToken: string | undefined;
+let lastBearer = '';
+
+/** `Bearer <token>`, remembered for the last token seen. */
+function bearerValue(token: string): string {
+  if (token !== lastToken) {
+    lastToken = token;
+    lastBearer = `Bearer ${token}`;
+  }
+  return lastBearer;
 }
 
 function describeNetworkError(error: unknown): string {

@@ -52,7 +52,7 @@ export function isPassable(name: string): boolean {
 /** `headers` without the ones no event may carry ({@link isPassable}); what envelopes store and deliveries start from. */
 export function passableHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (isPassable(name)) out[name] = value;
+  for (const name of Object.keys(headers)) if (isPassable(name)) out[name] = headers[name]!;
   return out;
 }
 

@@ -39,6 +39,8 @@ export class InvalidResponseError extends TypeError {
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
 function decode(body: Buffer, encoding: string | undefined, maxOutputLength: number): Buffer {
+  // The common answer has no Content-Encoding: nothing to split and undo.
+  if (!encoding) return body;
   // Codings apply in the order listed, so undo them from the last one.
   const codings = (encoding ?? '')
     .split(',')
@@ -119,6 +121,14 @@ function toAnswer(answer: IncomingMessage, body: Buffer, maxResponseBytes: numbe
   return { status, statusText: answer.statusMessage ?? '', headers: new AnswerHeaders(parsed), body: decoded };
 }
 
+/** A URL's parts that node:http's request options take. */
+interface Target {
+  protocol: string;
+  hostname: string;
+  port: string;
+  path: string;
+}
+
 /** Creates the forwarder's client (the relay's default outside tests); see {@link HttpClient}. */
 export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
   const maxSockets = options.maxSockets ?? 256;
@@ -127,25 +137,43 @@ export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
     http: new HttpAgent({ keepAlive: true, maxSockets }),
     https: new HttpsAgent({ keepAlive: true, maxSockets, ...(options.ca ? { ca: options.ca } : {}) }),
   };
+  // The last URL sent to, read into what node:http takes: a relay sends to the same URL request after request, so it
+  // is parsed once rather than per request.
+  let last: { input: string; url: Target } | undefined;
+  const parsed = (input: string): Target => {
+    if (last?.input === input) return last.url;
+    const url = new URL(input);
+    const target = {
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port,
+      path: url.pathname + url.search,
+    };
+    last = { input, url: target };
+    return target;
+  };
   const send = (input: string, init: HttpRequest, cancellation?: Cancellation): Promise<HttpAnswer> =>
     new Promise<HttpAnswer>((resolve, reject) => {
-      const url = new URL(input);
+      const url = parsed(input);
       const secure = url.protocol === 'https:';
       if (!secure && url.protocol !== 'http:') return reject(new TypeError(`fetch failed: unsupported protocol ${url.protocol}`));
       const body = init.body === undefined ? undefined : typeof init.body === 'string' ? Buffer.from(init.body) : init.body;
-      const headers: Record<string, string | number> = { ...init.headers };
-      if (body !== undefined) headers['content-length'] = body.length;
+      // Content-Length goes on the request, not on a copy of the caller's headers (node copies them into the request
+      // anyway), except with `Expect`, for which node writes the request's head at once.
+      const copy = body !== undefined && hasHeader(init.headers, 'expect');
+      const headers: Record<string, string | number> = copy ? { ...init.headers, 'content-length': body.length } : init.headers;
       let req: ReturnType<typeof httpRequest>;
       try {
         req = (secure ? httpsRequest : httpRequest)({
           agent: secure ? agents.https : agents.http,
           protocol: url.protocol,
-          hostname: url.hostname.replace(/^\[|\]$/g, ''),
+          hostname: url.hostname,
           port: url.port,
           method: init.method,
-          path: url.pathname + url.search,
+          path: url.path,
           headers,
         });
+        if (body !== undefined && !copy) req.setHeader('content-length', body.length);
       } catch (error) {
         // node:http validates header names and values synchronously (ERR_INVALID_CHAR, ERR_INVALID_HTTP_TOKEN).
         return reject(new RequestNotSendableError(`the request cannot be sent: ${(error as Error).message}`, { cause: error }));
@@ -201,6 +229,12 @@ export function createHttpClient(options: HttpFetchOptions = {}): HttpClient {
       req.end(body);
     });
   return { send };
+}
+
+/** Whether `headers` has `name` (lower-case), in any case. */
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  for (const key in headers) if (key.length === name.length && key.toLowerCase() === name) return true;
+  return false;
 }
 
 function plainHeaders(headers: RequestInit['headers']): Record<string, string> {
