@@ -27,6 +27,17 @@ export function dedupeSteps(config: RelayConfig, ctx: PlanContext): Step[] {
   const expression = databaseCondition(project, database);
   const title = `run-relay ${database}`;
   const condition = `--condition=expression=${expression},title=${title}`;
+  /** The one conditioned binding, added on create and removed on destroy. */
+  const binding = (verb: 'add' | 'remove') => [
+    'projects',
+    `${verb}-iam-policy-binding`,
+    project,
+    `--member=${runtimeMember}`,
+    `--role=${ROLE}`,
+    condition,
+    '--quiet',
+    '--format=none',
+  ];
   const holds = (policy: unknown) =>
     (((policy as Json | undefined)?.bindings ?? []) as Json[]).some(
       (b) => b.role === ROLE && b.condition?.expression === expression && ((b.members ?? []) as string[]).includes(runtimeMember),
@@ -85,31 +96,9 @@ export function dedupeSteps(config: RelayConfig, ctx: PlanContext): Step[] {
       why: `${ROLE} on the project, conditioned on ${expression}: the runtime account reaches no other database.`,
       read: ['projects', 'get-iam-policy', project, '--format=json'],
       compare: (current) => (holds(current) ? [] : [`${runtimeMember} does not hold ${ROLE} on database ${database}`]),
-      create: [
-        [
-          'projects',
-          'add-iam-policy-binding',
-          project,
-          `--member=${runtimeMember}`,
-          `--role=${ROLE}`,
-          condition,
-          '--quiet',
-          '--format=none',
-        ],
-      ],
+      create: [binding('add')],
       destroy: {
-        commands: [
-          [
-            'projects',
-            'remove-iam-policy-binding',
-            project,
-            `--member=${runtimeMember}`,
-            `--role=${ROLE}`,
-            condition,
-            '--quiet',
-            '--format=none',
-          ],
-        ],
+        commands: [binding('remove')],
         owned: holds,
         notOwned: 'gone',
       },
