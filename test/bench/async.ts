@@ -37,7 +37,7 @@ import { parseArgs } from './args.js';
 import { assertDelivered, assertHonest, countsBetween, readCounts, readKeys, type DeliveryFigures, type RoundTally } from './counts.js';
 import { sampleDelivery, type SampleDelivery } from './delivery.js';
 import { runLoad } from './load.js';
-import { freePort, procCpuMs, startServer, type ServerProcess } from './processes.js';
+import { procCpuMs, startOnFreePort, type ServerProcess } from './processes.js';
 import type { BenchContext, BenchSection, SectionResult } from './section.js';
 import { compilePassthrough, FRAMEWORK_MAIN, WEBHOOK_SECRET } from './stack.js';
 import { fmt, median, percentile, summarize } from './stats.js';
@@ -110,23 +110,9 @@ async function startAsyncBenchStack(root: string, workDir: string, progress: (m:
   const metadata = await startMetadataServer();
   let pubsub: PubSub | undefined;
   const start = async (name: string, args: string[], env: Record<string, string> = {}) => {
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      try {
-        const server = await startServer({
-          name,
-          args: args.map((a) => a.replace('{port}', String(port))),
-          port,
-          env: { PORT: String(port), NODE_ENV: 'production', ...env },
-          cwd: root,
-          logFile: join(workDir, `async-${name.replace(/\W+/g, '-')}.log`),
-        });
-        started.push(server);
-        return server;
-      } catch (error) {
-        if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
-      }
-    }
+    const server = await startOnFreePort(name, args, { env, cwd: root, logFile: join(workDir, `async-${name.replace(/\W+/g, '-')}.log`) });
+    started.push(server);
+    return server;
   };
   const close = async () => {
     await Promise.all(started.map((s) => s.stop()));

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
+import { freePort } from '../support/free-port.js';
 
 export interface ServerProcess {
   name: string;
@@ -42,7 +43,7 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-export { freePort } from '../support/free-port.js';
+export { freePort };
 
 /**
  * Whether process `pid` holds a listening TCP socket on `port` (any local
@@ -175,4 +176,31 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
       return code;
     },
   };
+}
+
+/**
+ * Starts `node args…` on a free port, as a production function would run (`PORT`, `NODE_ENV=production`): `{port}`
+ * in an argument is replaced by the port. Another process may take the port between the check and the child's
+ * listen, so an `EADDRINUSE` is retried on another port, up to three times.
+ */
+export async function startOnFreePort(
+  name: string,
+  args: string[],
+  options: { env?: Record<string, string>; cwd: string; logFile: string },
+): Promise<ServerProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await startServer({
+        name,
+        args: args.map((a) => a.replace('{port}', String(port))),
+        port,
+        env: { PORT: String(port), NODE_ENV: 'production', ...options.env },
+        cwd: options.cwd,
+        logFile: options.logFile,
+      });
+    } catch (error) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+    }
+  }
 }

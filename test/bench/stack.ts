@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { startMetadataServer, type MetadataServer } from '../emulators/metadata-server.js';
-import { freePort, startServer, type ServerProcess } from './processes.js';
+import { startOnFreePort, type ServerProcess } from './processes.js';
 
 export const FRAMEWORK_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 export const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789';
@@ -96,24 +96,9 @@ export async function startBenchStack(root: string, workDir: string, relayFlags:
   const metadata = await startMetadataServer();
   const metadataProxy = await countingProxy(metadata.url);
   const start = async (name: string, args: string[], env: Record<string, string> = {}) => {
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      try {
-        const server = await startServer({
-          name,
-          args: args.map((a) => a.replace('{port}', String(port))),
-          port,
-          env: { PORT: String(port), NODE_ENV: 'production', ...env },
-          cwd: root,
-          logFile: join(workDir, `${name.replace(/\W+/g, '-')}.log`),
-        });
-        started.push(server);
-        return server;
-      } catch (error) {
-        // Another process took the port between our check and the child's listen: try another.
-        if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
-      }
-    }
+    const server = await startOnFreePort(name, args, { env, cwd: root, logFile: join(workDir, `${name.replace(/\W+/g, '-')}.log`) });
+    started.push(server);
+    return server;
   };
   try {
     const trivial = await start('trivial-target', [...TSX, 'test/bench/servers/trivial-target.ts']);
