@@ -2,6 +2,7 @@ import type { CloudEventFunction } from '@google-cloud/functions-framework';
 import type { Deliverer } from '../shared/delivery/deliver.js';
 import { messageFromEvent } from '../shared/delivery/message.js';
 import type { Logger } from '../shared/log.js';
+import { outsideFrameworkDomain } from './own-domain.js';
 
 /**
  * The `pubsub` CloudEvent function. Returning acks the message (the
@@ -10,7 +11,7 @@ import type { Logger } from '../shared/log.js';
  * retry could never make it one.
  */
 export function pubsubHandler(deliverer: Deliverer, logger: Logger): CloudEventFunction<unknown> {
-  return async (event) => {
+  return outsideFrameworkDomain(async (event: unknown) => {
     const message = messageFromEvent(event);
     if (!message) {
       logger.error('Event is not a Pub/Sub message; dropped', { type: (event as { type?: unknown })?.type });
@@ -22,7 +23,7 @@ export function pubsubHandler(deliverer: Deliverer, logger: Logger): CloudEventF
       // The deliverer has logged the details; the framework prints `stack` of what we throw, so throw one line.
       throw nack(error);
     }
-  };
+  });
 }
 
 /** A one-line error for the framework to print and answer 500 with: Pub/Sub redelivers. */
