@@ -36,9 +36,42 @@ function escapeRegExp(value: string): string {
   return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Past this many characters waiting, lines are written at once rather than at the end of the turn. */
+const FLUSH_AT = 64 * 1024;
+let waiting: string[] = [];
+let waitingChars = 0;
+let flushScheduled = false;
+
+/** Writes every line waiting, in the order they were logged, with one `write`. */
+export function flushStdoutLines(): void {
+  flushScheduled = false;
+  if (waiting.length === 0) return;
+  const text = waiting.join('\n') + '\n';
+  waiting = [];
+  waitingChars = 0;
+  process.stdout.write(text);
+}
+
+/**
+ * The default sink: lines logged during one turn of the event loop go to
+ * stdout together, with one write at the end of the turn (`setImmediate`),
+ * or at once past {@link FLUSH_AT} characters, and before the process exits.
+ * One write system call per line cost more than the rest of logging a
+ * request, and the line no longer waits in front of the answer.
+ */
+function stdoutLines(line: string): void {
+  waiting.push(line);
+  waitingChars += line.length;
+  if (waitingChars >= FLUSH_AT) return flushStdoutLines();
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushStdoutLines);
+}
+process.on('exit', flushStdoutLines);
+
 /** Creates a logger; see {@link LoggerOptions} for defaults. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const write = options.write ?? stdoutLines;
   const minimum = ORDER.indexOf(options.level ?? 'INFO');
   const secrets = [...(options.secrets ?? [])].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
   const secretPattern = secrets.length > 0 ? new RegExp(secrets.map(escapeRegExp).join('|'), 'g') : undefined;
