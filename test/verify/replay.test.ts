@@ -83,9 +83,12 @@ describe('ReplayStore', () => {
       return (performance.now() - started) / n;
     };
     perClaim(1000); // warm up
-    const small = Math.min(perClaim(1000), perClaim(1000));
-    const large = Math.min(perClaim(32_000), perClaim(32_000));
-    // A walk over the store on every claim would make the large store 32x slower per claim.
-    expect(large / small).toBeLessThan(8);
+    // The best of several runs each, so a busy machine (a pause, a GC) does not decide it.
+    const best = (size: number) => Math.min(...Array.from({ length: 4 }, () => perClaim(size)));
+    const small = best(1000);
+    const large = best(64_000);
+    // A walk over the store on every claim would make the large store 64x slower per claim; a bigger Map costs a
+    // few times more per lookup (cache misses) without any walk.
+    expect(large / small).toBeLessThan(16);
   });
 });
