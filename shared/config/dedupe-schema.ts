@@ -2,7 +2,7 @@
  * Config for durable de-duplication (issue 13): `dedupe:` on a route or a
  * target, and the top-level `dedupeStore:` naming the Firestore database.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
