@@ -19,7 +19,7 @@ export const consumerKeyCommand: Command = {
     if (typeof consumer !== 'string') throw new CliError('--consumer is required (the name forwarded to the target as X-Relay-Consumer)');
     const expires = typeof values.expires === 'string' ? values.expires : undefined;
     const { key, sha256 } = generateConsumerKey();
-    const checked = consumerKeySchema.safeParse({ consumer, sha256, ...(expires ? { expires } : {}) });
+    const checked = consumerKeySchema().safeParse({ consumer, sha256, ...(expires ? { expires } : {}) });
     if (!checked.success) {
       const issue = checked.error.issues[0]!;
       throw new CliError(`--${String(issue.path[0])}: ${issue.message}`);

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { secretRefsOf, verifySchema, type VerifyOptions } from '../verify/registry.js';
 import { checkDeliveryRefs, type ScheduleConfig } from './delivery-schema.js';
 import { checkRouteRefs, configSchema, MISSING_VERIFY_MESSAGE, type RelayConfig } from './schema.js';
+import { PARSE_ONCE } from './parse-once.js';
 
 /** One problem: the key path (`routes.github.verify.secretEnv`, "" for the root) and what was expected. */
 export interface Issue {
@@ -115,7 +116,7 @@ export interface CheckResult {
  * const { issues } = checkConfig(readConfigFile('relay.config.yaml'), process.env);
  */
 export function checkConfig(input: unknown, env: NodeJS.ProcessEnv | null): CheckResult {
-  const result = configSchema.safeParse(input);
+  const result = configSchema.safeParse(input, PARSE_ONCE);
   if (result.success) return { config: result.data, issues: env ? missingSecretIssues(result.data.routes, env) : [] };
   const issues: Issue[] = result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describeIssue(issue, input) }));
   issues.push(...looseRefIssues(input));
@@ -123,7 +124,7 @@ export function checkConfig(input: unknown, env: NodeJS.ProcessEnv | null): Chec
     // Secrets of the routes whose verify block itself is sound.
     const routes: Record<string, { verify: VerifyOptions }> = {};
     for (const [name, route] of Object.entries(record(record(input).routes))) {
-      const verify = verifySchema.safeParse(record(route).verify);
+      const verify = verifySchema.safeParse(record(route).verify, PARSE_ONCE);
       if (verify.success) routes[name] = { verify: verify.data };
     }
     issues.push(...missingSecretIssues(routes, env));

@@ -2,7 +2,8 @@
  * Config for durable de-duplication (issue 13): `dedupe:` on a route or a
  * target, and the top-level `dedupeStore:` naming the Firestore database.
  */
-import { z } from 'zod';
+import * as z from 'zod';
+import { PARSE_ONCE } from './parse-once.js';
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -48,7 +49,7 @@ export const dedupeStoreSchema = z
   })
   .strict();
 
-export const DEDUPE_STORE_DEFAULTS = dedupeStoreSchema.parse({});
+export const DEDUPE_STORE_DEFAULTS = dedupeStoreSchema.parse({}, PARSE_ONCE);
 
 export type DedupeConfig = z.output<typeof dedupeSchema>;
 export type DedupeStoreConfig = z.output<typeof dedupeStoreSchema>;

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { CronError, parseCron } from '../schedule/cron.js';
+import { PARSE_ONCE } from './parse-once.js';
 
 const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const topicName = z
@@ -35,7 +36,7 @@ export const pubsubSchema = z
   })
   .strict();
 
-export const PUBSUB_DEFAULTS = pubsubSchema.parse({});
+export const PUBSUB_DEFAULTS = pubsubSchema.parse({}, PARSE_ONCE);
 
 /** `topics.<name>`: an existing topic whose plain messages are relayed to targets. */
 export const topicSchema = z

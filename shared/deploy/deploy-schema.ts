@@ -4,6 +4,7 @@
  * service it is, when its URL does not say). The functions ignore both.
  */
 import * as z from 'zod';
+import { PARSE_ONCE } from '../config/parse-once.js';
 
 const resourceId = (what: string) =>
   z.string().regex(/^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$/, `expected a ${what}: lower-case letters, digits and "-", starting with a letter`);
@@ -83,7 +84,7 @@ export const deploySchema = z
     path: ['maxRetryDelaySeconds'],
   });
 
-export const DEPLOY_DEFAULTS = deploySchema.parse({});
+export const DEPLOY_DEFAULTS = deploySchema.parse({}, PARSE_ONCE);
 
 export type CloudRunConfig = z.output<typeof cloudRunSchema>;
 export type DeployConfig = z.output<typeof deploySchema>;

@@ -10,24 +10,30 @@ import * as z from 'zod';
 /** Prefix of generated keys, so a leaked one is easy to recognise in scanners and logs. */
 export const KEY_PREFIX = 'rrk_';
 
-const expiry = z
-  .union([z.date(), z.iso.date(), z.iso.datetime({ offset: true })], {
-    error: 'expected an expiry date like 2027-01-31 or an ISO date-time with offset',
-  })
-  .transform((v) => (v instanceof Date ? v : new Date(v)).getTime());
+const buildConsumerKeySchema = () => {
+  const expiry = z
+    .union([z.date(), z.iso.date(), z.iso.datetime({ offset: true })], {
+      error: 'expected an expiry date like 2027-01-31 or an ISO date-time with offset',
+    })
+    .transform((v) => (v instanceof Date ? v : new Date(v)).getTime());
+  return z
+    .object({
+      consumer: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/, 'expected a consumer name of letters, digits, ".", "_", "@" or "-"'),
+      sha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, "expected the key's SHA-256 digest as 64 lower-case hex digits (run `run-relay consumer-key`)"),
+      /** The key stops working at this instant (a bare date means 00:00 UTC that day). */
+      expires: expiry.optional(),
+    })
+    .strict();
+};
 
-export const consumerKeySchema = z
-  .object({
-    consumer: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/, 'expected a consumer name of letters, digits, ".", "_", "@" or "-"'),
-    sha256: z
-      .string()
-      .regex(/^[0-9a-f]{64}$/, "expected the key's SHA-256 digest as 64 lower-case hex digits (run `run-relay consumer-key`)"),
-    /** The key stops working at this instant (a bare date means 00:00 UTC that day). */
-    expires: expiry.optional(),
-  })
-  .strict();
+let built: ReturnType<typeof buildConsumerKeySchema> | undefined;
 
-export type ConsumerKey = z.output<typeof consumerKeySchema>;
+/** The schema of one consumer key entry, built on first use (only a `bearer` route or the CLI needs it). */
+export const consumerKeySchema = () => (built ??= buildConsumerKeySchema());
+
+export type ConsumerKey = z.output<ReturnType<typeof consumerKeySchema>>;
 
 /** SHA-256 of a presented key, as stored in the config. */
 export function keyDigest(key: string): Buffer {

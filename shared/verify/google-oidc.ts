@@ -20,15 +20,16 @@ const stringList = <T extends z.ZodType<string>>(item: T) =>
  */
 export const googleOidc = defineScheme({
   scheme: 'google-oidc',
-  options: z
-    .object({
-      scheme: z.literal('google-oidc'),
-      /** Audiences accepted: the URL the caller was configured with (or a custom audience). */
-      audience: stringList(z.string().min(1)),
-      /** Service account emails allowed to call. */
-      serviceAccounts: stringList(z.email({ error: 'expected a service account email' })),
-    })
-    .strict(),
+  options: () =>
+    z
+      .object({
+        scheme: z.literal('google-oidc'),
+        /** Audiences accepted: the URL the caller was configured with (or a custom audience). */
+        audience: stringList(z.string().min(1)),
+        /** Service account emails allowed to call. */
+        serviceAccounts: stringList(z.email({ error: 'expected a service account email' })),
+      })
+      .strict(),
   secretEnvs: () => [],
   forwardHeaders: [],
   signatureHeaders: ['authorization'],

@@ -21,34 +21,35 @@ const PLACEHOLDER = /\{(body|timestamp|id)\}/g;
  */
 export const hmacScheme = defineScheme({
   scheme: 'hmac',
-  options: z
-    .object({
-      scheme: z.literal('hmac'),
-      secretEnv: secretEnvList,
-      header: headerName,
-      algorithm: z.enum(['sha1', 'sha256', 'sha512']).default('sha256'),
-      encoding: z.enum(['hex', 'base64']).default('hex'),
-      prefix: z.string().default(''),
-      timestampHeader: headerName.optional(),
-      toleranceSeconds,
-      template: z.string().optional(),
-      deliveryIdHeader: headerName.optional(),
-      eventTypeHeader: headerName.optional(),
-    })
-    .strict()
-    .superRefine((o, ctx) => {
-      const template = o.template ?? (o.timestampHeader ? '{timestamp}.{body}' : '{body}');
-      if (template.split('{body}').length !== 2)
-        ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected the template to contain {body} exactly once' });
-      if (template.includes('{timestamp}') !== Boolean(o.timestampHeader))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['template'],
-          message: 'expected {timestamp} in the template exactly when timestampHeader is set',
-        });
-      if (template.includes('{id}') && !o.deliveryIdHeader)
-        ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected deliveryIdHeader when the template uses {id}' });
-    }),
+  options: () =>
+    z
+      .object({
+        scheme: z.literal('hmac'),
+        secretEnv: secretEnvList,
+        header: headerName,
+        algorithm: z.enum(['sha1', 'sha256', 'sha512']).default('sha256'),
+        encoding: z.enum(['hex', 'base64']).default('hex'),
+        prefix: z.string().default(''),
+        timestampHeader: headerName.optional(),
+        toleranceSeconds,
+        template: z.string().optional(),
+        deliveryIdHeader: headerName.optional(),
+        eventTypeHeader: headerName.optional(),
+      })
+      .strict()
+      .superRefine((o, ctx) => {
+        const template = o.template ?? (o.timestampHeader ? '{timestamp}.{body}' : '{body}');
+        if (template.split('{body}').length !== 2)
+          ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected the template to contain {body} exactly once' });
+        if (template.includes('{timestamp}') !== Boolean(o.timestampHeader))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['template'],
+            message: 'expected {timestamp} in the template exactly when timestampHeader is set',
+          });
+        if (template.includes('{id}') && !o.deliveryIdHeader)
+          ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected deliveryIdHeader when the template uses {id}' });
+      }),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: [],
   signatureHeaders: (options) => [options.header],

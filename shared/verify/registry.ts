@@ -5,6 +5,7 @@
  * definition declares (secrets, signature and signed headers, replay window).
  */
 import * as z from 'zod';
+import { PARSE_ONCE } from '../config/parse-once.js';
 import { bearer } from './bearer.js';
 import { github } from './github.js';
 import { googleOidc } from './google-oidc.js';
@@ -37,13 +38,42 @@ export const SCHEMES = [
 
 type AnyScheme = (typeof SCHEMES)[number];
 
-/** The `verify:` block of a route: one of the registered schemes' options. */
-export const verifySchema = z.discriminatedUnion(
-  'scheme',
-  SCHEMES.map((s) => s.options) as unknown as [AnyScheme['options'], ...AnyScheme['options'][]],
-);
+export type VerifyOptions = z.output<ReturnType<AnyScheme['options']>>;
 
-export type VerifyOptions = z.output<typeof verifySchema>;
+const SCHEME_NAMES = SCHEMES.map((s) => s.scheme);
+
+/**
+ * The `verify:` block of a route: one of the registered schemes' options. It
+ * reads `scheme` first, then parses the block with that scheme's own schema,
+ * built on first use (see `defineScheme`): a config builds only the schemas of
+ * the schemes it names. Its issues are those a `z.discriminatedUnion` on
+ * `scheme` reports: not an object, no such scheme (the names listed), or the
+ * scheme's own, at the same paths and with the same messages.
+ */
+export const verifySchema = z.unknown().transform((input, ctx): VerifyOptions => {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    ctx.addIssue({ code: 'invalid_type', expected: 'object', input });
+    return z.NEVER;
+  }
+  const name = (input as { scheme?: unknown }).scheme;
+  const definition = SCHEMES.find((s) => s.scheme === name);
+  if (!definition) {
+    ctx.addIssue({
+      code: 'invalid_union',
+      errors: [],
+      note: 'No matching discriminator',
+      discriminator: 'scheme',
+      options: SCHEME_NAMES,
+      input,
+      path: ['scheme'],
+    });
+    return z.NEVER;
+  }
+  const result = definition.options().safeParse(input, PARSE_ONCE);
+  if (result.success) return result.data as VerifyOptions;
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue });
+  return z.NEVER;
+});
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any scheme's definition, as above
 function definitionFor(scheme: string): SchemeDefinition<any> {

@@ -59,8 +59,11 @@ export interface SchemeContext {
 export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
   /** The value of `verify.scheme` that selects this scheme. */
   scheme: string;
-  /** The zod shape of the `verify:` block, including the `scheme` literal. */
-  options: Schema;
+  /**
+   * Builds the zod shape of the `verify:` block, including the `scheme` literal: called only for a scheme a route
+   * names, once ({@link defineScheme} memoizes it), so a cold start builds the schemas its config uses and no others.
+   */
+  options: () => Schema;
   /** Environment variable names this scheme's options reference, for start-up checks. */
   secretEnvs(options: z.output<Schema>): string[];
   /** Sender headers worth passing on to the target (lower-case). */
@@ -81,7 +84,9 @@ export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
 /** A fixed list of header names, or one computed from a route's options. */
 export type HeaderList<Options> = readonly string[] | ((options: Options) => readonly string[]);
 
-/** Identity helper that keeps a scheme definition's option types precise. */
+/** Keeps a scheme definition's option types precise, and builds its options schema on first use only. */
 export function defineScheme<Schema extends z.ZodObject>(definition: SchemeDefinition<Schema>): SchemeDefinition<Schema> {
-  return definition;
+  let built: Schema | undefined;
+  const build = definition.options;
+  return { ...definition, options: () => (built ??= build()) };
 }

@@ -35,17 +35,18 @@ const header = (headers: Record<string, string | undefined>, name: string) => he
  */
 export const standardWebhooks = defineScheme({
   scheme: 'standard-webhooks',
-  options: z
-    .object({
-      scheme: z.literal('standard-webhooks'),
-      secretEnv: secretEnvList.optional(),
-      publicKeyEnv: envList.optional(),
-      toleranceSeconds,
-    })
-    .strict()
-    .refine((o) => o.secretEnv || o.publicKeyEnv, {
-      message: 'expected secretEnv (whsec_ secrets for v1) and/or publicKeyEnv (whpk_ keys for v1a)',
-    }),
+  options: () =>
+    z
+      .object({
+        scheme: z.literal('standard-webhooks'),
+        secretEnv: secretEnvList.optional(),
+        publicKeyEnv: envList.optional(),
+        toleranceSeconds,
+      })
+      .strict()
+      .refine((o) => o.secretEnv || o.publicKeyEnv, {
+        message: 'expected secretEnv (whsec_ secrets for v1) and/or publicKeyEnv (whpk_ keys for v1a)',
+      }),
   secretEnvs: (options) => [...(options.secretEnv ?? []), ...(options.publicKeyEnv ?? [])],
   forwardHeaders: ['webhook-id', 'webhook-timestamp', 'svix-id', 'svix-timestamp'],
   signatureHeaders: ['webhook-signature', 'svix-signature'],

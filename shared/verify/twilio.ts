@@ -25,16 +25,20 @@ export function twilioSignedString(url: string, params: readonly [string, string
  */
 export const twilio = defineScheme({
   scheme: 'twilio',
-  options: z
-    .object({
-      scheme: z.literal('twilio'),
-      secretEnv: secretEnvList,
-      /** The URL configured at Twilio for this route, without query string. */
-      publicUrl: z
-        .url({ protocol: /^https?$/, error: 'expected the https:// URL Twilio calls for this route' })
-        .refine((u) => !u.includes('?') && !u.includes('#'), 'expected a URL without query or fragment; the query comes from the request'),
-    })
-    .strict(),
+  options: () =>
+    z
+      .object({
+        scheme: z.literal('twilio'),
+        secretEnv: secretEnvList,
+        /** The URL configured at Twilio for this route, without query string. */
+        publicUrl: z
+          .url({ protocol: /^https?$/, error: 'expected the https:// URL Twilio calls for this route' })
+          .refine(
+            (u) => !u.includes('?') && !u.includes('#'),
+            'expected a URL without query or fragment; the query comes from the request',
+          ),
+      })
+      .strict(),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: ['i-twilio-idempotency-token'],
   signatureHeaders: ['x-twilio-signature'],

@@ -11,7 +11,7 @@ import { startMetadataServer } from '../emulators/metadata-server.js';
 import { measureColdStart } from './cold-start.js';
 import { sampleDelivery } from './delivery.js';
 import { freePort, startServer } from './processes.js';
-import { FRAMEWORK_MAIN, WEBHOOK_SECRET } from './stack.js';
+import { FRAMEWORK_MAIN, platformEnv, WEBHOOK_SECRET } from './stack.js';
 import { median } from './stats.js';
 
 const runsAt = process.argv.indexOf('--runs');
@@ -51,6 +51,7 @@ try {
   const relayOf = (file: string) => ({
     args: [...relayFlags, FRAMEWORK_MAIN, '--target=webhook', `--source=${file}`, '--port={port}'],
     env: {
+      ...platformEnv('relay-webhook', 'webhook'),
       RELAY_CONFIG: configPath,
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
       GCE_METADATA_HOST: metadata.host,

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { countsBetween, readCounts } from './counts.js';
 import type { SampleDelivery } from './delivery.js';
 import { freePort } from './processes.js';
+import { platformEnv } from './stack.js';
 import { median } from './stats.js';
 
 export interface ColdStartFigures {
@@ -30,7 +31,7 @@ export interface ColdStartOptions {
   root: string;
   workDir: string;
   runs: number;
-  /** `node` arguments of the relay, `{port}` replaced, and its environment. */
+  /** `node` arguments of the relay, `{port}` replaced, and its environment (with {@link platformEnv}'s, as the hello function's). */
   relay: { args: string[]; env: Record<string, string> };
   frameworkMain: string;
   delivery: SampleDelivery;
@@ -128,7 +129,9 @@ export async function measureColdStart(o: ColdStartOptions): Promise<ColdStartFi
         );
     };
     const helloRun = async () => {
-      helloRuns.push(await startOnce(helloArgs, {}, join(o.workDir, 'cold-hello.log'), helloProbe, 'hello (cold start)'));
+      helloRuns.push(
+        await startOnce(helloArgs, platformEnv('hello', 'hello'), join(o.workDir, 'cold-hello.log'), helloProbe, 'hello (cold start)'),
+      );
     };
     if (i % 2 === 0) await webhook().then(helloRun);
     else await helloRun().then(webhook);

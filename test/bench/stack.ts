@@ -18,6 +18,26 @@ export const FRAMEWORK_MAIN = 'node_modules/@google-cloud/functions-framework/bu
 export const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789';
 const TSX = ['--import', 'tsx'];
 
+/**
+ * What Cloud Functions gen2 sets for every function instance (and what the
+ * framework and the Google libraries read): the Cloud Run service variables
+ * and the framework's target and signature type. Every process the bench
+ * serves through the framework gets the same set, so the relay and the
+ * functions it is compared with start as they would in production. Among
+ * them, `K_SERVICE` makes gcp-metadata's residency check say "on Google
+ * Cloud", so google-auth-library skips its detection ping to the metadata
+ * server (`GET /computeMetadata/v1/instance`) as it does on Cloud Functions.
+ */
+export function platformEnv(service: string, target: string, signatureType: 'http' | 'cloudevent' = 'http'): Record<string, string> {
+  return {
+    K_SERVICE: service,
+    K_REVISION: `${service}-00001-abc`,
+    K_CONFIGURATION: service,
+    FUNCTION_TARGET: target,
+    FUNCTION_SIGNATURE_TYPE: signatureType,
+  };
+}
+
 export interface CountingProxy {
   /** host:port, for GCE_METADATA_HOST. */
   host: string;
@@ -109,12 +129,12 @@ export async function startBenchStack(root: string, workDir: string, relayFlags:
     const passthrough = await start(
       'passthrough-function',
       [FRAMEWORK_MAIN, '--target=passthrough', `--source=${passthroughFile}`, '--port={port}'],
-      fixedHeader,
+      { ...platformEnv('passthrough', 'passthrough'), ...fixedHeader },
     );
     const passthroughHttp = await start(
       'passthrough-http-function',
       [FRAMEWORK_MAIN, '--target=passthrough-http', `--source=${passthroughFile}`, '--port={port}'],
-      fixedHeader,
+      { ...platformEnv('passthrough-http', 'passthrough-http'), ...fixedHeader },
     );
     const bare = await start('bare-proxy', [...TSX, 'test/bench/servers/bare-proxy.ts'], fixedHeader);
 
@@ -130,6 +150,7 @@ export async function startBenchStack(root: string, workDir: string, relayFlags:
       }),
     );
     const relayEnv = {
+      ...platformEnv('relay-webhook', 'webhook'),
       RELAY_CONFIG: configPath,
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
       GCE_METADATA_HOST: metadataProxy.host,

@@ -65,6 +65,8 @@ describe('what the built entry point loads at start-up', () => {
     // The clients loaded on first use stay out of the bundle too: a runtime import, not code parsed at start.
     const bundle = readFileSync(join(root, 'dist/functions/index.js'), 'utf8');
     for (const lazy of ['@google-cloud/pubsub', '@google-cloud/firestore']) expect(bundle).toContain(`import("${lazy}")`);
+    // zod's locales stay out (`import * as z`): only English, which zod itself configures.
+    expect(bundle.match(/^\/\/ node_modules\/zod\/v4\/locales\/.*$/gm)).toEqual(['// node_modules/zod/v4/locales/en.js']);
   });
 
   it('loads the YAML parser for a YAML config', async () => {
