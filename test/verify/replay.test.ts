@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ReplayStore, SWEEP_INTERVAL_MS } from '../../shared/verify/replay.js';
+import { randomUUID } from 'node:crypto';
+import { ReplayStore, storedKey, SWEEP_INTERVAL_MS } from '../../shared/verify/replay.js';
 
 describe('ReplayStore', () => {
   it('answers duplicate for an id delivered within the window, and new once the window passed', () => {
@@ -90,5 +91,67 @@ describe('ReplayStore', () => {
     // A walk over the store on every claim would make the large store 64x slower per claim; a bigger Map costs a
     // few times more per lookup (cache misses) without any walk.
     expect(large / small).toBeLessThan(16);
+  });
+
+  it('stores keys in a one-to-one form: different keys never meet, the same key always does', () => {
+    const uuid = '0f8fad5b-d9cb-469f-a165-70867728950e';
+    const packed = storedKey(`github\u0000${uuid}`);
+    expect(packed).toHaveLength(24); // `\1` + route + `\0` + 16 bytes
+    const keys = [
+      `github\u0000${uuid}`,
+      `github\u0000${uuid.toUpperCase()}`, // not canonical: stored as is
+      `github\u0000${uuid.replaceAll('-', '')}`,
+      `githu\u0000b${uuid}`,
+      `\u0000${uuid}`,
+      `github${uuid}`,
+      packed, // a key that is another key's packed form
+      `\u0000${packed}`,
+      `\u0001${packed}`,
+      '\u0000',
+      '\u0001',
+      '',
+      'a',
+      'é\u0000x',
+      '\u{1F600}\u0000x', // beyond one byte
+      `stripe\u0000evt_1`,
+      `stripe\u0000${uuid}x`,
+    ];
+    expect(new Set(keys).size).toBe(keys.length);
+    const stored = keys.map(storedKey);
+    expect(new Set(stored).size).toBe(keys.length);
+    expect(keys.map(storedKey)).toEqual(stored);
+    // Through the store: every key is new once, then a duplicate.
+    const store = new ReplayStore();
+    for (const key of keys) {
+      const claim = store.claim(key, 0, 1000);
+      expect(claim.state).toBe('new');
+      if (claim.state === 'new') claim.settle(true);
+    }
+    for (const key of keys) expect(store.claim(key, 1, 1000).state).toBe('duplicate');
+  });
+
+  it('never answers a fresh delivery id as a duplicate, with the store full of other UUIDs', () => {
+    const store = new ReplayStore({ maxEntries: 1000 });
+    const recent: string[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const key = `github\u0000${randomUUID()}`;
+      const claim = store.claim(key, i, 1_000_000);
+      expect(claim.state).toBe('new');
+      if (claim.state === 'new') claim.settle(true);
+      if (i >= 4500) recent.push(key);
+    }
+    for (const key of recent) expect(store.claim(key, 5000, 1_000_000).state).toBe('duplicate');
+  });
+
+  it('keeps exact expiry times far from the first claim (an offset too large for a small integer)', () => {
+    const store = new ReplayStore();
+    const start = 1_700_000_000_000;
+    const first = store.claim('a', start, 1000);
+    if (first.state === 'new') first.settle(true);
+    const later = start + 40 * 86_400_000; // 40 days on
+    const second = store.claim('b', later, 300_000);
+    if (second.state === 'new') second.settle(true);
+    expect(store.claim('b', later + 299_999, 300_000).state).toBe('duplicate');
+    expect(store.claim('b', later + 300_000, 300_000).state).toBe('new');
   });
 });
