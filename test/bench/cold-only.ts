@@ -4,14 +4,14 @@
  * beside it: the metadata emulator and the token-verifying target. Prints
  * each start and the medians. Runs on what `npm run build` left in dist/.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMetadataServer } from '../emulators/metadata-server.js';
 import { measureColdStart } from './cold-start.js';
 import { sampleDelivery } from './delivery.js';
 import { freePort, startServer } from './processes.js';
-import { FRAMEWORK_MAIN, platformEnv, WEBHOOK_SECRET } from './stack.js';
+import { FRAMEWORK_MAIN, platformEnv, WEBHOOK_SECRET, writeSpineConfig } from './stack.js';
 import { median } from './stats.js';
 
 const runsAt = process.argv.indexOf('--runs');
@@ -37,17 +37,7 @@ const verifying = await startServer({
   logFile: join(workDir, 'verifying-target.log'),
 });
 try {
-  const configPath = join(workDir, 'relay.config.json');
-  writeFileSync(
-    configPath,
-    JSON.stringify({
-      projectId: 'local-project',
-      targets: { svc: { url: verifying.url } },
-      routes: {
-        github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks/github' }] },
-      },
-    }),
-  );
+  const configPath = writeSpineConfig(workDir, verifying.url);
   const relayOf = (file: string) => ({
     args: [...relayFlags, FRAMEWORK_MAIN, '--target=webhook', `--source=${file}`, '--port={port}'],
     env: {

@@ -28,6 +28,22 @@ const TSX = ['--import', 'tsx'];
  * Cloud", so google-auth-library skips its detection ping to the metadata
  * server (`GET /computeMetadata/v1/instance`) as it does on Cloud Functions.
  */
+/** The spine's relay config (one GitHub-verified route forwarding to `targetUrl`), written to `workDir`; returns its path. */
+export function writeSpineConfig(workDir: string, targetUrl: string): string {
+  const configPath = join(workDir, 'relay.config.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      projectId: 'local-project',
+      targets: { svc: { url: targetUrl } },
+      routes: {
+        github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks/github' }] },
+      },
+    }),
+  );
+  return configPath;
+}
+
 export function platformEnv(service: string, target: string, signatureType: 'http' | 'cloudevent' = 'http'): Record<string, string> {
   return {
     K_SERVICE: service,
@@ -138,17 +154,7 @@ export async function startBenchStack(root: string, workDir: string, relayFlags:
     );
     const bare = await start('bare-proxy', [...TSX, 'test/bench/servers/bare-proxy.ts'], fixedHeader);
 
-    const configPath = join(workDir, 'relay.config.json');
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        projectId: 'local-project',
-        targets: { svc: { url: verifying.url } },
-        routes: {
-          github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc', path: '/hooks/github' }] },
-        },
-      }),
-    );
+    const configPath = writeSpineConfig(workDir, verifying.url);
     const relayEnv = {
       ...platformEnv('relay-webhook', 'webhook'),
       RELAY_CONFIG: configPath,
