@@ -53,6 +53,8 @@ export async function bundleFunctions(root: string): Promise<string> {
     banner: {
       js: "import { createRequire as __relayCreateRequire } from 'node:module';\nconst require = __relayCreateRequire(import.meta.url);",
     },
+    // gaxios's `Headers`/`FormData` are node-fetch's, not Node's lazily loaded fetch globals (deploy/bundle-globals.ts).
+    inject: [join(root, 'deploy/bundle-globals.ts')],
     legalComments: 'none',
     logLevel: 'warning',
   });

@@ -12,6 +12,10 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { startMetadataServer } from '../emulators/metadata-server.js';
+import { startPrivateTarget } from '../emulators/private-target.js';
+import { startFramework } from '../support/framework-process.js';
+import { githubSignature } from '../support/sign.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -80,5 +84,53 @@ describe('what the built entry point loads at start-up', () => {
     expect(under(urls, 'yaml').length).toBeGreaterThan(0);
     expect(under(urls, '@google-cloud/pubsub')).toEqual([]);
     expect(under(urls, '@google-cloud/firestore')).toEqual([]);
+  });
+});
+
+// Preloaded into the function's process: on SIGUSR2, prints whether Node's built-in fetch (undici) was ever loaded.
+const UNDICI_PROBE =
+  'data:text/javascript,' +
+  encodeURIComponent(
+    "process.on('SIGUSR2', () => process.stderr.write('UNDICI ' + process.moduleLoadList.includes('NativeModule internal/deps/undici/undici') + String.fromCharCode(10)));",
+  );
+
+describe('what the built entry point loads to relay', () => {
+  it("mints an ID token and relays without loading Node's built-in fetch (deploy/bundle-globals.ts)", async () => {
+    const metadata = await startMetadataServer();
+    const target = await startPrivateTarget({ keys: () => [metadata.key.jwk] });
+    const file = join(mkdtempSync(join(tmpdir(), 'relay-lazy-')), 'relay.config.json');
+    writeFileSync(file, JSON.stringify({ ...config, targets: { svc: { url: target.url } } }));
+    const { RELAY_CONFIG: _ignored, ...env } = process.env;
+    const running = await startFramework({
+      cwd: root,
+      args: ['--target=webhook', `--source=${join(root, 'dist/functions/index.js')}`],
+      nodeArgs: ['--import', UNDICI_PROBE],
+      env: { ...env, NODE_ENV: 'test', RELAY_CONFIG: file, GITHUB_WEBHOOK_SECRET: 'lazy-secret', GCE_METADATA_HOST: metadata.host },
+    });
+    try {
+      const body = '{"zen":"hi"}';
+      const answer = await fetch(`${running.url}/github`, {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'ping',
+          'x-github-delivery': '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+          'x-hub-signature-256': githubSignature('lazy-secret', body),
+        },
+      });
+      expect(answer.status, running.output()).toBe(200);
+      // The relayed request reached the target with a token google-auth-library fetched from the metadata server.
+      expect(target.received).toHaveLength(1);
+      expect(metadata.totalIdentityRequests()).toBe(1);
+      running.child.kill('SIGUSR2');
+      const deadline = Date.now() + 5000;
+      while (!/UNDICI (true|false)/.test(running.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(running.output()).toContain('UNDICI false');
+    } finally {
+      await running.stop();
+      await target.close();
+      await metadata.close();
+    }
   });
 });
