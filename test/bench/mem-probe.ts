@@ -5,11 +5,13 @@
  * heap snapshot). Load: the spine's signed GitHub delivery with a fresh delivery id per request, at concurrency 1
  * then 32; every request is counted at the verifying target and must have reached it.
  *
- *   npx tsx test/bench/mem-probe.ts [--relay-only] [--seconds 8] [--snapshot] [--trace-gc]
+ *   npx tsx test/bench/mem-probe.ts [--relay-only] [--seconds 8] [--snapshot] [--trace-gc] [--at-start]
+ *
+ * `--at-start` also reports each server after 100 ms of requests at concurrency 1, before the load: what the load adds.
  *
  * Run `npm run build` first: the relay is dist/functions/index.js as the bench serves it.
  */
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,13 +30,16 @@ process.env.MEM_PROBE_DIR = dir;
 if (flag('--snapshot')) process.env.MEM_PROBE_SNAPSHOT = '1';
 const probe = ['--expose-gc', '--import', pathToFileURL(join(root, 'test/bench/mem-probe-preload.mjs')).href];
 if (flag('--trace-gc')) probe.push('--trace-gc');
+if (flag('--trace-gc-nvp')) probe.push('--trace-gc-nvp');
 
 async function report(server: ServerProcess): Promise<Record<string, unknown>> {
   const file = join(dir, `${server.pid}.json`);
   process.kill(server.pid, 'SIGUSR2');
   for (let i = 0; i < 600 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 300));
-  return JSON.parse(readFileSync(file, 'utf8'));
+  const figures = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  rmSync(file);
+  return figures;
 }
 
 const MiB = (n: number) => Math.round((n / 1048576) * 10) / 10;
@@ -50,6 +55,13 @@ async function drive(
   const before = await readCounts(targetUrl);
   let answered = 0;
   let errors = 0;
+  if (flag('--at-start')) {
+    const r = await runLoad({ url, headers, body, concurrency: 1, durationMs: 100, warmupMs: 0 });
+    answered += r.completed;
+    errors += r.errors;
+    const m = (await report(server)) as { after: NodeJS.MemoryUsage };
+    console.log(JSON.stringify({ name, atStart: true, answered, heapUsedAfterGcMiB: MiB(m.after.heapUsed), rssAfterGcMiB: MiB(m.after.rss) }));
+  }
   for (const [concurrency, ms] of [
     [1, 2000],
     [32, seconds * 1000],
