@@ -154,4 +154,40 @@ describe('ReplayStore', () => {
     expect(store.claim('b', later + 299_999, 300_000).state).toBe('duplicate');
     expect(store.claim('b', later + 300_000, 300_000).state).toBe('new');
   });
+
+  it('finds every recent delivered id and never a forgotten one, through heavy churn (random operations)', () => {
+    // A small store, few keys, short and long windows: ids expire, fail, get forgotten and come back, so the index's
+    // deletions (which move other entries) run thousands of times. Checked against what the rules promise.
+    let seed = 42;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 0x100000000);
+    const max = 64;
+    const store = new ReplayStore({ maxEntries: max });
+    /** Per key: when its last delivery expires, and how many claims were new when it was delivered. */
+    const delivered = new Map<string, { expiresAt: number; at: number }>();
+    let fresh = 0;
+    for (let now = 0; now < 20_000; now++) {
+      const key = `route\u0000k${Math.floor(random() * 100)}`;
+      const windowMs = [5, 50, 1_000_000][Math.floor(random() * 3)]!;
+      const claim = store.claim(key, now, windowMs);
+      const last = delivered.get(key);
+      const live = last !== undefined && last.expiresAt > now;
+      // Delivered, unexpired, and fewer than maxEntries new claims since (each may make room by forgetting the
+      // oldest id): it must be a duplicate.
+      if (live && fresh - last.at < max) expect(claim.state, `${key} at ${now}`).toBe('duplicate');
+      // Never delivered, or its delivery expired: never a duplicate.
+      if (!live) expect(claim.state, `${key} at ${now}`).toBe('new');
+      if (claim.state === 'new') {
+        fresh++;
+        if (random() < 0.8) {
+          claim.settle(true);
+          delivered.set(key, { expiresAt: now + windowMs, at: fresh });
+        } else {
+          claim.settle(false);
+          delivered.delete(key);
+        }
+      }
+      expect(store.size).toBeLessThanOrEqual(max);
+    }
+  });
 });
+
