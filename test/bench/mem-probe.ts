@@ -60,7 +60,9 @@ async function drive(
     answered += r.completed;
     errors += r.errors;
     const m = (await report(server)) as { after: NodeJS.MemoryUsage };
-    console.log(JSON.stringify({ name, atStart: true, answered, heapUsedAfterGcMiB: MiB(m.after.heapUsed), rssAfterGcMiB: MiB(m.after.rss) }));
+    console.log(
+      JSON.stringify({ name, atStart: true, answered, heapUsedAfterGcMiB: MiB(m.after.heapUsed), rssAfterGcMiB: MiB(m.after.rss) }),
+    );
   }
   for (const [concurrency, ms] of [
     [1, 2000],

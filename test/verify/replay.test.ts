@@ -159,7 +159,7 @@ describe('ReplayStore', () => {
     // A small store, few keys, short and long windows: ids expire, fail, get forgotten and come back, so the index's
     // deletions (which move other entries) run thousands of times. Checked against what the rules promise.
     let seed = 42;
-    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 0x100000000);
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 0x100000000;
     const max = 64;
     const store = new ReplayStore({ maxEntries: max });
     /** Per key: when its last delivery expires, and how many claims were new when it was delivered. */
@@ -190,4 +190,3 @@ describe('ReplayStore', () => {
     }
   });
 });
-
