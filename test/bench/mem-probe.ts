@@ -7,11 +7,12 @@
  *
  *   npx tsx test/bench/mem-probe.ts [--relay-only] [--seconds 8] [--snapshot] [--trace-gc] [--at-start]
  *
- * `--at-start` also reports each server after 100 ms of requests at concurrency 1, before the load: what the load adds.
+ * `--at-start` also reports each server after 100 ms of requests at concurrency 1, before the load: what the load adds
+ * (with `--snapshot`, that snapshot is kept as <pid>-start.heapsnapshot).
  *
  * Run `npm run build` first: the relay is dist/functions/index.js as the bench serves it.
  */
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -60,6 +61,8 @@ async function drive(
     answered += r.completed;
     errors += r.errors;
     const m = (await report(server)) as { after: NodeJS.MemoryUsage };
+    const snapshot = join(dir, `${server.pid}.heapsnapshot`);
+    if (existsSync(snapshot)) renameSync(snapshot, join(dir, `${server.pid}-start.heapsnapshot`));
     console.log(
       JSON.stringify({ name, atStart: true, answered, heapUsedAfterGcMiB: MiB(m.after.heapUsed), rssAfterGcMiB: MiB(m.after.rss) }),
     );
