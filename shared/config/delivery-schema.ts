@@ -83,7 +83,7 @@ interface Refinable {
   schedules: Record<string, ScheduleConfig>;
 }
 
-/** Cross-checks topics and schedules against targets and routes; called from configSchema's superRefine. */
+/** Cross-checks topics and schedules against targets and routes; called from the config schema's superRefine (schema.ts). */
 export function checkDeliveryRefs(config: Refinable, ctx: z.RefinementCtx): void {
   const known = Object.keys(config.targets).join(', ') || '(no targets defined)';
   const checkForward = (forward: Destination[] | undefined, path: (string | number)[]) =>
