@@ -19,57 +19,66 @@ export function isHeaderValue(value: string): boolean {
   return HEADER_VALUE.test(value);
 }
 
-const headerValue = z.string().regex(HEADER_VALUE, 'expected a valid HTTP header value (tab, printable ASCII or Latin-1 only)');
-
 const ORIGIN_KINDS = ['webhook', 'schedule', 'topic', 'fanout', 'replay', 'external'] as const;
 
-export const envelopeSchema = z
-  .object({
-    v: z.literal(ENVELOPE_VERSION, { error: `expected "v": ${ENVELOPE_VERSION} (the envelope version)` }),
-    /** A route whose forward list names the targets (and their default path and method). */
-    route: z.string().min(1).optional(),
-    /** One target by name. */
-    target: z.string().min(1).optional(),
-    /** Several targets by name: one delivery each. */
-    targets: z.array(z.string().min(1)).min(1).optional(),
-    /** A schedule whose route or forward list names the targets (what Cloud Scheduler jobs publish). */
-    schedule: z.string().min(1).optional(),
-    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
-    /** Path (and query) on the target; default: the route entry's path, else "/". */
-    path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
-    headers: z
-      .record(z.string().regex(/^[a-z0-9-]+$/), headerValue, {
-        error: (issue) => (issue.code === 'invalid_key' ? 'expected lower-case header names' : 'expected an object of header strings'),
-      })
-      .default({}),
-    /** Body as text, or `bodyBase64` for exact bytes; at most one. */
-    body: z.string().optional(),
-    bodyBase64: z.base64().optional(),
-    /** Key the target can de-duplicate on; default: the Pub/Sub message id. Per-target keys are derived from it. */
-    idempotencyKey: z
-      .string()
-      .min(1)
-      .max(512)
-      .regex(HEADER_VALUE, 'expected a valid HTTP header value (tab, printable ASCII or Latin-1 only)')
-      .optional(),
-    origin: z
-      .object({
-        kind: z.enum(ORIGIN_KINDS),
-        /** Route, schedule or topic name. */
-        name: z.string().optional(),
-        /** When the event was accepted (ISO 8601). */
-        at: z.string().optional(),
-      })
-      .default({ kind: 'external' }),
-  })
-  .strict()
-  .refine((e) => [e.route, e.target, e.targets, e.schedule].filter((x) => x !== undefined).length === 1, {
-    message: 'expected exactly one of `route`, `target`, `targets` or `schedule`',
-  })
-  .refine((e) => e.body === undefined || e.bodyBase64 === undefined, { message: 'expected at most one of `body` or `bodyBase64`' });
+const buildEnvelopeSchema = () => {
+  const headerValue = z.string().regex(HEADER_VALUE, 'expected a valid HTTP header value (tab, printable ASCII or Latin-1 only)');
+  return z
+    .object({
+      v: z.literal(ENVELOPE_VERSION, { error: `expected "v": ${ENVELOPE_VERSION} (the envelope version)` }),
+      /** A route whose forward list names the targets (and their default path and method). */
+      route: z.string().min(1).optional(),
+      /** One target by name. */
+      target: z.string().min(1).optional(),
+      /** Several targets by name: one delivery each. */
+      targets: z.array(z.string().min(1)).min(1).optional(),
+      /** A schedule whose route or forward list names the targets (what Cloud Scheduler jobs publish). */
+      schedule: z.string().min(1).optional(),
+      method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
+      /** Path (and query) on the target; default: the route entry's path, else "/". */
+      path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
+      headers: z
+        .record(z.string().regex(/^[a-z0-9-]+$/), headerValue, {
+          error: (issue) => (issue.code === 'invalid_key' ? 'expected lower-case header names' : 'expected an object of header strings'),
+        })
+        .default({}),
+      /** Body as text, or `bodyBase64` for exact bytes; at most one. */
+      body: z.string().optional(),
+      bodyBase64: z.base64().optional(),
+      /** Key the target can de-duplicate on; default: the Pub/Sub message id. Per-target keys are derived from it. */
+      idempotencyKey: z
+        .string()
+        .min(1)
+        .max(512)
+        .regex(HEADER_VALUE, 'expected a valid HTTP header value (tab, printable ASCII or Latin-1 only)')
+        .optional(),
+      origin: z
+        .object({
+          kind: z.enum(ORIGIN_KINDS),
+          /** Route, schedule or topic name. */
+          name: z.string().optional(),
+          /** When the event was accepted (ISO 8601). */
+          at: z.string().optional(),
+        })
+        .default({ kind: 'external' }),
+    })
+    .strict()
+    .refine((e) => [e.route, e.target, e.targets, e.schedule].filter((x) => x !== undefined).length === 1, {
+      message: 'expected exactly one of `route`, `target`, `targets` or `schedule`',
+    })
+    .refine((e) => e.body === undefined || e.bodyBase64 === undefined, { message: 'expected at most one of `body` or `bodyBase64`' });
+};
 
-export type Envelope = z.output<typeof envelopeSchema>;
-export type EnvelopeInput = z.input<typeof envelopeSchema>;
+let built: ReturnType<typeof buildEnvelopeSchema> | undefined;
+
+/**
+ * The envelope's schema, built on first use and kept: the `pubsub` function parses every message with it, while
+ * an instance that only publishes envelopes (the webhook function, schedules) never builds it.
+ */
+export const envelopeSchema = () => (built ??= buildEnvelopeSchema());
+
+export type Envelope = z.output<ReturnType<typeof buildEnvelopeSchema>>;
+export type EnvelopeInput = z.input<ReturnType<typeof buildEnvelopeSchema>>;
 
 /** Why a message is not a usable envelope, in one line. */
 export class EnvelopeError extends Error {
@@ -84,7 +93,7 @@ export function parseEnvelope(data: Buffer): Envelope {
   } catch {
     throw new EnvelopeError('message data is not JSON (expected a relay envelope)');
   }
-  const result = envelopeSchema.safeParse(json);
+  const result = envelopeSchema().safeParse(json);
   if (!result.success) {
     throw new EnvelopeError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
   }

@@ -4,7 +4,7 @@
  * obviously local value, so any config starts locally and `run-relay send`
  * can sign for it (it reads the same values from .relay-local.json).
  */
-import { verifySchema } from '../../shared/verify/registry.js';
+import { buildVerifySchema } from '../../shared/verify/registry.js';
 
 /** The built-in example's values, kept stable across restarts. */
 const KNOWN: Record<string, string> = { GITHUB_WEBHOOK_SECRET: 'local-github-secret', PARTNER_BEARER_SECRET: 'local-partner-key' };
@@ -19,6 +19,8 @@ export function localSecrets(input: unknown, env: NodeJS.ProcessEnv): Record<str
   const routes = (input as { routes?: unknown } | null)?.routes;
   const out: Record<string, string> = {};
   if (!routes || typeof routes !== 'object') return out;
+  // One verify schema for every route: each scheme's options schema is built once.
+  const verifySchema = buildVerifySchema();
   for (const route of Object.values(routes as Record<string, { verify?: unknown }>)) {
     const parsed = verifySchema.safeParse(route?.verify);
     if (!parsed.success || !('secretEnv' in parsed.data) || !parsed.data.secretEnv) continue;

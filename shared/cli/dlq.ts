@@ -38,7 +38,7 @@ export function decodeBody(bytes: Buffer): unknown {
 /** A parked message for `show` and `list --json`: the envelope's fields, and its body decoded. */
 export function printable(p: ParkedMessage): Record<string, unknown> {
   const { data, ...rest } = p;
-  const parsed = envelopeSchema.safeParse(decodeBody(data));
+  const parsed = envelopeSchema().safeParse(decodeBody(data));
   if (!parsed.success) return { ...rest, data: decodeBody(data) };
   const { body, bodyBase64, ...envelope } = parsed.data;
   const bytes = envelopeBody(parsed.data);

@@ -5,9 +5,9 @@
  * `run-relay validate`, `npm start` and cold start report, in one list.
  */
 import type { z } from 'zod';
-import { secretRefsOf, verifySchema, type VerifyOptions } from '../verify/registry.js';
+import { buildVerifySchema, secretRefsOf, type VerifyOptions } from '../verify/registry.js';
 import { checkDeliveryRefs, type ScheduleConfig } from './delivery-schema.js';
-import { checkRouteRefs, configSchema, MISSING_VERIFY_MESSAGE, type RelayConfig } from './schema.js';
+import { buildConfigSchema, checkRouteRefs, MISSING_VERIFY_MESSAGE, type RelayConfig } from './schema.js';
 import { PARSE_ONCE } from './parse-once.js';
 
 /** One problem: the key path (`routes.github.verify.secretEnv`, "" for the root) and what was expected. */
@@ -116,7 +116,9 @@ export interface CheckResult {
  * const { issues } = checkConfig(readConfigFile('relay.config.yaml'), process.env);
  */
 export function checkConfig(input: unknown, env: NodeJS.ProcessEnv | null): CheckResult {
-  const result = configSchema.safeParse(input, PARSE_ONCE);
+  // Built for this check and dropped with it: nothing after the check needs a config schema.
+  const verifySchema = buildVerifySchema();
+  const result = buildConfigSchema(verifySchema).safeParse(input, PARSE_ONCE);
   if (result.success) return { config: result.data, issues: env ? missingSecretIssues(result.data.routes, env) : [] };
   const issues: Issue[] = result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: describeIssue(issue, input) }));
   issues.push(...looseRefIssues(input));

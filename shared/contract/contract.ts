@@ -4,6 +4,7 @@
  * checked only after the signature passed.
  */
 import * as z from 'zod';
+import { perCall } from '../config/parse-once.js';
 import { RelayError } from '../errors.js';
 
 /**
@@ -31,30 +32,39 @@ export function toZod(schema: unknown): z.ZodType {
   return z.fromJSONSchema(withRequiredProperties(schema) as never);
 }
 
-const jsonSchema = z.union([z.boolean(), z.record(z.string(), z.unknown())], { error: 'expected a JSON Schema (an object or a boolean)' });
-
-/** The route's `contract:` block. */
-export const contractSchema = z
-  .object({
-    /** Schema every body must fit (when no per-event schema applies). */
-    schema: jsonSchema.optional(),
-    /** Schemas by event type (`X-GitHub-Event`, Stripe's `type`, ...); used instead of `schema` for that event. */
-    events: z.record(z.string().min(1), jsonSchema).default({}),
-  })
-  .strict()
-  .superRefine((contract, ctx) => {
-    const check = (schema: unknown, path: (string | number)[]) => {
-      try {
-        toZod(schema);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', path, message: `not a usable JSON Schema: ${(error as Error).message}` });
-      }
-    };
-    if (contract.schema !== undefined) check(contract.schema, ['schema']);
-    for (const [event, schema] of Object.entries(contract.events)) check(schema, ['events', event]);
+/**
+ * The route's `contract:` block. Built by the config schema (config/schema.ts) while the config is checked, and
+ * dropped with it; the zod schemas a contract is compiled to ({@link compileContract}) are what stays, per route.
+ */
+export const buildContractSchema = () => {
+  const jsonSchema = z.union([z.boolean(), z.record(z.string(), z.unknown())], {
+    error: 'expected a JSON Schema (an object or a boolean)',
   });
+  return z
+    .object({
+      /** Schema every body must fit (when no per-event schema applies). */
+      schema: jsonSchema.optional(),
+      /** Schemas by event type (`X-GitHub-Event`, Stripe's `type`, ...); used instead of `schema` for that event. */
+      events: z.record(z.string().min(1), jsonSchema).default({}),
+    })
+    .strict()
+    .superRefine((contract, ctx) => {
+      const check = (schema: unknown, path: (string | number)[]) => {
+        try {
+          toZod(schema);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', path, message: `not a usable JSON Schema: ${(error as Error).message}` });
+        }
+      };
+      if (contract.schema !== undefined) check(contract.schema, ['schema']);
+      for (const [event, schema] of Object.entries(contract.events)) check(schema, ['events', event]);
+    });
+};
 
-export type ContractConfig = z.output<typeof contractSchema>;
+/** A `contract:` block's parse, for tools and tests (see {@link perCall}). */
+export const contractSchema = perCall(buildContractSchema);
+
+export type ContractConfig = z.output<ReturnType<typeof buildContractSchema>>;
 
 export interface ContractIssue {
   path: string;

@@ -29,7 +29,7 @@ function describe(m: PulledMessage, now: number): ParkedMessage {
   let idempotencyKey = m.attributes['relay-idempotency-key'];
   if (!idempotencyKey) {
     try {
-      idempotencyKey = envelopeSchema.safeParse(JSON.parse(m.data.toString('utf8'))).data?.idempotencyKey;
+      idempotencyKey = envelopeSchema().safeParse(JSON.parse(m.data.toString('utf8'))).data?.idempotencyKey;
     } catch {
       /* not an envelope */
     }

@@ -17,7 +17,7 @@ export const bearer = defineScheme({
   scheme: 'bearer',
   options: () =>
     z
-      .object({ scheme: z.literal('bearer'), secretEnv: secretEnvList.optional(), keys: z.array(consumerKeySchema()).optional() })
+      .object({ scheme: z.literal('bearer'), secretEnv: secretEnvList().optional(), keys: z.array(consumerKeySchema()).optional() })
       .strict()
       .refine((o) => o.secretEnv || (o.keys && o.keys.length > 0), { message: 'expected secretEnv and/or a non-empty keys list' }),
   secretEnvs: (options) => options.secretEnv ?? [],

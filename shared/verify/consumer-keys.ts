@@ -10,7 +10,11 @@ import * as z from 'zod';
 /** Prefix of generated keys, so a leaked one is easy to recognise in scanners and logs. */
 export const KEY_PREFIX = 'rrk_';
 
-const buildConsumerKeySchema = () => {
+/**
+ * The schema of one consumer key entry, built by whoever parses one (a `bearer` route's options, the CLI) and not
+ * kept at module level.
+ */
+export const consumerKeySchema = () => {
   const expiry = z
     .union([z.date(), z.iso.date(), z.iso.datetime({ offset: true })], {
       error: 'expected an expiry date like 2027-01-31 or an ISO date-time with offset',
@@ -27,11 +31,6 @@ const buildConsumerKeySchema = () => {
     })
     .strict();
 };
-
-let built: ReturnType<typeof buildConsumerKeySchema> | undefined;
-
-/** The schema of one consumer key entry, built on first use (only a `bearer` route or the CLI needs it). */
-export const consumerKeySchema = () => (built ??= buildConsumerKeySchema());
 
 export type ConsumerKey = z.output<ReturnType<typeof consumerKeySchema>>;
 

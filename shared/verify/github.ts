@@ -13,7 +13,7 @@ const PREFIX = 'sha256=';
  */
 export const github = defineScheme({
   scheme: 'github',
-  options: () => z.object({ scheme: z.literal('github'), secretEnv: secretEnvList }).strict(),
+  options: () => z.object({ scheme: z.literal('github'), secretEnv: secretEnvList() }).strict(),
   secretEnvs: (options) => options.secretEnv,
   signatureHeaders: ['x-hub-signature-256', 'x-hub-signature'],
   signedHeaders: [],

@@ -6,10 +6,11 @@ import { anyMatch, decodeSignature, malformedHeader, missingHeader, signatureMis
 import { checkTimestamp, toleranceSeconds } from './timestamp.js';
 import { RelayError } from '../errors.js';
 
-const headerName = z
-  .string()
-  .regex(/^[A-Za-z0-9-]+$/, 'expected a header name')
-  .transform((h) => h.toLowerCase());
+const headerNameSchema = () =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, 'expected a header name')
+    .transform((h) => h.toLowerCase());
 const PLACEHOLDER = /\{(body|timestamp|id)\}/g;
 
 /**
@@ -21,17 +22,18 @@ const PLACEHOLDER = /\{(body|timestamp|id)\}/g;
  */
 export const hmacScheme = defineScheme({
   scheme: 'hmac',
-  options: () =>
-    z
+  options: () => {
+    const headerName = headerNameSchema();
+    return z
       .object({
         scheme: z.literal('hmac'),
-        secretEnv: secretEnvList,
+        secretEnv: secretEnvList(),
         header: headerName,
         algorithm: z.enum(['sha1', 'sha256', 'sha512']).default('sha256'),
         encoding: z.enum(['hex', 'base64']).default('hex'),
         prefix: z.string().default(''),
         timestampHeader: headerName.optional(),
-        toleranceSeconds,
+        toleranceSeconds: toleranceSeconds(),
         template: z.string().optional(),
         deliveryIdHeader: headerName.optional(),
         eventTypeHeader: headerName.optional(),
@@ -49,7 +51,8 @@ export const hmacScheme = defineScheme({
           });
         if (template.includes('{id}') && !o.deliveryIdHeader)
           ctx.addIssue({ code: 'custom', path: ['template'], message: 'expected deliveryIdHeader when the template uses {id}' });
-      }),
+      });
+  },
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: [],
   signatureHeaders: (options) => [options.header],

@@ -5,7 +5,7 @@
  * definition declares (secrets, signature and signed headers, replay window).
  */
 import * as z from 'zod';
-import { PARSE_ONCE } from '../config/parse-once.js';
+import { PARSE_ONCE, perCall } from '../config/parse-once.js';
 import { bearer } from './bearer.js';
 import { github } from './github.js';
 import { googleOidc } from './google-oidc.js';
@@ -43,37 +43,45 @@ export type VerifyOptions = z.output<ReturnType<AnyScheme['options']>>;
 const SCHEME_NAMES = SCHEMES.map((s) => s.scheme);
 
 /**
- * The `verify:` block of a route: one of the registered schemes' options. It
- * reads `scheme` first, then parses the block with that scheme's own schema,
- * built on first use (see `defineScheme`): a config builds only the schemas of
- * the schemes it names. Its issues are those a `z.discriminatedUnion` on
- * `scheme` reports: not an object, no such scheme (the names listed), or the
- * scheme's own, at the same paths and with the same messages.
+ * Builds the schema of a route's `verify:` block: one of the registered schemes' options. It reads `scheme`
+ * first, then parses the block with that scheme's own schema, built on first use by this verify schema and kept
+ * only as long as it is (see `defineScheme`): a config builds only the schemas of the schemes it names, each once
+ * however many routes name it, and drops them with the config schema. Its issues are those a
+ * `z.discriminatedUnion` on `scheme` reports: not an object, no such scheme (the names listed), or the scheme's
+ * own, at the same paths and with the same messages.
  */
-export const verifySchema = z.unknown().transform((input, ctx): VerifyOptions => {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    ctx.addIssue({ code: 'invalid_type', expected: 'object', input });
+export function buildVerifySchema() {
+  const built = new Map<string, z.ZodType>();
+  return z.unknown().transform((input, ctx): VerifyOptions => {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+      ctx.addIssue({ code: 'invalid_type', expected: 'object', input });
+      return z.NEVER;
+    }
+    const name = (input as { scheme?: unknown }).scheme;
+    const definition = SCHEMES.find((s) => s.scheme === name);
+    if (!definition) {
+      ctx.addIssue({
+        code: 'invalid_union',
+        errors: [],
+        note: 'No matching discriminator',
+        discriminator: 'scheme',
+        options: SCHEME_NAMES,
+        input,
+        path: ['scheme'],
+      });
+      return z.NEVER;
+    }
+    let options = built.get(definition.scheme);
+    if (!options) built.set(definition.scheme, (options = definition.options()));
+    const result = options.safeParse(input, PARSE_ONCE);
+    if (result.success) return result.data as VerifyOptions;
+    for (const issue of result.error.issues) ctx.addIssue({ ...issue });
     return z.NEVER;
-  }
-  const name = (input as { scheme?: unknown }).scheme;
-  const definition = SCHEMES.find((s) => s.scheme === name);
-  if (!definition) {
-    ctx.addIssue({
-      code: 'invalid_union',
-      errors: [],
-      note: 'No matching discriminator',
-      discriminator: 'scheme',
-      options: SCHEME_NAMES,
-      input,
-      path: ['scheme'],
-    });
-    return z.NEVER;
-  }
-  const result = definition.options().safeParse(input, PARSE_ONCE);
-  if (result.success) return result.data as VerifyOptions;
-  for (const issue of result.error.issues) ctx.addIssue({ ...issue });
-  return z.NEVER;
-});
+  });
+}
+
+/** A `verify:` block's parse, for tools and tests: the schemas are built for each call (see {@link perCall}). */
+export const verifySchema = perCall(buildVerifySchema);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any scheme's definition, as above
 function definitionFor(scheme: string): SchemeDefinition<any> {

@@ -61,7 +61,8 @@ export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
   scheme: string;
   /**
    * Builds the zod shape of the `verify:` block, including the `scheme` literal: called only for a scheme a route
-   * names, once ({@link defineScheme} memoizes it), so a cold start builds the schemas its config uses and no others.
+   * names, once per verify schema (`buildVerifySchema` in registry.ts keeps what it built for as long as it lives
+   * itself), so a cold start builds the schemas its config uses and no others, and none outlives the config check.
    */
   options: () => Schema;
   /** Environment variable names this scheme's options reference, for start-up checks. */
@@ -84,9 +85,11 @@ export interface SchemeDefinition<Schema extends z.ZodObject = z.ZodObject> {
 /** A fixed list of header names, or one computed from a route's options. */
 export type HeaderList<Options> = readonly string[] | ((options: Options) => readonly string[]);
 
-/** Keeps a scheme definition's option types precise, and builds its options schema on first use only. */
+/**
+ * Keeps a scheme definition's option types precise. Its options schema is not memoized here: whoever parses
+ * `verify:` blocks builds it and drops it (see `buildVerifySchema`), so it does not stay in memory for the life
+ * of the process.
+ */
 export function defineScheme<Schema extends z.ZodObject>(definition: SchemeDefinition<Schema>): SchemeDefinition<Schema> {
-  let built: Schema | undefined;
-  const build = definition.options;
-  return { ...definition, options: () => (built ??= build()) };
+  return definition;
 }

@@ -14,7 +14,7 @@ const HEADER = 'X-Shopify-Hmac-Sha256';
  */
 export const shopify = defineScheme({
   scheme: 'shopify',
-  options: () => z.object({ scheme: z.literal('shopify'), secretEnv: secretEnvList }).strict(),
+  options: () => z.object({ scheme: z.literal('shopify'), secretEnv: secretEnvList() }).strict(),
   secretEnvs: (options) => options.secretEnv,
   signatureHeaders: ['x-shopify-hmac-sha256'],
   signedHeaders: [],

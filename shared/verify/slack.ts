@@ -50,7 +50,7 @@ function describe(headers: Record<string, string | undefined>, rawBody: Buffer):
  */
 export const slack = defineScheme({
   scheme: 'slack',
-  options: () => z.object({ scheme: z.literal('slack'), secretEnv: secretEnvList, toleranceSeconds }).strict(),
+  options: () => z.object({ scheme: z.literal('slack'), secretEnv: secretEnvList(), toleranceSeconds: toleranceSeconds() }).strict(),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: ['x-slack-retry-num', 'x-slack-retry-reason'],
   signatureHeaders: ['x-slack-signature'],

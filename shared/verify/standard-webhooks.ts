@@ -20,7 +20,10 @@ export function ed25519KeyFromString(value: string): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
 }
 
-const envList = z.union([envName, z.array(envName).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v));
+const envList = () => {
+  const name = envName();
+  return z.union([name, z.array(name).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v));
+};
 
 /** Reads `webhook-*` headers, or the `svix-*` names Svix also sends. */
 const header = (headers: Record<string, string | undefined>, name: string) => headers[`webhook-${name}`] ?? headers[`svix-${name}`];
@@ -39,9 +42,9 @@ export const standardWebhooks = defineScheme({
     z
       .object({
         scheme: z.literal('standard-webhooks'),
-        secretEnv: secretEnvList.optional(),
-        publicKeyEnv: envList.optional(),
-        toleranceSeconds,
+        secretEnv: secretEnvList().optional(),
+        publicKeyEnv: envList().optional(),
+        toleranceSeconds: toleranceSeconds(),
       })
       .strict()
       .refine((o) => o.secretEnv || o.publicKeyEnv, {

@@ -31,7 +31,7 @@ export function parseStripeHeader(header: string): { timestamp?: string; v1: str
  */
 export const stripe = defineScheme({
   scheme: 'stripe',
-  options: () => z.object({ scheme: z.literal('stripe'), secretEnv: secretEnvList, toleranceSeconds }).strict(),
+  options: () => z.object({ scheme: z.literal('stripe'), secretEnv: secretEnvList(), toleranceSeconds: toleranceSeconds() }).strict(),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: [],
   signatureHeaders: ['stripe-signature'],

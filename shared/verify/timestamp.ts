@@ -4,8 +4,8 @@ import { RelayError } from '../errors.js';
 /** Default tolerance for signed timestamps, both directions, in seconds. */
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
-/** `toleranceSeconds` option shared by every scheme that signs a timestamp. */
-export const toleranceSeconds = z.number().int().min(1).max(86_400).default(DEFAULT_TOLERANCE_SECONDS);
+/** `toleranceSeconds` option of every scheme that signs a timestamp (built by the scheme's options builder). */
+export const toleranceSeconds = () => z.number().int().min(1).max(86_400).default(DEFAULT_TOLERANCE_SECONDS);
 
 /**
  * Parses a signed Unix timestamp (seconds) and checks it lies within

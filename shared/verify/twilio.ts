@@ -29,7 +29,7 @@ export const twilio = defineScheme({
     z
       .object({
         scheme: z.literal('twilio'),
-        secretEnv: secretEnvList,
+        secretEnv: secretEnvList(),
         /** The URL configured at Twilio for this route, without query string. */
         publicUrl: z
           .url({ protocol: /^https?$/, error: 'expected the https:// URL Twilio calls for this route' })

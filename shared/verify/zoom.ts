@@ -17,7 +17,7 @@ const HEADER = 'x-zm-signature';
  */
 export const zoom = defineScheme({
   scheme: 'zoom',
-  options: () => z.object({ scheme: z.literal('zoom'), secretEnv: secretEnvList, toleranceSeconds }).strict(),
+  options: () => z.object({ scheme: z.literal('zoom'), secretEnv: secretEnvList(), toleranceSeconds: toleranceSeconds() }).strict(),
   secretEnvs: (options) => options.secretEnv,
   forwardHeaders: ['x-zm-trackingid'],
   signatureHeaders: ['x-zm-signature'],
