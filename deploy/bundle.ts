@@ -1,10 +1,12 @@
 /**
- * Bundles the functions' entry point into one file, `dist/functions/index.js`
- * (the `main` of package.json), with esbuild: what Cloud Functions runs after
- * `gcp-build` (`npm run build`), what `npm start` serves and what the
+ * Bundles the functions into one file, `dist/functions/relay.cjs`, with
+ * esbuild, and writes the entry point that runs it, `dist/functions/index.js`
+ * (the `main` of package.json, functions/entry.ts): what Cloud Functions runs
+ * after `gcp-build` (`npm run build`), what `npm start` serves and what the
  * entry-point tests and the bench start. One file instead of some 450 modules
  * and their resolution is most of what the relay's cold start was made of
- * (docs/bench.md, "Cold start").
+ * (docs/bench.md, "Cold start"). `npm run build` then makes V8's code cache
+ * for the bundle (deploy/code-cache.ts, functions/bundle-loader.ts).
  *
  * Left out of the bundle, resolved from node_modules at run time:
  * - `@google-cloud/functions-framework`: the framework's CLI loads this file
@@ -17,11 +19,14 @@
  *   Node without web streams, never taken on Node 20 or 22; 184 KB less to parse.
  * The framework's Express is reached through `createRequire` (functions/front-door.ts).
  *
- * Run as `tsx deploy/bundle.ts` (the second half of `npm run build`).
+ * Run as `tsx deploy/bundle.ts` (the second half of `npm run build`: bundle, entry, code cache).
  */
 import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUNDLE_URL_NAME, cacheFileOf } from '../functions/bundle-loader.js';
+import { trainCodeCache } from './code-cache.js';
 
 export const BUNDLE_EXTERNAL = [
   '@google-cloud/functions-framework',
@@ -31,36 +36,63 @@ export const BUNDLE_EXTERNAL = [
   'web-streams-polyfill',
 ];
 
-/** Writes `dist/functions/index.js` (and its source map) under `root`; resolves with its path. */
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  external: BUNDLE_EXTERNAL,
+  sourcemap: true,
+  // No comments or indentation: V8 keeps a module's whole source on the heap for as long as the process runs (lazy
+  // compilation, `toString`), and a few non-ASCII characters in comments made it a two-byte string: 2.84 MiB of live
+  // heap for 1.49 MB of source. Without them it is 1.07 MB of one-byte text (docs/bench.md, "Memory"). Names are
+  // kept, and the source map still maps every frame to its file and line.
+  minifyWhitespace: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+} as const;
+
+/**
+ * Writes the bundle `dist/functions/relay.cjs` (and its source map) and the
+ * entry point that runs it, `dist/functions/index.js`, under `root`;
+ * resolves with the entry's path. A code cache left by an earlier build is
+ * removed: it was made for the bundle's old bytes.
+ */
 export async function bundleFunctions(root: string): Promise<string> {
-  const outfile = join(root, 'dist/functions/index.js');
+  const dir = join(root, 'dist/functions');
+  const bundleFile = join(dir, 'relay.cjs');
+  rmSync(cacheFileOf(bundleFile), { force: true });
+  // CommonJS, because only a script (not an ES module) compiles from a code cache without flags (functions/bundle-loader.ts).
+  // The clients loaded on first use become `require()` calls inside a promise: still loaded when first needed.
   await build({
+    ...common,
     absWorkingDir: root,
     entryPoints: [join(root, 'functions/index.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: BUNDLE_EXTERNAL,
-    sourcemap: true,
-    // No comments or indentation: V8 keeps a module's whole source on the heap for as long as the process runs (lazy
-    // compilation, `toString`), and a few non-ASCII characters in comments made it a two-byte string: 2.84 MiB of live
-    // heap for 1.49 MB of source. Without them it is 1.07 MB of one-byte text (docs/bench.md, "Memory"). Names are
-    // kept, and the source map still maps every frame to its file and line.
-    minifyWhitespace: true,
-    // The bundled CommonJS libraries (google-auth-library, gaxios, ...) call require() for Node's modules.
-    banner: {
-      js: "import { createRequire as __relayCreateRequire } from 'node:module';\nconst require = __relayCreateRequire(import.meta.url);",
-    },
+    outfile: bundleFile,
+    format: 'cjs',
+    define: { 'import.meta.url': BUNDLE_URL_NAME },
+    // A script compiled by node:vm has no `import()` without an experimental loader: esbuild makes each one a require().
+    supported: { 'dynamic-import': false },
     // gaxios's `Headers`/`FormData` are node-fetch's, not Node's lazily loaded fetch globals (deploy/bundle-globals.ts).
     inject: [join(root, 'deploy/bundle-globals.ts')],
-    legalComments: 'none',
-    logLevel: 'warning',
   });
-  return outfile;
+  // The entry point: the loader alone, a few KB of ES module.
+  const entry = join(dir, 'index.js');
+  await build({ ...common, absWorkingDir: root, entryPoints: [join(root, 'functions/entry.ts')], outfile: entry, format: 'esm' });
+  return entry;
+}
+
+/** `npm run build`'s part after tsc: the bundle, its entry, then V8's code cache for it (deploy/code-cache.ts). */
+export async function buildFunctions(root: string): Promise<string> {
+  const entry = await bundleFunctions(root);
+  try {
+    await trainCodeCache(root, { entry });
+  } catch (error) {
+    // A build without a cache still works: the bundle is compiled from source at start, as before.
+    process.stderr.write(`warning: no code cache for the functions' bundle: ${(error as Error).message}\n`);
+  }
+  return entry;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await bundleFunctions(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
+  await buildFunctions(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
 }

@@ -132,7 +132,7 @@ async function profileRelay(
   if (!file) throw new Error(`No CPU profile was written to ${dir}`);
   const bundled = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
   // The relay runs the one-file bundle: name each frame after the file it came from, so stages and modules read as before.
-  const bundle = join(context.root, 'dist/functions/index.js');
+  const bundle = join(context.root, 'dist/functions/relay.cjs');
   const lookup = bundleSourceLookup(bundle, context.root);
   const profile = lookup ? unbundleProfile(bundled, pathToFileURL(bundle).href, context.root, lookup) : bundled;
   return {
