@@ -25,7 +25,7 @@ import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUNDLE_URL_NAME, cacheFileOf } from '../functions/bundle-loader.js';
+import { BUNDLE_HEAD, BUNDLE_TAIL, BUNDLE_URL_NAME, cacheFileOf } from '../functions/bundle-loader.js';
 import { trainCodeCache } from './code-cache.js';
 
 export const BUNDLE_EXTERNAL = [
@@ -74,6 +74,8 @@ export async function bundleFunctions(root: string): Promise<string> {
     supported: { 'dynamic-import': false },
     // gaxios's `Headers`/`FormData` are node-fetch's, not Node's lazily loaded fetch globals (deploy/bundle-globals.ts).
     inject: [join(root, 'deploy/bundle-globals.ts')],
+    banner: { js: BUNDLE_HEAD },
+    footer: { js: BUNDLE_TAIL },
   });
   // The entry point: the loader alone, a few KB of ES module.
   const entry = join(dir, 'index.js');

@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const FRAMEWORK_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
+const KEPT_ENV = ['PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'SystemRoot', 'NODE_OPTIONS'];
 
 /** A JWT-shaped token that is good for an hour; unsigned, which only a verifying target would notice. */
 function trainingToken(audience: string): string {
@@ -119,7 +120,9 @@ export async function trainCodeCache(root: string, options: TrainOptions = {}): 
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: {
-      ...process.env,
+      // Only what finds node and its temporary files, and NODE_OPTIONS (the flags V8 checks a cache against): no setting
+      // of the caller's (credentials, RELAY_*) reaches the training start.
+      ...Object.fromEntries(KEPT_ENV.filter((name) => process.env[name] !== undefined).map((name) => [name, process.env[name]])),
       NODE_ENV: 'production',
       PORT: String(port),
       // What Cloud Functions gen2 sets for an instance (K_SERVICE: gcp-metadata knows it runs on Google Cloud).

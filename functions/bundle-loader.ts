@@ -11,9 +11,12 @@
  * one V8 rejects (another Node or V8 version, other flags) all end the same
  * way: the bundle is compiled from its source, as any module would be.
  *
- * The bundle is CommonJS in a function wrapper, as Node's own loader runs a
- * `.cjs` file, with one extra parameter for what `import.meta.url` was in
- * the sources (esbuild's `define`).
+ * The bundle is CommonJS written inside its function wrapper
+ * ({@link BUNDLE_HEAD} and {@link BUNDLE_TAIL}, esbuild's banner and footer):
+ * the function Node's own loader wraps a `.cjs` file in, with one extra
+ * parameter for what `import.meta.url` was in the sources (esbuild's
+ * `define`). V8 compiles the file's text as it is, with no copy to wrap it,
+ * and stack traces and the source map keep the file's own lines.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -24,7 +27,9 @@ import { Script } from 'node:vm';
 
 /** The name the bundle's sources use for `import.meta.url` (deploy/bundle.ts defines it). */
 export const BUNDLE_URL_NAME = '__relayBundleUrl';
-const PARAMETERS = ['exports', 'require', 'module', '__filename', '__dirname', BUNDLE_URL_NAME];
+/** The bundle's first line and last text: a function expression the loader calls as Node calls a module. */
+export const BUNDLE_HEAD = `(function (exports, require, module, __filename, __dirname, ${BUNDLE_URL_NAME}) {`;
+export const BUNDLE_TAIL = '})';
 const HASH_BYTES = 32;
 
 /** What became of the code cache: used, none beside the bundle, made for other bytes, or refused by V8. */
@@ -62,12 +67,7 @@ export function loadBundle(file: string, cacheFile = cacheFileOf(file)): LoadedB
     // No cache: compiled from the source.
   }
   const url = pathToFileURL(bundleFile).href;
-  // The wrapper's line comes first and lineOffset -1 takes it back: stack traces keep the bundle's own lines.
-  const script = new Script(`(function (${PARAMETERS.join(', ')}) {\n${bytes.toString('utf8')}\n})`, {
-    filename: url,
-    lineOffset: -1,
-    cachedData,
-  });
+  const script = new Script(bytes.toString('utf8'), { filename: url, cachedData });
   if (cachedData) cache = script.cachedDataRejected ? 'rejected' : 'accepted';
   const module = { exports: {} as unknown };
   const run = script.runInThisContext() as (...args: unknown[]) => void;

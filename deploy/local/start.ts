@@ -40,7 +40,7 @@ import { startPrivateTarget } from '../../test/emulators/private-target.js';
 import { FRAMEWORK_MAIN } from '../../test/support/framework-process.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../test/support/pubsub-emulator.js';
 import { bannerLines } from './banner.js';
-import { bundleFunctions } from '../bundle.js';
+import { buildFunctions } from '../bundle.js';
 import { localSecrets } from './local-secrets.js';
 import { deadLetterInbox } from './inspector/dead-letters.js';
 import { metadataIdToken, sendAgain } from './inspector/send-again.js';
@@ -139,8 +139,8 @@ const localEnv: Record<string, string> = {
 // RELAY_LOG_TRAFFIC: masked headers and bodies on the log lines the inspector reads.
 const env: NodeJS.ProcessEnv = { ...process.env, ...localEnv, RELAY_LOG_TRAFFIC: '1' };
 
-// The artifact Cloud Functions runs (`main` after `npm run build`), built from the current sources.
-const entry = await bundleFunctions(root);
+// The artifact Cloud Functions runs (`main` after `npm run build`, its code cache included), built from the current sources.
+const entry = await buildFunctions(root);
 
 function serve(target: string, listenPort: number): ChildProcess {
   const child = spawn(process.execPath, [FRAMEWORK_MAIN, `--target=${target}`, `--source=${entry}`, `--port=${listenPort}`], {

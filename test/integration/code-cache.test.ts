@@ -33,10 +33,12 @@ async function loadIn(bundle: string, o: { flags?: string[]; write?: boolean; en
 
 function sampleBundle(answer: string): string {
   return [
+    '(function (exports, require, module, __filename, __dirname, __relayBundleUrl) {',
     '"use strict";',
     `const { basename } = require('node:path');`,
     `function where() { return new Error('here').stack.split('\\n')[1].trim(); }`,
     `module.exports = { answer: ${JSON.stringify(answer)}, file: basename(__filename), url: __relayBundleUrl, where: where(), self: this === exports };`,
+    '})',
     '',
   ].join('\n');
 }
@@ -51,8 +53,8 @@ describe('the bundle and its code cache', () => {
       answer: 'first',
       file: 'relay.cjs',
       url: `file://${bundle}`,
-      // The wrapper takes no line: frames keep the bundle's own lines and columns.
-      where: `at where (file://${bundle}:3:27)`,
+      // Frames keep the file's own lines and columns.
+      where: `at where (file://${bundle}:4:27)`,
       self: true,
     });
     const again = await loadIn(bundle);
