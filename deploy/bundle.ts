@@ -22,10 +22,9 @@
  * Run as `tsx deploy/bundle.ts` (the second half of `npm run build`: bundle, entry, code cache).
  */
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUNDLE_HEAD, BUNDLE_TAIL, BUNDLE_URL_NAME, cacheFileOf } from '../functions/bundle-loader.js';
+import { BUNDLE_HEAD, BUNDLE_TAIL, BUNDLE_URL_NAME } from '../functions/bundle-loader.js';
 import { trainCodeCache } from './code-cache.js';
 
 export const BUNDLE_EXTERNAL = [
@@ -54,13 +53,13 @@ const common = {
 /**
  * Writes the bundle `dist/functions/relay.cjs` (and its source map) and the
  * entry point that runs it, `dist/functions/index.js`, under `root`;
- * resolves with the entry's path. A code cache left by an earlier build is
- * removed: it was made for the bundle's old bytes.
+ * resolves with the entry's path. A code cache left by an earlier build
+ * stays until the next one replaces it: the loader uses it only if it was
+ * made for these very bytes (the same sources bundle to the same bytes).
  */
 export async function bundleFunctions(root: string): Promise<string> {
   const dir = join(root, 'dist/functions');
   const bundleFile = join(dir, 'relay.cjs');
-  rmSync(cacheFileOf(bundleFile), { force: true });
   // CommonJS, because only a script (not an ES module) compiles from a code cache without flags (functions/bundle-loader.ts).
   // The clients loaded on first use become `require()` calls inside a promise: still loaded when first needed.
   await build({

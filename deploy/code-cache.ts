@@ -99,7 +99,6 @@ export async function trainCodeCache(root: string, options: TrainOptions = {}): 
   const entry = options.entry ?? join(root, 'dist/functions/index.js');
   const cacheFile = options.cacheFile ?? join(root, 'dist/functions/relay.cjs.cache');
   const timeoutMs = options.timeoutMs ?? 30_000;
-  rmSync(cacheFile, { force: true });
   const workDir = mkdtempSync(join(tmpdir(), 'relay-code-cache-'));
   const stub = await startStub();
   const secret = randomBytes(24).toString('hex');

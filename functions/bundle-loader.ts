@@ -19,7 +19,7 @@
  * and stack traces and the source map keep the file's own lines.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -76,7 +76,10 @@ export function loadBundle(file: string, cacheFile = cacheFileOf(file)): LoadedB
     exports: module.exports,
     cache,
     writeCache(file) {
-      writeFileSync(file, Buffer.concat([hash, script.createCachedData()]));
+      // Written beside it, then renamed over it: a start reading the cache meanwhile sees the old file or the new one.
+      const partial = `${file}.${process.pid}.partial`;
+      writeFileSync(partial, Buffer.concat([hash, script.createCachedData()]));
+      renameSync(partial, file);
     },
   };
 }
