@@ -14,6 +14,13 @@
  * without a cache. Cloud Functions runs `gcp-build` with the runtime's own
  * Node, so the cache fits the V8 that runs it; where it does not, V8 refuses
  * it and the bundle is compiled from source.
+ *
+ * V8 also refuses a cache made under other V8 flags, and the deployed
+ * functions run with `NODE_OPTIONS=--max-old-space-size=...`
+ * (shared/deploy/plan.ts) while the build does not. So the training start
+ * runs with {@link CODE_CACHE_NODE_OPTIONS} as its `NODE_OPTIONS` when that
+ * is set: `npm run deploy` sets it, as a build variable, to the functions'
+ * own `NODE_OPTIONS`.
  */
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -25,6 +32,8 @@ import { join } from 'node:path';
 
 const FRAMEWORK_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 const KEPT_ENV = ['PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'SystemRoot', 'NODE_OPTIONS'];
+/** The build variable naming the `NODE_OPTIONS` the built function will run with (see the top of this file). */
+export const CODE_CACHE_NODE_OPTIONS = 'RELAY_CODE_CACHE_NODE_OPTIONS';
 
 /** A JWT-shaped token that is good for an hour; unsigned, which only a verifying target would notice. */
 function trainingToken(audience: string): string {
@@ -122,6 +131,8 @@ export async function trainCodeCache(root: string, options: TrainOptions = {}): 
       // Only what finds node and its temporary files, and NODE_OPTIONS (the flags V8 checks a cache against): no setting
       // of the caller's (credentials, RELAY_*) reaches the training start.
       ...Object.fromEntries(KEPT_ENV.filter((name) => process.env[name] !== undefined).map((name) => [name, process.env[name]])),
+      // The flags the function will run with, when the deploy says which: V8 takes a cache only under the same flags.
+      ...(process.env[CODE_CACHE_NODE_OPTIONS] !== undefined ? { NODE_OPTIONS: process.env[CODE_CACHE_NODE_OPTIONS] } : {}),
       NODE_ENV: 'production',
       PORT: String(port),
       // What Cloud Functions gen2 sets for an instance (K_SERVICE: gcp-metadata knows it runs on Google Cloud).

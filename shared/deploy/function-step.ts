@@ -20,6 +20,8 @@ export interface FunctionSpec {
   settings: FunctionSettings;
   timeoutSeconds: number;
   env: Record<string, string>;
+  /** Variables of the build (`gcp-build`), as `--set-build-env-vars` takes them. */
+  buildEnv: Record<string, string>;
   /** `ENV=secret:version` (or `ENV=projects/P/secrets/S:version`), as `--set-secrets` takes them. */
   secrets: string[];
   /** The owner label, `run-relay=<name>`. */
@@ -38,6 +40,8 @@ export function functionStep(spec: FunctionSpec): Step {
   // gcloud splits --set-env-vars on ","; a leading "^;^" makes ";" the separator when a value holds a comma.
   const pairs = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   const env = pairs.some((pair) => pair.includes(',')) ? `^;^${pairs.join(';')}` : pairs.join(',');
+  const buildPairs = Object.entries(spec.buildEnv).map(([k, v]) => `${k}=${v}`);
+  const buildEnv = buildPairs.some((pair) => pair.includes(',')) ? `^;^${buildPairs.join(';')}` : buildPairs.join(',');
   const deploy = [
     'functions',
     'deploy',
@@ -57,6 +61,7 @@ export function functionStep(spec: FunctionSpec): Step {
     `--max-instances=${settings.maxInstances}`,
     '--ingress-settings=all',
     `--set-env-vars=${env}`,
+    ...(buildPairs.length > 0 ? [`--set-build-env-vars=${buildEnv}`] : ['--clear-build-env-vars']),
     spec.secrets.length > 0 ? `--set-secrets=${spec.secrets.join(',')}` : '--clear-secrets',
     `--update-labels=${spec.label},${SOURCE_LABEL}=${spec.sourceHash}`,
     '--quiet',
@@ -97,6 +102,9 @@ export function functionDiffs(c: Json, spec: FunctionSpec): string[] {
   want('min instances', service.minInstanceCount ?? 0, spec.settings.minInstances);
   want('max instances', service.maxInstanceCount, spec.settings.maxInstances);
   want('ingress', service.ingressSettings, 'ALLOW_ALL');
+  const actualBuildEnv = { ...(c.buildConfig?.environmentVariables ?? {}) } as Record<string, string>;
+  for (const [key, value] of Object.entries(spec.buildEnv)) want(`build env ${key}`, actualBuildEnv[key], value);
+  for (const key of Object.keys(actualBuildEnv)) if (!(key in spec.buildEnv)) diffs.push(`build env ${key} is set, want it unset`);
   const actualEnv = { ...(service.environmentVariables ?? {}) } as Record<string, string>;
   for (const key of PLATFORM_ENV) delete actualEnv[key];
   for (const [key, value] of Object.entries(spec.env)) want(`env ${key}`, actualEnv[key], value);

@@ -114,6 +114,8 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
     // Half the memory for V8's heap: the relay stays well inside its limit under load (see README, Operations).
     NODE_OPTIONS: `--max-old-space-size=${Math.floor(memoryMiB(fn.memory) / 2)}`,
   });
+  // The code cache the build makes is taken by V8 only under the flags the function runs with (deploy/code-cache.ts).
+  const buildEnvironment = (fn: FunctionSpec['settings']) => ({ RELAY_CODE_CACHE_NODE_OPTIONS: environment(fn).NODE_OPTIONS });
   const common = {
     project,
     region,
@@ -134,6 +136,7 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
       settings: config.deploy.webhook,
       timeoutSeconds: webhookTimeout,
       env: environment(config.deploy.webhook),
+      buildEnv: buildEnvironment(config.deploy.webhook),
       why: `Receives the senders' webhooks at ${webhookUrl}/ROUTE. Public because senders cannot authenticate to Google; each route's verify scheme is what guards it.`,
     }),
   );
@@ -150,6 +153,7 @@ export function planDeployment(config: RelayConfig, options: PlanOptions): Plan 
         settings: config.deploy.pubsub,
         timeoutSeconds: config.deploy.pubsub.timeoutSeconds ?? ackDeadline,
         env: environment(config.deploy.pubsub),
+        buildEnv: buildEnvironment(config.deploy.pubsub),
         why: "Delivers envelopes and mapped topics' messages. Not public: only the push subscriptions below, as the push account, may invoke it.",
       }),
     );

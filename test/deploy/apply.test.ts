@@ -161,6 +161,8 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     cloud.get('account:shop-relay@shop-prod.iam.gserviceaccount.com').json.disabled = true;
     cloud.get('run:shop-prod/europe-west1/orders').policy.length = 0;
     cloud.get('function:shop-prod/europe-west1/shop-relay-webhook').json.serviceConfig.availableMemory = '256Mi';
+    // Deployed before the build was told the functions' flags: its code cache would be refused at every start.
+    delete cloud.get('function:shop-prod/europe-west1/shop-relay-webhook').json.buildConfig.environmentVariables;
     cloud.get('subscription:shop-prod/shop-relay-deliveries').json.ackDeadlineSeconds = 10;
     cloud.get('job:shop-prod/europe-west1/shop-relay-hourly-sync').json.schedule = '0 */2 * * *';
 
@@ -170,7 +172,10 @@ describe('run-relay deploy against a fake Google Cloud', () => {
     expect(check.differences.map((d) => [d.step.id, d.diffs])).toEqual([
       ['service account shop-relay', ['disabled']],
       ['invoker orders', [`${RUNTIME} does not hold roles/run.invoker`]],
-      ['function shop-relay-webhook', ['memory is 256Mi, want 1Gi']],
+      [
+        'function shop-relay-webhook',
+        ['memory is 256Mi, want 1Gi', 'build env RELAY_CODE_CACHE_NODE_OPTIONS is (unset), want --max-old-space-size=512'],
+      ],
       ['subscription shop-relay-deliveries', ['ack deadline is 10, want 90']],
       ['job shop-relay-hourly-sync', ['schedule is 0 */2 * * *, want 0 * * * *']],
     ]);

@@ -6,11 +6,12 @@
  * instance starts.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { CODE_CACHE_NODE_OPTIONS, trainCodeCache } from '../../deploy/code-cache.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -98,5 +99,38 @@ describe('the bundle and its code cache', () => {
     const env = { RELAY_CONFIG: config, GITHUB_WEBHOOK_SECRET: 'cache-secret', GCE_METADATA_HOST: '127.0.0.1:9', NODE_ENV: 'test' };
     const loaded = await loadIn(join(root, 'dist/functions/relay.cjs'), { env });
     expect(loaded.cache).toBe('accepted');
+  });
+
+  it("is made under the deployed functions' NODE_OPTIONS when the build is told them, so V8 takes it there", async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'relay-cache-')), 'relay.config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        targets: { svc: { url: 'http://127.0.0.1:9' } },
+        routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc' }] } },
+      }),
+    );
+    const env = { RELAY_CONFIG: config, GITHUB_WEBHOOK_SECRET: 'cache-secret', GCE_METADATA_HOST: '127.0.0.1:9', NODE_ENV: 'test' };
+    // Beside node_modules, so the bundle resolves its externals; the same bytes as the build's, with its own cache.
+    const dir = mkdtempSync(join(root, 'dist/cache-flags-'));
+    try {
+      const bundle = join(dir, 'relay.cjs');
+      copyFileSync(join(root, 'dist/functions/relay.cjs'), bundle);
+      const flags = ['--max-old-space-size=256'];
+      const previous = process.env[CODE_CACHE_NODE_OPTIONS];
+      process.env[CODE_CACHE_NODE_OPTIONS] = flags.join(' ');
+      try {
+        await trainCodeCache(root, { cacheFile: `${bundle}.cache` });
+      } finally {
+        if (previous === undefined) delete process.env[CODE_CACHE_NODE_OPTIONS];
+        else process.env[CODE_CACHE_NODE_OPTIONS] = previous;
+      }
+      expect((await loadIn(bundle, { env, flags })).cache).toBe('accepted');
+      // The build's own cache, made without those flags, is what V8 refuses under them.
+      copyFileSync(join(root, 'dist/functions/relay.cjs.cache'), `${bundle}.cache`);
+      expect((await loadIn(bundle, { env, flags })).cache).toBe('rejected');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

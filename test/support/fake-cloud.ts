@@ -67,7 +67,7 @@ const FLAGS: Record<string, string> = {
   'functions describe': 'gen2 region',
   'functions delete': 'gen2 region',
   'functions deploy':
-    'gen2 region runtime source entry-point trigger-http allow-unauthenticated no-allow-unauthenticated service-account memory cpu concurrency timeout min-instances max-instances ingress-settings set-env-vars set-secrets clear-secrets update-labels',
+    'gen2 region runtime source entry-point trigger-http allow-unauthenticated no-allow-unauthenticated service-account memory cpu concurrency timeout min-instances max-instances ingress-settings set-env-vars set-build-env-vars clear-build-env-vars set-secrets clear-secrets update-labels',
   'scheduler jobs describe': 'location',
   'scheduler jobs delete': 'location',
   'scheduler jobs create pubsub': 'location schedule time-zone topic message-body attributes description',
@@ -523,6 +523,14 @@ export class FakeCloud {
     const rawEnv = flag('set-env-vars');
     const [separator, pairs] = rawEnv.startsWith('^') ? [rawEnv[1]!, rawEnv.slice(3)] : [',', rawEnv];
     const env = Object.fromEntries(pairs.split(separator).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    const rawBuildEnv = f['set-build-env-vars'] === undefined ? '' : flag('set-build-env-vars');
+    const [buildSeparator, buildPairs] = rawBuildEnv.startsWith('^') ? [rawBuildEnv[1]!, rawBuildEnv.slice(3)] : [',', rawBuildEnv];
+    const buildEnv = Object.fromEntries(
+      buildPairs
+        .split(buildSeparator)
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
     const secrets = Object.entries(map(f['set-secrets'])).map(([envName, ref]) => {
       const [, secretProject = project, secret, version] = /^(?:projects\/([^/]+)\/secrets\/)?([^:]+):(.+)$/.exec(ref) ?? [];
       const found = this.resources.get(`secret:${this.pid(secretProject)}/${secret}`);
@@ -544,6 +552,7 @@ export class FakeCloud {
         runtime: flag('runtime'),
         entryPoint: flag('entry-point'),
         source: { storageSource: { bucket: `gcf-v2-sources-${number}-${region}` } },
+        ...(Object.keys(buildEnv).length > 0 ? { environmentVariables: buildEnv } : {}),
       },
       serviceConfig: {
         service: `projects/${project}/locations/${region}/services/${name}`,
