@@ -44,6 +44,19 @@ function sampleBundle(answer: string): string {
   ].join('\n');
 }
 
+/** The environment the real bundle needs to load: a one-route config and its secret (nothing listens on port 9). */
+function relayEnv(): NodeJS.ProcessEnv {
+  const config = join(mkdtempSync(join(tmpdir(), 'relay-cache-')), 'relay.config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      targets: { svc: { url: 'http://127.0.0.1:9' } },
+      routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc' }] } },
+    }),
+  );
+  return { RELAY_CONFIG: config, GITHUB_WEBHOOK_SECRET: 'cache-secret', GCE_METADATA_HOST: '127.0.0.1:9', NODE_ENV: 'test' };
+}
+
 describe('the bundle and its code cache', () => {
   it('runs a CommonJS bundle from source without a cache, then from the cache it wrote', async () => {
     const bundle = join(mkdtempSync(join(tmpdir(), 'relay-cache-')), 'relay.cjs');
@@ -88,29 +101,13 @@ describe('the bundle and its code cache', () => {
   });
 
   it('the cache `npm run build` wrote is the built bundle’s, and V8 takes it', async () => {
-    const config = join(mkdtempSync(join(tmpdir(), 'relay-cache-')), 'relay.config.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        targets: { svc: { url: 'http://127.0.0.1:9' } },
-        routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc' }] } },
-      }),
-    );
-    const env = { RELAY_CONFIG: config, GITHUB_WEBHOOK_SECRET: 'cache-secret', GCE_METADATA_HOST: '127.0.0.1:9', NODE_ENV: 'test' };
+    const env = relayEnv();
     const loaded = await loadIn(join(root, 'dist/functions/relay.cjs'), { env });
     expect(loaded.cache).toBe('accepted');
   });
 
   it("is made under the deployed functions' NODE_OPTIONS when the build is told them, so V8 takes it there", async () => {
-    const config = join(mkdtempSync(join(tmpdir(), 'relay-cache-')), 'relay.config.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        targets: { svc: { url: 'http://127.0.0.1:9' } },
-        routes: { github: { verify: { scheme: 'github', secretEnv: 'GITHUB_WEBHOOK_SECRET' }, forward: [{ target: 'svc' }] } },
-      }),
-    );
-    const env = { RELAY_CONFIG: config, GITHUB_WEBHOOK_SECRET: 'cache-secret', GCE_METADATA_HOST: '127.0.0.1:9', NODE_ENV: 'test' };
+    const env = relayEnv();
     // Beside node_modules, so the bundle resolves its externals; the same bytes as the build's, with its own cache.
     const dir = mkdtempSync(join(root, 'dist/cache-flags-'));
     try {
