@@ -34,14 +34,20 @@ export const RUNTIME = 'nodejs22';
 /** Env vars the platform adds to every gen2 function: not drift. */
 const PLATFORM_ENV = new Set(['LOG_EXECUTION_ID']);
 
+/**
+ * Variables as one value of `--set-env-vars` / `--set-build-env-vars`. gcloud splits it on ","; a leading "^;^"
+ * makes ";" the separator when a value holds a comma.
+ */
+function envVarsValue(vars: Record<string, string>): string {
+  const pairs = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+  return pairs.some((pair) => pair.includes(',')) ? `^;^${pairs.join(';')}` : pairs.join(',');
+}
+
 export function functionStep(spec: FunctionSpec): Step {
   const { settings } = spec;
   const scope = ['--gen2', `--region=${spec.region}`, `--project=${spec.project}`];
-  // gcloud splits --set-env-vars on ","; a leading "^;^" makes ";" the separator when a value holds a comma.
-  const pairs = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
-  const env = pairs.some((pair) => pair.includes(',')) ? `^;^${pairs.join(';')}` : pairs.join(',');
-  const buildPairs = Object.entries(spec.buildEnv).map(([k, v]) => `${k}=${v}`);
-  const buildEnv = buildPairs.some((pair) => pair.includes(',')) ? `^;^${buildPairs.join(';')}` : buildPairs.join(',');
+  const env = envVarsValue(spec.env);
+  const buildEnv = envVarsValue(spec.buildEnv);
   const deploy = [
     'functions',
     'deploy',
@@ -61,7 +67,7 @@ export function functionStep(spec: FunctionSpec): Step {
     `--max-instances=${settings.maxInstances}`,
     '--ingress-settings=all',
     `--set-env-vars=${env}`,
-    ...(buildPairs.length > 0 ? [`--set-build-env-vars=${buildEnv}`] : ['--clear-build-env-vars']),
+    ...(buildEnv !== '' ? [`--set-build-env-vars=${buildEnv}`] : ['--clear-build-env-vars']),
     spec.secrets.length > 0 ? `--set-secrets=${spec.secrets.join(',')}` : '--clear-secrets',
     `--update-labels=${spec.label},${SOURCE_LABEL}=${spec.sourceHash}`,
     '--quiet',

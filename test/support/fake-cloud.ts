@@ -520,17 +520,18 @@ export class FakeCloud {
     const account = flag('service-account');
     if (!this.resources.has(`account:${account}`))
       throw fail(`ResponseError: status=[400], code=[Ok], message=[Invalid function service account requested: ${account}]`);
-    const rawEnv = flag('set-env-vars');
-    const [separator, pairs] = rawEnv.startsWith('^') ? [rawEnv[1]!, rawEnv.slice(3)] : [',', rawEnv];
-    const env = Object.fromEntries(pairs.split(separator).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    const rawBuildEnv = f['set-build-env-vars'] === undefined ? '' : flag('set-build-env-vars');
-    const [buildSeparator, buildPairs] = rawBuildEnv.startsWith('^') ? [rawBuildEnv[1]!, rawBuildEnv.slice(3)] : [',', rawBuildEnv];
-    const buildEnv = Object.fromEntries(
-      buildPairs
-        .split(buildSeparator)
-        .filter(Boolean)
-        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-    );
+    // gcloud's KEY=VALUE list, split on "," or on the separator a leading "^X^" names.
+    const vars = (raw: string) => {
+      const [separator, pairs] = raw.startsWith('^') ? [raw[1]!, raw.slice(3)] : [',', raw];
+      return Object.fromEntries(
+        pairs
+          .split(separator)
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
+    };
+    const env = vars(flag('set-env-vars'));
+    const buildEnv = vars(f['set-build-env-vars'] === undefined ? '' : flag('set-build-env-vars'));
     const secrets = Object.entries(map(f['set-secrets'])).map(([envName, ref]) => {
       const [, secretProject = project, secret, version] = /^(?:projects\/([^/]+)\/secrets\/)?([^:]+):(.+)$/.exec(ref) ?? [];
       const found = this.resources.get(`secret:${this.pid(secretProject)}/${secret}`);
