@@ -21,7 +21,8 @@
  *
  * Run as `tsx deploy/bundle.ts` (the second half of `npm run build`: bundle, entry, code cache).
  */
-import { build } from 'esbuild';
+import { build, type OutputFile } from 'esbuild';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUNDLE_HEAD, BUNDLE_TAIL, BUNDLE_URL_NAME } from '../functions/bundle-loader.js';
@@ -51,6 +52,27 @@ const common = {
 } as const;
 
 /**
+ * Writes esbuild's output files whole: each is written beside its place and renamed over it, and one whose bytes
+ * are already there is left alone. `npm start` rebuilds while a built function may be starting (the tests run
+ * both at once), and a start must never read a half-written bundle.
+ */
+function writeOutputs(files: readonly OutputFile[]): void {
+  for (const file of files) {
+    let current: Buffer | undefined;
+    try {
+      current = readFileSync(file.path);
+    } catch {
+      // Not built yet.
+    }
+    if (current?.equals(file.contents)) continue;
+    mkdirSync(dirname(file.path), { recursive: true });
+    const partial = `${file.path}.${process.pid}.partial`;
+    writeFileSync(partial, file.contents);
+    renameSync(partial, file.path);
+  }
+}
+
+/**
  * Writes the bundle `dist/functions/relay.cjs` (and its source map) and the
  * entry point that runs it, `dist/functions/index.js`, under `root`;
  * resolves with the entry's path. A code cache left by an earlier build
@@ -62,8 +84,9 @@ export async function bundleFunctions(root: string): Promise<string> {
   const bundleFile = join(dir, 'relay.cjs');
   // CommonJS, because only a script (not an ES module) compiles from a code cache without flags (functions/bundle-loader.ts).
   // The clients loaded on first use become `require()` calls inside a promise: still loaded when first needed.
-  await build({
+  const bundled = await build({
     ...common,
+    write: false,
     absWorkingDir: root,
     entryPoints: [join(root, 'functions/index.ts')],
     outfile: bundleFile,
@@ -78,7 +101,15 @@ export async function bundleFunctions(root: string): Promise<string> {
   });
   // The entry point: the loader alone, a few KB of ES module.
   const entry = join(dir, 'index.js');
-  await build({ ...common, absWorkingDir: root, entryPoints: [join(root, 'functions/entry.ts')], outfile: entry, format: 'esm' });
+  const entryBuilt = await build({
+    ...common,
+    write: false,
+    absWorkingDir: root,
+    entryPoints: [join(root, 'functions/entry.ts')],
+    outfile: entry,
+    format: 'esm',
+  });
+  writeOutputs([...bundled.outputFiles, ...entryBuilt.outputFiles]);
   return entry;
 }
 
